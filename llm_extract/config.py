@@ -1,0 +1,116 @@
+"""Configuration: one frozen dataclass, one function that reads the environment.
+
+Precedence: explicit keyword overrides (CLI flags, API arguments) > environment
+variables (``LLM_EXTRACT_*``) > defaults.  The API key itself is never stored in
+a flag: ``api_key_env`` names the variable that holds it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+BACKENDS = ("rules", "llm", "hybrid")
+INSTRUCTOR_MODES = ("auto", "tools", "json", "json_schema", "md_json")
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "llm-extract"
+
+
+@dataclass(frozen=True)
+class Config:
+    # Which backend `extract()` uses when none is named; None = the embedded
+    # default (hybrid on the local model when the `local` extra is installed).
+    backend: str | None = None
+    # OpenAI-compatible endpoint. None = the embedded local llama.cpp server.
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    instructor_mode: str = "auto"
+    temperature: float = 0.0
+    timeout_s: float = 120.0
+    max_retries: int = 4  # transport retries (timeouts, 429, 5xx)
+    max_reasks: int = 2  # instructor re-asks on validation errors
+    max_tokens: int = 1024
+    # The embedded local model.
+    cache_dir: Path = _default_cache_dir()
+    local_model_path: Path | None = None
+    local_host: str = "127.0.0.1"
+    local_port: int | None = None  # None = a free port
+    local_ctx: int = 4096
+    local_threads: int | None = None  # None = all cores
+
+    def __post_init__(self) -> None:
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise ConfigError(
+                f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}",
+                field="backend",
+            )
+        if self.instructor_mode not in INSTRUCTOR_MODES:
+            raise ConfigError(
+                f"unknown instructor mode {self.instructor_mode!r}; "
+                f"choose one of {', '.join(INSTRUCTOR_MODES)}",
+                field="instructor_mode",
+            )
+        if self.local_host not in ("127.0.0.1", "localhost", "::1"):
+            raise ConfigError(
+                "the embedded server only binds to loopback (127.0.0.1); "
+                "run your own server and pass --base-url to use another address",
+                field="local_host",
+            )
+
+    @property
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) or None
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+_ENV = {
+    "backend": ("LLM_EXTRACT_BACKEND", str),
+    "base_url": ("LLM_EXTRACT_BASE_URL", str),
+    "model": ("LLM_EXTRACT_MODEL", str),
+    "api_key_env": ("LLM_EXTRACT_API_KEY_ENV", str),
+    "instructor_mode": ("LLM_EXTRACT_INSTRUCTOR_MODE", str),
+    "temperature": ("LLM_EXTRACT_TEMPERATURE", float),
+    "timeout_s": ("LLM_EXTRACT_TIMEOUT", float),
+    "max_retries": ("LLM_EXTRACT_MAX_RETRIES", int),
+    "max_reasks": ("LLM_EXTRACT_MAX_REASKS", int),
+    "max_tokens": ("LLM_EXTRACT_MAX_TOKENS", int),
+    "cache_dir": ("LLM_EXTRACT_CACHE_DIR", Path),
+    "local_model_path": ("LLM_EXTRACT_MODEL_PATH", Path),
+    "local_port": ("LLM_EXTRACT_LOCAL_PORT", int),
+    "local_ctx": ("LLM_EXTRACT_LOCAL_CTX", int),
+    "local_threads": ("LLM_EXTRACT_LOCAL_THREADS", int),
+}
+
+
+def load_config(env: dict[str, str] | None = None, **overrides: Any) -> Config:
+    """Build a :class:`Config` from ``env`` (default ``os.environ``) plus overrides."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, Any] = {}
+    for name, (var, conv) in _ENV.items():
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[name] = conv(raw)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{var}={raw!r} is not a valid {conv.__name__}; fix or unset it",
+                field=name,
+                cause=exc,
+            ) from exc
+    known = {f.name for f in fields(Config)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ConfigError(f"unknown configuration option(s): {', '.join(sorted(unknown))}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Config(**values)

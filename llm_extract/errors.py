@@ -1,0 +1,116 @@
+"""Every error llm-extract raises on purpose.
+
+All of them derive from :class:`ExtractionError` and carry context: which
+letter, which field, and the original exception.  The CLI turns them into a
+one-line reason and a non-zero exit code; the batch records them as data.
+"""
+
+from __future__ import annotations
+
+
+class ExtractionError(Exception):
+    """Base class. ``exit_code`` is what the CLI exits with for this error."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        letter: str | None = None,
+        field: str | None = None,
+        cause: BaseException | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.letter = letter
+        self.field = field
+        self.cause = cause
+        if cause is not None:
+            self.__cause__ = cause
+
+    def __str__(self) -> str:
+        where = []
+        if self.letter:
+            where.append(self.letter)
+        if self.field:
+            where.append(f"field {self.field}")
+        prefix = f"{': '.join(where)}: " if where else ""
+        return f"{prefix}{self.message}"
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The error as data (batch failures, JSON output)."""
+        return {
+            "error": type(self).__name__,
+            "message": self.message,
+            "letter": self.letter,
+            "field": self.field,
+            "cause": repr(self.cause) if self.cause is not None else None,
+        }
+
+
+# --- bad input -------------------------------------------------------------
+class InputError(ExtractionError):
+    """The letter itself cannot be used (exit code 2)."""
+
+    exit_code = 2
+
+
+class LetterNotFoundError(InputError):
+    """The path does not exist or is not a readable file."""
+
+
+class UnsupportedFormatError(InputError):
+    """Neither .pdf nor .txt."""
+
+
+class EmptyLetterError(InputError):
+    """The file, or the text extracted from it, is empty."""
+
+
+class ScannedPdfError(InputError):
+    """A PDF without a text layer (an image scan): OCR it first."""
+
+
+class EncryptedPdfError(InputError):
+    """A PDF that needs a password to open."""
+
+
+class CorruptPdfError(InputError):
+    """A file that claims to be a PDF but cannot be parsed."""
+
+
+class NotIMRLetterError(InputError):
+    """The document is not an IMR Final Determination letter."""
+
+
+class TruncatedLetterError(InputError):
+    """The letter is cut off before its disputed items."""
+
+
+# --- configuration and backends ---------------------------------------------
+class ConfigError(ExtractionError):
+    """Bad or missing configuration; the message says how to fix it."""
+
+    exit_code = 3
+
+
+class BackendUnavailableError(ConfigError):
+    """The chosen backend cannot run here (extra not installed, no endpoint)."""
+
+
+# --- the LLM path -----------------------------------------------------------
+class LLMError(ExtractionError):
+    """The LLM endpoint failed after its retries (or answered nonsense)."""
+
+    exit_code = 4
+
+
+class LLMResponseError(LLMError):
+    """The LLM answered, but not with a valid object after the re-asks."""
+
+
+class RecordValidationError(ExtractionError):
+    """A record (e.g. a gold fixture or a prediction file) does not validate."""
+
+    exit_code = 2

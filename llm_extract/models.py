@@ -1,0 +1,259 @@
+"""The record of one IMR letter, exactly per ``../shared/spec/RECORD.md``.
+
+Every field of the spec exists here with its name, type and meaning.  The
+models carry more (``span`` on items; ``provenance``, ``checks`` and
+``needs_review`` on the record) but never less or different.
+
+Normalisation happens in validators, never in schema ``pattern``s: dates
+written as ``10-18-16`` become ``2016-10-18``, enum values are case- and
+separator-insensitive, strings are whitespace-collapsed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .normalize import clean_string, enum_token, parse_date
+
+SCHEMA_VERSION = "1.0"
+
+
+class Decision(StrEnum):
+    UPHELD = "upheld"
+    OVERTURNED = "overturned"
+
+
+class Priority(StrEnum):
+    STANDARD = "standard"
+    EXPEDITED = "expedited"
+
+
+class Sex(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+class Category(StrEnum):
+    MEDICATION = "medication"
+    PHYSICAL_THERAPY = "physical_therapy"
+    CHIROPRACTIC = "chiropractic"
+    ACUPUNCTURE = "acupuncture"
+    INJECTION = "injection"
+    IMAGING = "imaging"
+    DIAGNOSTIC_TEST = "diagnostic_test"
+    SURGERY = "surgery"
+    DURABLE_MEDICAL_EQUIPMENT = "durable_medical_equipment"
+    PSYCHOLOGICAL = "psychological"
+    EVALUATION_CONSULTATION = "evaluation_consultation"
+    HOME_HEALTH = "home_health"
+    PROGRAM = "program"
+    TRANSPORTATION = "transportation"
+    OTHER = "other"
+
+
+class GuidelineSource(StrEnum):
+    MTUS = "mtus"
+    ACOEM = "acoem"
+    ODG = "odg"
+    OTHER = "other"
+
+
+def _coerce_enum(value: Any) -> Any:
+    return enum_token(value) if isinstance(value, str) else value
+
+
+def _coerce_date(value: Any) -> Any:
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        parsed = parse_date(value)
+        if parsed is None:
+            raise ValueError(f"not a date: {value!r} (expected e.g. 2016-10-18 or 10/18/2016)")
+        return parsed
+    return value
+
+
+def _clean_opt(value: Any) -> Any:
+    if isinstance(value, str):
+        cleaned = clean_string(value)
+        return cleaned or None
+    return value
+
+
+def _clean_list(value: Any) -> Any:
+    if isinstance(value, list):
+        out = [clean_string(v) if isinstance(v, str) else v for v in value]
+        return [v for v in out if v != ""]
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, validate_assignment=True)
+
+
+class Span(_Model):
+    """Character offsets ``[start, end)`` into the letter text (see ``Letter.text``)."""
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class Reviewer(_Model):
+    specialties: list[str] = Field(default_factory=list)
+    subspecialties: list[str] = Field(default_factory=list)
+    licensure_states: list[str] = Field(default_factory=list)
+
+    _clean = field_validator("specialties", "subspecialties", "licensure_states", mode="before")(
+        classmethod(lambda cls, v: _clean_list(v))
+    )
+
+
+class Patient(_Model):
+    age: int | None = None
+    sex: Sex | None = None
+    occupation: str | None = None
+
+    _enum = field_validator("sex", mode="before")(classmethod(lambda cls, v: _coerce_enum(v)))
+    _str = field_validator("occupation", mode="before")(classmethod(lambda cls, v: _clean_opt(v)))
+
+
+class Medication(_Model):
+    name: str
+    strength: str | None = None
+    days_supply: int | None = None
+
+    _str = field_validator("name", "strength", mode="before")(
+        classmethod(lambda cls, v: _clean_opt(v))
+    )
+
+
+class GuidelineSources(_Model):
+    claims_administrator: list[GuidelineSource] = Field(default_factory=list)
+    maximus: list[GuidelineSource] = Field(default_factory=list)
+
+    @field_validator("claims_administrator", "maximus", mode="before")
+    @classmethod
+    def _enums(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            seen: list[Any] = []
+            for x in v:
+                x = _coerce_enum(x)
+                if x not in seen:
+                    seen.append(x)
+            return seen
+        return v
+
+
+class Item(_Model):
+    request: str
+    original_request: str | None = None
+    decision: Decision
+    # RECORD.md always has a category in gold; a backend that cannot decide
+    # (the rules parser on an unfamiliar request) leaves it null, never guesses.
+    category: Category | None = None
+    quantity: int | None = None
+    frequency_per_week: int | None = None
+    duration_weeks: int | None = None
+    body_region: str | None = None
+    retrospective: bool = False
+    date_of_service: dt.date | None = None
+    cpt_codes: list[str] = Field(default_factory=list)
+    medication: Medication | None = None
+    guideline_sources: GuidelineSources = Field(default_factory=GuidelineSources)
+    maximus_guideline: str | None = None
+    # Provenance beyond the spec: where the decision line stands in the letter text.
+    span: Span | None = None
+
+    _enum = field_validator("decision", "category", mode="before")(
+        classmethod(lambda cls, v: _coerce_enum(v))
+    )
+    _date = field_validator("date_of_service", mode="before")(
+        classmethod(lambda cls, v: _coerce_date(v))
+    )
+    _str = field_validator(
+        "request", "original_request", "body_region", "maximus_guideline", mode="before"
+    )(classmethod(lambda cls, v: _clean_opt(v)))
+    _list = field_validator("cpt_codes", mode="before")(classmethod(lambda cls, v: _clean_list(v)))
+
+
+class Usage(_Model):
+    """What producing one record cost."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempts: int = 0
+    seconds: float = 0.0
+
+
+class Provenance(_Model):
+    source_file: str | None = None
+    text_sha256: str
+    backend: str
+    backend_version: str
+    schema_version: str = SCHEMA_VERSION
+    model: str | None = None
+    prompt_version: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    # True when an LLM backend failed and the record is the rules result instead.
+    fallback: bool = False
+    fallback_reason: str | None = None
+
+
+class Check(_Model):
+    """One disagreement between the LLM and the deterministic parser."""
+
+    field: str
+    llm_value: Any = None
+    rules_value: Any = None
+    kept: str  # "rules" | "llm"
+    reason: str
+    resolved: bool = True
+
+
+class Record(_Model):
+    letter_id: str
+    case_number: str | None = None
+    date_assigned: dt.date | None = None
+    decision_date: dt.date | None = None
+    ur_denial_date: dt.date | None = None
+    application_received: dt.date | None = None
+    priority: Priority | None = None
+    date_of_injury: dt.date | None = None
+    reviewer: Reviewer = Field(default_factory=Reviewer)
+    patient: Patient = Field(default_factory=Patient)
+    diagnoses: list[str] = Field(default_factory=list)
+    items: list[Item] = Field(default_factory=list)
+    # Beyond the spec: how the record was made, and what the cross-check found.
+    provenance: Provenance | None = None
+    checks: list[Check] = Field(default_factory=list)
+    needs_review: bool = False
+
+    _enum = field_validator("priority", mode="before")(classmethod(lambda cls, v: _coerce_enum(v)))
+    _date = field_validator(
+        "date_assigned",
+        "decision_date",
+        "ur_denial_date",
+        "application_received",
+        "date_of_injury",
+        mode="before",
+    )(classmethod(lambda cls, v: _coerce_date(v)))
+    _str = field_validator("case_number", mode="before")(classmethod(lambda cls, v: _clean_opt(v)))
+    _list = field_validator("diagnoses", mode="before")(classmethod(lambda cls, v: _clean_list(v)))
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        return self.model_dump_json(indent=indent)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def record_json_schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`Record`, as checked in under ``schemas/``."""
+    schema = Record.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://llm-extract/schemas/record.schema.json"
+    return schema

@@ -1,0 +1,66 @@
+"""Shared fixtures: where the real corpus is, and how its absence is handled.
+
+Real letters are read from ``../shared/corpus`` (or ``$IMR_CORPUS``), never
+copied here.  When the corpus is absent the tests that need it skip with the
+reason, unless ``IMR_REQUIRE_CORPUS=1`` (set by ``.ci/run``), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+SYNTHETIC = TESTS / "letters"  # small synthetic letters written for the tests
+
+
+def corpus_path() -> Path:
+    return Path(os.environ.get("IMR_CORPUS") or ROOT.parent / "shared" / "corpus").resolve()
+
+
+def _require_corpus() -> Path:
+    path = corpus_path()
+    if (path / "letters").is_dir() and (path / "seeds").is_dir():
+        return path
+    reason = (
+        f"IMR corpus not found at {path}: put the shared corpus beside the repository "
+        "(../shared/corpus) or set IMR_CORPUS"
+    )
+    if os.environ.get("IMR_REQUIRE_CORPUS") == "1":
+        pytest.fail(reason + " (IMR_REQUIRE_CORPUS=1, so this is a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The corpus root (with ``letters/`` and ``seeds/``); skips or fails when absent."""
+    return _require_corpus()
+
+
+@pytest.fixture(scope="session")
+def seeds_dir(corpus: Path) -> Path:
+    return corpus / "seeds"
+
+
+@pytest.fixture(scope="session")
+def letters_dir(corpus: Path) -> Path:
+    return corpus / "letters"
+
+
+@pytest.fixture(scope="session")
+def seed_paths(seeds_dir: Path) -> list[Path]:
+    return sorted(seeds_dir.glob("*.txt"))
+
+
+@pytest.fixture(scope="session")
+def letter_paths(letters_dir: Path) -> list[Path]:
+    return sorted(letters_dir.glob("*.pdf"))
+
+
+def seed(seeds_dir: Path, prefix: str) -> Path:
+    """A seed by its number prefix, e.g. ``seed(seeds_dir, "004")``."""
+    (match,) = sorted(seeds_dir.glob(f"{prefix}_*.txt"))
+    return match
