@@ -1,0 +1,90 @@
+"""Small text helpers shared by the rule modules: cleaning, dates, number words."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from ..normalize import clean_string, parse_date
+
+# PDFium marks a hyphen it found at a line end with U+FFFE and joins the two
+# lines.  In this corpus such hyphens are real ("x-ray", "S-shaped",
+# "sprain-strain"), so they are kept as "-".
+_PDFIUM_HYPHEN = "\ufffe"
+
+
+def clean(value: str) -> str:
+    """RECORD.md string convention: whitespace collapsed, line-break hyphenation undone."""
+    return clean_string(value.replace(_PDFIUM_HYPHEN, "-"))
+
+
+# A date as written in these letters: 10/18/2016, 10-18-16, 5/3/2007, 2016-10-18,
+# October 18, 2016, Oct. 18 2016, 18 October 2016.
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+DATE_PATTERN = (
+    r"(?:\d{4}-\d{1,2}-\d{1,2}"
+    r"|\d{1,2}\s?[-/.]\s?\d{1,2}\s?[-/.]\s?(?:\d{4}|\d{2})(?!\d)"
+    rf"|{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
+    rf"|\d{{1,2}}\s+{_MONTH}\.?,?\s+\d{{4}})"
+)
+DATE_RE = re.compile(rf"(?<![\d/.-])({DATE_PATTERN})", re.I)
+
+
+def find_dates(text: str) -> list[tuple[dt.date, int, int]]:
+    """Every parseable date in ``text`` with its offsets, in order."""
+    out = []
+    for m in DATE_RE.finditer(text):
+        d = parse_date(re.sub(r"\s+", " ", m.group(1)).replace(" /", "/").replace("/ ", "/"))
+        if d is None:
+            d = parse_date(re.sub(r"\s+", "", m.group(1)))
+        if d is not None:
+            out.append((d, m.start(1), m.end(1)))
+    return out
+
+
+def first_date(text: str) -> dt.date | None:
+    found = find_dates(text)
+    return found[0][0] if found else None
+
+
+NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "twenty-four": 24,
+    "thirty": 30,
+    "single": 1,
+    "once": 1,
+    "twice": 2,
+    "thrice": 3,
+}
+# "single" and "once"/"twice" are handled by the callers that accept them.
+NUMBER_WORD_RE = r"(?:twenty-four|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty)"
+NUM = rf"(?:\d+|{NUMBER_WORD_RE})"
+
+
+def to_int(token: str) -> int | None:
+    token = token.strip().lower()
+    if token.isdigit():
+        return int(token)
+    return NUMBER_WORDS.get(token)
