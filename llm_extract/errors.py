@@ -12,6 +12,8 @@ class ExtractionError(Exception):
     """Base class. ``exit_code`` is what the CLI exits with for this error."""
 
     exit_code = 1
+    # What the LLM calls spent before the error (provider.CallUsage), if any.
+    usage: object | None = None
 
     def __init__(
         self,

@@ -59,10 +59,37 @@ class Letter:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
+# PDFium reports a hyphen it found at a line end as U+FFFE and joins the two
+# lines.  Most are real hyphens ("x-ray", "right-sided", "non-steroidal"); some
+# are word breaks ("Guide-lines", "Electro-diagnostic").
+_PDFIUM_HYPHEN = re.compile(r"(\w*)\ufffe(\w*)")
+
+
+def _resolve_pdfium_hyphens(text: str) -> str:
+    """Undo a line-break hyphen only when the joined word occurs elsewhere in the letter.
+
+    That is the evidence a reader uses too: "Electrodiagnostic" written whole in
+    a heading means "Electro-diagnostic" at a line end was a break, while
+    "rightsided" never occurs, so "right-sided" keeps its hyphen.
+    """
+    if "\ufffe" not in text:
+        return text
+    words = {w.casefold() for w in re.findall(r"\w+", text.replace("\ufffe", " "))}
+
+    def join(m: re.Match[str]) -> str:
+        left, right = m[1], m[2]
+        joined = left + right
+        if left and right and right[:1].islower() and joined.casefold() in words:
+            return joined
+        return f"{left}-{right}"
+
+    return _PDFIUM_HYPHEN.sub(join, text)
+
+
 def normalise_text(raw: str) -> str:
-    """Repair mojibake (``Â§`` -> ``§``), unify line endings, NFC."""
+    """Repair mojibake (``Â§`` -> ``§``), PDFium line-end hyphens, line endings; NFC."""
     text = ftfy.fix_text(raw, normalization="NFC", uncurl_quotes=False, fix_line_breaks=True)
-    text = text.replace("\x00", "")
+    text = _resolve_pdfium_hyphens(text.replace("\x00", ""))
     return unicodedata.normalize("NFC", text)
 
 

@@ -88,3 +88,13 @@ def to_int(token: str) -> int | None:
     if token.isdigit():
         return int(token)
     return NUMBER_WORDS.get(token)
+
+
+def words_to_digits_safe(text: str) -> str:
+    """'one month supply' -> '1 month supply'; keeps everything else as written."""
+    return re.sub(
+        r"\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|thirty)\b(?=\s+(?:months?|days?|weeks?|refills?|containers?|tubes?)\b)",
+        lambda m: str(NUMBER_WORDS[m.group(1).lower()]),
+        text,
+        flags=re.I,
+    )

@@ -1,0 +1,114 @@
+"""Expand the batch's INPUT arguments into letter paths, lazily.
+
+An INPUT is one of:
+
+- a file (``letter.pdf``, ``letter.txt``; any other suffix is still yielded so
+  that the batch records it as an unsupported-format failure, not a silent skip);
+- a folder: every ``.pdf``/``.txt`` under it, recursively, in sorted order;
+- a glob (``letters/CM16-*.pdf``, ``archive/**/*.pdf``), sorted;
+- a list file: ``@paths.txt``, or any file ending in ``.lst``/``.list``/``.paths``,
+  one INPUT per line (folders and globs allowed; ``#`` starts a comment; relative
+  paths are relative to the list file's folder);
+- a path that does not exist: yielded as-is, so the batch records it as a
+  failure (``LetterNotFoundError``) instead of dropping it.
+
+Paths are yielded one at a time (folders are walked with ``os.scandir``), so
+an archive of millions of letters never sits in memory as a list.  The same
+path named twice (directly and through a folder, say) is yielded once.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ..errors import InputError
+from ..loading import SUPPORTED_SUFFIXES
+
+log = logging.getLogger(__name__)
+
+LIST_SUFFIXES = (".lst", ".list", ".paths")
+_GLOB_CHARS = frozenset("*?[")
+
+
+class InputListError(InputError):
+    """A list file (``@file``) that cannot be read."""
+
+
+def is_glob(spec: str) -> bool:
+    return any(ch in _GLOB_CHARS for ch in spec)
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Letter files under ``folder``, depth first, each level sorted by name."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        log.warning("cannot list %s: %s", folder, exc.strerror)
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(Path(entry.path))
+        elif entry.is_file() and Path(entry.name).suffix.lower() in SUPPORTED_SUFFIXES:
+            yield Path(entry.path)
+
+
+def _read_list(list_file: Path) -> Iterator[str]:
+    try:
+        with list_file.open(encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                p = Path(line).expanduser()
+                yield str(p if p.is_absolute() else list_file.parent / p)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputListError(f"cannot read the list of paths {list_file}: {exc}", cause=exc) from exc
+
+
+def _expand_one(spec: str, *, in_list: bool) -> Iterator[Path]:
+    if spec.startswith("@") and not in_list:
+        for line in _read_list(Path(spec[1:]).expanduser()):
+            yield from _expand_one(line, in_list=True)
+        return
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        yield from _walk(p)
+    elif p.is_file():
+        if p.suffix.lower() in LIST_SUFFIXES and not in_list:
+            for line in _read_list(p):
+                yield from _expand_one(line, in_list=True)
+        else:
+            yield p
+    elif is_glob(spec):
+        matches = sorted(glob.iglob(str(p), recursive=True))
+        if not matches:
+            log.warning("the pattern %s matched no file", spec)
+        for m in matches:
+            mp = Path(m)
+            if mp.is_dir():
+                yield from _walk(mp)
+            elif mp.suffix.lower() in SUPPORTED_SUFFIXES:
+                yield mp
+    else:
+        yield p  # missing: the batch records it as a failure
+
+
+def expand_inputs(specs: Iterable[str | Path]) -> Iterator[Path]:
+    """Every letter path the INPUT arguments name, once each, lazily."""
+    seen: set[str] = set()  # one short string per path: ~100 bytes per letter
+    for spec in specs:
+        for path in _expand_one(str(spec), in_list=False):
+            ident = os.path.abspath(path)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            yield path
+
+
+def count_inputs(specs: Iterable[str | Path]) -> int:
+    """How many paths :func:`expand_inputs` yields (for the progress bar's total)."""
+    return sum(1 for _ in expand_inputs(specs))

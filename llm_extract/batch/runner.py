@@ -1,0 +1,327 @@
+"""Run a batch: stream the inputs, skip what the store has, extract the rest
+concurrently within a bound and a rate limit, commit each letter as it finishes.
+
+Concurrency model:
+
+- **HTTP backends (llm, hybrid): a thread pool** of ``concurrency`` threads
+  sharing one backend instance.  Their ``extract()`` is synchronous (the
+  openai client, instructor, tenacity); a thread blocked on a socket releases
+  the GIL, so N threads give N requests in flight with no second, async code
+  path through the backends.  One shared instance also means one HTTP
+  connection pool and, for the embedded model, one llama.cpp server.
+- **rules (CPU-bound: PDF text + regex): a process pool** (``spawn``), one
+  backend per process, so letters parse on every core instead of queueing on
+  the GIL.
+
+Either way only this (main) thread touches the store, and at most
+``2 × concurrency`` letters are in flight (submitted, not yet committed): the
+inputs stream from a generator and results are written and dropped as they
+arrive, so memory does not grow with the size of the archive.
+
+Resume: a letter is skipped when its key is in the store (done, or failed
+unless ``retry_failed``).  Nothing is marked "in flight" in the store: a
+letter killed mid-extraction has no row and is simply extracted again.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .. import api
+from ..config import Config
+from .identity import BackendIdentity, file_sha256, letter_key, missing_key
+from .inputs import count_inputs, expand_inputs
+from .progress import BatchProgress
+from .store import DONE, FAILED, Store
+from .worker import Outcome, Task, error_as_data, extract_path
+
+log = logging.getLogger(__name__)
+
+Executor = Literal["auto", "thread", "process"]
+HTTP_DEFAULT_CONCURRENCY = 4
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per million tokens; ``None`` when not given."""
+
+    prompt: float | None = None
+    completion: float | None = None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        if self.prompt is None and self.completion is None:
+            return None
+        return (prompt_tokens * (self.prompt or 0.0) + completion_tokens * (self.completion or 0.0)) / 1e6
+
+
+@dataclass
+class Summary:
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0  # already in the store (done, or failed and not retried)
+    duplicates: int = 0  # same content as another path (counted in skipped)
+    previously_failed: int = 0  # skipped because an earlier run recorded a failure
+    seconds: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    interrupted: bool = False
+    executor: str = ""
+    concurrency: int = 0
+    backend: str = ""
+    failures: list[dict[str, Any]] = field(default_factory=list)  # first few, for the report
+
+    @property
+    def any_failed(self) -> bool:
+        return self.failed > 0 or self.previously_failed > 0
+
+    @property
+    def letters_per_s(self) -> float:
+        n = self.done + self.failed
+        return n / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["letters_per_s"] = round(self.letters_per_s, 2)
+        return d
+
+
+@dataclass
+class BatchOptions:
+    inputs: list[str]
+    outdir: Path
+    backend: str
+    config: Config
+    concurrency: int | None = None
+    executor: Executor = "auto"
+    rpm: float | None = None
+    retry_failed: bool = False
+    prices: Prices = field(default_factory=Prices)
+    progress: bool = True
+    argv: list[str] = field(default_factory=list)
+
+
+class RateLimiter:
+    """At most ``rpm`` letter starts per minute, evenly spaced (no bursts)."""
+
+    def __init__(self, rpm: float | None) -> None:
+        self.interval = 60.0 / rpm if rpm else 0.0
+        self._next = 0.0
+
+    def delay(self) -> float:
+        """Seconds to wait before the next start is allowed (0 = now)."""
+        if not self.interval:
+            return 0.0
+        return max(0.0, self._next - time.monotonic())
+
+    def take(self) -> None:
+        if self.interval:
+            self._next = max(self._next, time.monotonic()) + self.interval
+
+
+def choose_executor(backend: str, executor: Executor) -> Literal["thread", "process"]:
+    if executor != "auto":
+        return executor
+    return "process" if backend == "rules" else "thread"
+
+
+def default_concurrency(mode: str) -> int:
+    if mode == "process":
+        return os.cpu_count() or 1
+    return HTTP_DEFAULT_CONCURRENCY
+
+
+def _init_process_worker(log_level: int) -> None:
+    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    if sys.platform.startswith("linux"):
+        # Die with the batch: a SIGKILLed main process must not leave workers behind.
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def _make_task(path: Path, ident: BackendIdentity) -> Task:
+    try:
+        content = file_sha256(path)
+    except OSError:
+        # Missing or unreadable: keyed by path; the worker records why it failed.
+        return Task(path=str(path), key=missing_key(path, ident), file_sha256=None)
+    return Task(path=str(path), key=letter_key(content, ident), file_sha256=content)
+
+
+class _Run:
+    """The state of one batch run (main thread only)."""
+
+    def __init__(
+        self,
+        opts: BatchOptions,
+        store: Store,
+        ident: BackendIdentity,
+        on_outcome: Callable[[Outcome, Summary], None] | None,
+    ) -> None:
+        self.opts = opts
+        self.store = store
+        self.ident = ident
+        self.on_outcome = on_outcome
+        self.summary = Summary(backend=opts.backend)
+        self.inflight: dict[cf.Future[Outcome], Task] = {}
+        self.inflight_keys: set[str] = set()
+        self.run_id = 0
+
+    def paths(self) -> tuple[Iterator[Path], int]:
+        specs: Iterable[str] = self.opts.inputs
+        if not specs and self.opts.retry_failed:
+            specs = list(self.store.failed_paths())
+        return expand_inputs(specs), count_inputs(specs)
+
+    def collect(self, futures: Iterable[cf.Future[Outcome]], progress: BatchProgress) -> None:
+        for fut in futures:
+            task = self.inflight.pop(fut)
+            self.inflight_keys.discard(task.key)
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # the worker process died (BrokenProcessPool) or similar
+                log.error("worker failed on %s: %s", task.path, exc)
+                outcome = self._crashed(task, exc)
+            self.store.commit(outcome, self.run_id)
+            s = self.summary
+            if outcome.ok:
+                s.done += 1
+            else:
+                s.failed += 1
+                if len(s.failures) < 20:
+                    s.failures.append({"path": outcome.path, **(outcome.error or {})})
+                log.warning("%s: %s", outcome.path, (outcome.error or {}).get("message"))
+            s.prompt_tokens += outcome.prompt_tokens
+            s.completion_tokens += outcome.completion_tokens
+            progress.finished(ok=outcome.ok, tokens=outcome.prompt_tokens + outcome.completion_tokens)
+            if self.on_outcome is not None:
+                self.on_outcome(outcome, s)
+
+    def _crashed(self, task: Task, exc: BaseException) -> Outcome:
+        ident = self.ident
+        return Outcome(
+            key=task.key,
+            path=task.path,
+            letter_id=Path(task.path).stem,
+            file_sha256=task.file_sha256,
+            backend=ident.name,
+            backend_version=ident.version,
+            model=ident.model,
+            prompt_version=ident.prompt_version,
+            error=error_as_data(exc, Path(task.path).stem),
+        )
+
+    def wait_some(self, progress: BatchProgress, timeout: float | None) -> None:
+        if not self.inflight:
+            if timeout:
+                time.sleep(timeout)
+            return
+        done, _ = cf.wait(list(self.inflight), timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        self.collect(done, progress)
+
+
+def run_batch(
+    opts: BatchOptions,
+    *,
+    on_outcome: Callable[[Outcome, Summary], None] | None = None,
+) -> Summary:
+    """Run one batch into ``opts.outdir``; returns what happened."""
+    t_start = time.perf_counter()
+    mode = choose_executor(opts.backend, opts.executor)
+    concurrency = opts.concurrency or default_concurrency(mode)
+    with Store(opts.outdir) as store:
+        backend = api.get_backend(opts.backend, opts.config)  # fails fast when unusable
+        ident = BackendIdentity.of(backend)
+        run = _Run(opts, store, ident, on_outcome)
+        run.summary.executor, run.summary.concurrency = mode, concurrency
+        run.run_id = store.start_run(argv=opts.argv, backend=ident.describe())
+        log.info("batch: %s, %s pool of %d", ident.describe(), mode, concurrency)
+        paths, total = run.paths()
+        run.summary.total = total
+        ident_tuple = (ident.name, ident.version, ident.model, ident.prompt_version)
+        executor: cf.Executor
+        if mode == "process":
+            executor = cf.ProcessPoolExecutor(
+                max_workers=concurrency,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_process_worker,
+                initargs=(logging.getLogger().getEffectiveLevel(),),
+            )
+
+            def submit(task: Task) -> cf.Future[Outcome]:
+                return executor.submit(extract_path, task, ident_tuple, None, opts.config, opts.backend)
+
+        else:
+            executor = cf.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="extract")
+
+            def submit(task: Task) -> cf.Future[Outcome]:
+                return executor.submit(extract_path, task, ident_tuple, backend)
+
+        limiter = RateLimiter(opts.rpm)
+        max_inflight = 2 * concurrency  # keeps every worker busy, bounds memory
+        s = run.summary
+        progress = BatchProgress(total, enabled=opts.progress)
+        try:
+            with progress:
+                for path in paths:
+                    task = _make_task(path, ident)
+                    if _skip(run, task, progress):
+                        continue
+                    while len(run.inflight) >= max_inflight:
+                        run.wait_some(progress, None)
+                    while (wait := limiter.delay()) > 0:
+                        run.wait_some(progress, wait)
+                    limiter.take()
+                    progress.started()
+                    run.inflight[submit(task)] = task
+                    run.inflight_keys.add(task.key)
+                while run.inflight:
+                    run.wait_some(progress, None)
+        except KeyboardInterrupt:
+            s.interrupted = True
+            log.warning("interrupted: letters in flight are not recorded and will be redone")
+        finally:
+            executor.shutdown(wait=not s.interrupted, cancel_futures=True)
+            s.seconds = time.perf_counter() - t_start
+            s.cost_usd = opts.prices.cost(s.prompt_tokens, s.completion_tokens)
+            store.finish_run(run.run_id, s.as_dict())
+    return s
+
+
+def _skip(run: _Run, task: Task, progress: BatchProgress) -> bool:
+    """True (and counted) when ``task`` needs no extraction in this run."""
+    s = run.summary
+    if task.key in run.inflight_keys:
+        # Same content as a letter being extracted right now.
+        run.store.add_source(task.path, task.key, run.run_id)
+        s.skipped += 1
+        s.duplicates += 1
+        progress.skipped()
+        return True
+    status = run.store.status_of(task.key)
+    if status is None or (status == FAILED and run.opts.retry_failed):
+        return False
+    assert status in (DONE, FAILED)
+    if not run.store.has_source(task.path, task.key):
+        run.store.add_source(task.path, task.key, run.run_id)
+        s.duplicates += 1
+    s.skipped += 1
+    if status == FAILED:
+        s.previously_failed += 1
+    progress.skipped()
+    return True

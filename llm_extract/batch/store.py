@@ -1,0 +1,348 @@
+"""The batch's durable store: one SQLite database in WAL mode in OUTDIR.
+
+Why SQLite (WAL) rather than append-only JSONL:
+
+- **Atomic, one transaction per letter.**  A letter's result and the path it
+  came from are committed together or not at all; a ``kill -9`` at any moment
+  leaves the last committed letter intact and nothing half-written (a JSONL
+  line cut mid-write must be detected and truncated on the next start).
+- **No duplicates by construction.**  ``key`` is the primary key; retrying a
+  failed letter replaces its row in place instead of appending a second line
+  that every reader must de-duplicate.
+- **Skip checks are index lookups**, not a scan of every line read into a set
+  that grows with the archive: memory stays flat and a re-run over 134 letters
+  skips them in milliseconds.
+- Analysts' exports and ``stats`` stream rows with SQL; readers never block the
+  writer (WAL), so ``export`` works while a batch runs.
+
+``synchronous=FULL``: every commit is fsynced, so a finished letter survives
+even a power cut, not only a killed process.  Measured here: about 0.5 ms per
+commit, negligible against any backend.
+
+Only the batch's main thread writes; one batch at a time per OUTDIR (an
+``flock`` on ``OUTDIR/.batch.lock``, released by the OS when the process dies,
+even by SIGKILL).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ..errors import ConfigError
+from .worker import Outcome
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "batch.sqlite3"
+LOCK_NAME = ".batch.lock"
+STORE_VERSION = "1"
+
+DONE = "done"
+FAILED = "failed"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- One row per letter key (content sha256 + backend identity): its record or its error.
+CREATE TABLE IF NOT EXISTS results (
+    key               TEXT PRIMARY KEY,
+    status            TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    letter_id         TEXT NOT NULL,
+    source_path       TEXT NOT NULL,
+    file_sha256       TEXT,
+    text_sha256       TEXT,
+    backend           TEXT NOT NULL,
+    backend_version   TEXT NOT NULL,
+    model             TEXT,
+    prompt_version    TEXT,
+    record_json       TEXT,
+    error_class       TEXT,
+    error_message     TEXT,
+    error_json        TEXT,
+    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    seconds           REAL NOT NULL DEFAULT 0,
+    attempts          INTEGER NOT NULL DEFAULT 1,
+    run_id            INTEGER,
+    finished_at       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_status ON results (status);
+-- Every path seen for a key (renamed duplicates point at the same key).
+CREATE TABLE IF NOT EXISTS sources (
+    path   TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    run_id INTEGER,
+    PRIMARY KEY (path, key)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at        TEXT NOT NULL,
+    finished_at       TEXT,
+    argv              TEXT,
+    backend           TEXT,
+    done              INTEGER,
+    skipped           INTEGER,
+    failed            INTEGER,
+    duplicates        INTEGER,
+    seconds           REAL,
+    prompt_tokens     INTEGER,
+    completion_tokens INTEGER,
+    cost_usd          REAL
+);
+"""
+
+
+class StoreError(ConfigError):
+    """OUTDIR cannot hold a batch store (not writable, locked, not a store)."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def db_path(outdir: Path) -> Path:
+    return Path(outdir) / DB_NAME
+
+
+class Store:
+    """The results of every letter of the batches run into one OUTDIR."""
+
+    def __init__(self, outdir: Path, *, writer: bool = True) -> None:
+        self.outdir = Path(outdir)
+        self.writer = writer
+        self._lock_fh: Any = None
+        if writer:
+            try:
+                self.outdir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the output folder {self.outdir}: {exc.strerror}") from exc
+            self._take_lock()
+        elif not db_path(self.outdir).is_file():
+            raise StoreError(
+                f"{self.outdir} holds no batch results ({DB_NAME} is missing); "
+                "run `llm-extract batch INPUT... -o OUTDIR` first"
+            )
+        try:
+            self.db = sqlite3.connect(db_path(self.outdir), isolation_level=None, timeout=30.0)
+            self.db.row_factory = sqlite3.Row
+            if writer:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=FULL")
+                self.db.executescript(_SCHEMA)
+                self.db.execute(
+                    "INSERT OR IGNORE INTO meta (name, value) VALUES ('store_version', ?)",
+                    (STORE_VERSION,),
+                )
+            row = self.db.execute("SELECT value FROM meta WHERE name = 'store_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StoreError(f"{db_path(self.outdir)} is not a batch store ({exc})") from exc
+        if row is None or row[0] != STORE_VERSION:
+            found = row[0] if row else "none"
+            self.close()
+            raise StoreError(
+                f"{db_path(self.outdir)} has store version {found}, this llm-extract writes "
+                f"{STORE_VERSION}; use a new OUTDIR"
+            )
+
+    def _take_lock(self) -> None:
+        lock_path = self.outdir / LOCK_NAME
+        try:
+            fh = lock_path.open("a+")
+        except OSError as exc:
+            raise StoreError(f"cannot write to {self.outdir}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise StoreError(
+                f"another batch ({holder}) is writing to {self.outdir}; wait for it to "
+                "finish or use another OUTDIR"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        self._lock_fh = fh
+
+    # --- lifecycle -----------------------------------------------------------
+    def close(self) -> None:
+        db = getattr(self, "db", None)
+        if db is not None:
+            db.close()
+            self.db = None  # type: ignore[assignment]
+        if self._lock_fh is not None:
+            self._lock_fh.close()  # closing releases the flock
+            self._lock_fh = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- runs ----------------------------------------------------------------
+    def start_run(self, *, argv: list[str], backend: str) -> int:
+        cur = self.db.execute(
+            "INSERT INTO runs (started_at, argv, backend) VALUES (?, ?, ?)",
+            (_now(), json.dumps(argv), backend),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def finish_run(self, run_id: int, summary: dict[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE runs SET finished_at = ?, done = ?, skipped = ?, failed = ?, duplicates = ?,"
+            " seconds = ?, prompt_tokens = ?, completion_tokens = ?, cost_usd = ?"
+            " WHERE run_id = ?",
+            (
+                _now(),
+                summary["done"],
+                summary["skipped"],
+                summary["failed"],
+                summary["duplicates"],
+                summary["seconds"],
+                summary["prompt_tokens"],
+                summary["completion_tokens"],
+                summary.get("cost_usd"),
+                run_id,
+            ),
+        )
+
+    # --- letters -------------------------------------------------------------
+    def status_of(self, key: str) -> str | None:
+        row = self.db.execute("SELECT status FROM results WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def commit(self, outcome: Outcome, run_id: int | None) -> None:
+        """Record one finished letter (its record or its error) atomically."""
+        error = outcome.error or {}
+        with self.db:  # BEGIN ... COMMIT (ROLLBACK on error)
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(
+                """
+                INSERT INTO results (
+                    key, status, letter_id, source_path, file_sha256, text_sha256,
+                    backend, backend_version, model, prompt_version, record_json,
+                    error_class, error_message, error_json, prompt_tokens, completion_tokens,
+                    seconds, attempts, run_id, finished_at
+                ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                ON CONFLICT (key) DO UPDATE SET
+                    status = excluded.status, letter_id = excluded.letter_id,
+                    source_path = excluded.source_path, text_sha256 = excluded.text_sha256,
+                    record_json = excluded.record_json, error_class = excluded.error_class,
+                    error_message = excluded.error_message, error_json = excluded.error_json,
+                    prompt_tokens = excluded.prompt_tokens,
+                    completion_tokens = excluded.completion_tokens,
+                    seconds = excluded.seconds, attempts = results.attempts + 1,
+                    run_id = excluded.run_id, finished_at = excluded.finished_at
+                """,
+                (
+                    outcome.key,
+                    DONE if outcome.ok else FAILED,
+                    outcome.letter_id,
+                    outcome.path,
+                    outcome.file_sha256,
+                    outcome.text_sha256,
+                    outcome.backend,
+                    outcome.backend_version,
+                    outcome.model,
+                    outcome.prompt_version,
+                    outcome.record_json,
+                    error.get("error"),
+                    error.get("message"),
+                    json.dumps(error) if outcome.error else None,
+                    outcome.prompt_tokens,
+                    outcome.completion_tokens,
+                    outcome.seconds,
+                    run_id,
+                    _now(),
+                ),
+            )
+            self.db.execute(
+                "INSERT OR IGNORE INTO sources (path, key, run_id) VALUES (?, ?, ?)",
+                (outcome.path, outcome.key, run_id),
+            )
+
+    def add_source(self, path: str, key: str, run_id: int | None) -> None:
+        """Remember another path for a known key (a renamed duplicate)."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO sources (path, key, run_id) VALUES (?, ?, ?)",
+            (path, key, run_id),
+        )
+
+    def has_source(self, path: str, key: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM sources WHERE path = ? AND key = ?", (path, key)
+        ).fetchone()
+        return row is not None
+
+    def failed_paths(self) -> Iterator[str]:
+        """Every path of every failed letter (for ``--retry-failed`` without INPUTs)."""
+        for row in self.db.execute(
+            "SELECT DISTINCT s.path FROM sources s JOIN results r ON r.key = s.key"
+            " WHERE r.status = 'failed' ORDER BY s.path"
+        ):
+            yield str(row[0])
+
+    def iter_results(
+        self, status: str | None = DONE, *, backend: str | None = None
+    ) -> Iterator[sqlite3.Row]:
+        """Rows of ``results`` in a stable order (letter_id, key), streamed."""
+        where, params = [], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if backend is not None:
+            where.append("backend = ?")
+            params.append(backend)
+        sql = "SELECT * FROM results"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY letter_id, key"
+        # A second connection: the caller may write while iterating.
+        reader = sqlite3.connect(db_path(self.outdir), isolation_level=None)
+        reader.row_factory = sqlite3.Row
+        try:
+            yield from reader.execute(sql, params)
+        finally:
+            reader.close()
+
+    def counts(self, *, backend: str | None = None) -> dict[str, int]:
+        out = {DONE: 0, FAILED: 0}
+        sql = "SELECT status, COUNT(*) FROM results"
+        params: tuple[str, ...] = ()
+        if backend is not None:
+            sql += " WHERE backend = ?"
+            params = (backend,)
+        for status, n in self.db.execute(sql + " GROUP BY status", params):
+            out[str(status)] = int(n)
+        return out
+
+    def backends(self) -> list[tuple[str, str, str | None, str | None, int]]:
+        """The backend identities present, with their count of done letters."""
+        return [
+            (str(r[0]), str(r[1]), r[2], r[3], int(r[4]))
+            for r in self.db.execute(
+                "SELECT backend, backend_version, model, prompt_version, COUNT(*) FROM results"
+                " WHERE status = 'done' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC"
+            )
+        ]

@@ -1,0 +1,288 @@
+"""``llm-extract eval``: score a backend, or a predictions file, against gold records."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from ..api import close_backends, get_backend
+from ..backends import default_backend_name
+from ..errors import InputError
+from ..evaluation.compare import compare, headline, load_result, print_comparison
+from ..evaluation.gold import SPLITS, gold_digest, load_gold, load_predictions
+from ..evaluation.report_html import write_html
+from ..evaluation.report_text import print_report
+from ..evaluation.runner import (
+    attach_texts,
+    default_gold_dir,
+    default_letters_dir,
+    predictions_from_records,
+    run_backend,
+)
+from ..evaluation.scoring import FIELD_NAMES, HEADLINE_NAMES, EvalResult, Prediction, evaluate
+from .common import backend_options, config_from_options
+
+
+def parse_fail_under(specs: Sequence[str]) -> list[tuple[str, float]]:
+    """``FIELD=VALUE`` pairs; VALUE is a fraction in [0, 1]."""
+    out = []
+    for spec in specs:
+        name, sep, raw = spec.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise click.BadParameter(f"{spec!r}: expected FIELD=VALUE, e.g. decision=0.9")
+        if name not in HEADLINE_NAMES and name not in FIELD_NAMES:
+            raise click.BadParameter(
+                f"{spec!r}: unknown field {name!r}; use a field name "
+                f"(e.g. decision, patient.age) or one of {', '.join(HEADLINE_NAMES)}"
+            )
+        try:
+            value = float(raw)
+        except ValueError:
+            raise click.BadParameter(f"{spec!r}: {raw!r} is not a number") from None
+        if not 0.0 <= value <= 1.0:
+            raise click.BadParameter(f"{spec!r}: use a fraction between 0 and 1 (0.9, not 90)")
+        out.append((name, value))
+    return out
+
+
+def check_fail_under(figures: dict[str, float | None], limits: list[tuple[str, float]]) -> str | None:
+    """One line naming every violated limit, or None when all hold."""
+    bad = []
+    for name, limit in limits:
+        got = figures.get(name)
+        if got is None or got < limit:
+            shown = "n/a" if got is None else f"{got:.4f}"
+            bad.append(f"{name} {shown} < {limit:.4f}")
+    return "fail-under: " + "; ".join(bad) if bad else None
+
+
+def _figures_from_dict(result: dict[str, Any]) -> dict[str, float | None]:
+    items = result.get("items") or {}
+    return {**(result.get("fields") or {}), **headline(result), "items.f1": items.get("f1")}
+
+
+def _figures(result: EvalResult) -> dict[str, float | None]:
+    return {n: result.field_value(n) for n in (*FIELD_NAMES, *HEADLINE_NAMES)}
+
+
+def _run_meta(predictions: dict[str, Prediction]) -> dict[str, Any]:
+    """Backend version, model and prompt version, from the first record's provenance."""
+    for p in predictions.values():
+        if p.record is not None and p.record.provenance is not None:
+            prov = p.record.provenance
+            return {
+                "backend_version": prov.backend_version,
+                "model": prov.model,
+                "prompt_version": prov.prompt_version,
+            }
+    return {"backend_version": None, "model": None, "prompt_version": None}
+
+
+def _package_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+@click.command("eval")
+@click.option(
+    "--predictions",
+    "predictions_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Score this JSON Lines file of records (llm-extract extract -o) instead of running "
+    "a backend.",
+)
+@click.option(
+    "--gold",
+    "gold_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of gold records <letter_id>.json, searched recursively "
+    "(default: evals/fixtures).",
+)
+@click.option(
+    "--letters",
+    "letters_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the letters are: <DIR>/letters/<id>.pdf, <DIR>/seeds/<id>.txt or <DIR>/<id>.* "
+    "(default: $IMR_CORPUS, else ../shared/corpus).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(SPLITS),
+    default="all",
+    show_default=True,
+    help="Which gold sub-folder to score (dev/ or test/ under --gold).",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N letters.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (docs/eval.md).")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write a self-contained HTML report (per-field bars, per-letter drill-down).",
+)
+@click.option(
+    "--save-predictions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the backend's records to this JSON Lines file (re-score later with "
+    "--predictions).",
+)
+@click.option(
+    "--compare",
+    "compare_files",
+    nargs=2,
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="A.json B.json",
+    help="Show per-field deltas between two --json results (B - A); runs nothing.",
+)
+@click.option(
+    "--fail-under",
+    "fail_under",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Exit 1 when FIELD's score is below VALUE (a fraction). FIELD: a field name "
+    "(decision, patient.age, medication.name …) or mean_field_score, decision_accuracy, "
+    "items.precision, items.recall, items.f1. Repeatable. With --compare, applies to B.",
+)
+@backend_options
+def eval_command(
+    predictions_file: Path | None,
+    gold_dir: Path | None,
+    letters_dir: Path | None,
+    split: str,
+    limit: int | None,
+    as_json: bool,
+    html_file: Path | None,
+    save_predictions: Path | None,
+    compare_files: tuple[Path, Path] | None,
+    fail_under: tuple[str, ...],
+    **backend_opts: str | None,
+) -> int:
+    """Score extraction against hand-labelled gold records (RECORD.md's scoring rules).
+
+    \b
+    Examples:
+      llm-extract eval --backend rules                   # table over evals/fixtures
+      llm-extract eval --backend rules --json > rules.json
+      llm-extract eval --predictions out.jsonl --gold evals/fixtures --html report.html
+      llm-extract eval --compare evals/baseline-rules.json hybrid.json
+      llm-extract eval --backend rules --fail-under decision=0.95 --fail-under mean_field_score=0.8
+
+    Reports per-field accuracy (or F1 for list fields), item precision/recall after
+    aligning predicted to gold items, decision accuracy, the mean field score, and
+    seconds and tokens per letter. A letter that fails is scored as an empty record and
+    listed as an error. Exit code 1 when a --fail-under limit is violated.
+    """
+    limits = parse_fail_under(fail_under)
+    out_console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 130)
+    err_console = Console(stderr=True)
+
+    if compare_files:
+        if predictions_file or any(v is not None for v in backend_opts.values()):
+            raise click.UsageError("--compare reads two results; it cannot be combined with "
+                                   "--backend or --predictions")
+        a, b = (load_result(p) for p in compare_files)
+        cmp = compare(a, b)
+        if as_json:
+            click.echo(json.dumps(cmp, indent=2))
+        else:
+            print_comparison(cmp, out_console)
+        reason = check_fail_under(_figures_from_dict(b), limits)
+        if reason:
+            click.echo(reason, err=True)
+            return 1
+        return 0
+
+    if predictions_file and backend_opts.get("backend"):
+        raise click.UsageError("give either --backend (run it) or --predictions (score a file)")
+    gold_root = gold_dir or default_gold_dir()
+    letters_root = letters_dir or default_letters_dir()
+    gold = load_gold(gold_root, split=split)
+    if limit:
+        gold = gold[:limit]
+
+    meta: dict[str, Any] = {
+        "backend": None,
+        "predictions_file": None,
+        "gold_dir": str(gold_root),
+        "split": split,
+        "gold_sha256": gold_digest(gold),
+        "llm_extract_version": _package_version(),
+    }
+    if predictions_file:
+        predictions = predictions_from_records(load_predictions(predictions_file), gold)
+        meta["predictions_file"] = str(predictions_file)
+        backends = {
+            p.record.provenance.backend
+            for p in predictions.values()
+            if p.record is not None and p.record.provenance is not None
+        }
+        meta["backend"] = backends.pop() if len(backends) == 1 else None
+        if html_file and letters_root.is_dir():
+            attach_texts(predictions, letters_root)
+    else:
+        if not letters_root.is_dir():
+            raise InputError(
+                f"letters folder not found: {letters_root} (pass --letters DIR or set IMR_CORPUS)"
+            )
+        config = config_from_options(**backend_opts)
+        backend_name = default_backend_name(config)
+        meta["backend"] = backend_name
+        try:
+            get_backend(backend_name, config)  # fail fast when the backend cannot run
+            predictions = _run_with_progress(gold, letters_root, backend_name, config, err_console)
+        finally:
+            close_backends()
+    meta.update(_run_meta(predictions))
+
+    result = evaluate(gold, predictions, meta=meta)
+
+    if save_predictions:
+        save_predictions.parent.mkdir(parents=True, exist_ok=True)
+        with save_predictions.open("w", encoding="utf-8") as fh:
+            for p in predictions.values():
+                if p.record is not None:
+                    fh.write(p.record.to_json() + "\n")
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print_report(result, out_console)
+    if html_file:
+        write_html(result, html_file)
+        click.echo(f"HTML report written to {html_file}", err=True)
+    reason = check_fail_under(_figures(result), limits)
+    if reason:
+        click.echo(reason, err=True)
+        return 1
+    return 0
+
+
+def _run_with_progress(
+    gold: Sequence[Any], letters_root: Path, backend: str, config: Any, console: Console
+) -> dict[str, Prediction]:
+    if not console.is_terminal:
+        return run_backend(gold, letters_root, backend=backend, config=config)
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"{backend}: extracting", total=len(gold))
+        return run_backend(
+            gold,
+            letters_root,
+            backend=backend,
+            config=config,
+            progress=lambda lid: progress.update(task, advance=1, description=f"{backend}: {lid}"),
+        )

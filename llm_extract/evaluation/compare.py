@@ -1,0 +1,109 @@
+"""Compare two ``llm-extract eval --json`` results: per-field deltas.
+
+Typical uses: ``rules`` vs ``hybrid`` on the same gold, or a run before and
+after a prompt change.  Only the stable top-level keys are read
+(``mean_field_score``, ``decision_accuracy``, ``fields``, ``items``), so the
+committed baseline (evals/baseline-rules.json) works as either side.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import InputError, RecordValidationError
+
+REQUIRED_KEYS = ("mean_field_score", "decision_accuracy", "fields", "items")
+
+
+def load_result(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(f"eval result not found: {p}", cause=exc) from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordValidationError(f"{p}: not an eval result JSON file: {exc}", cause=exc) from exc
+    missing = [k for k in REQUIRED_KEYS if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise RecordValidationError(
+            f"{p}: not an `llm-extract eval --json` result (missing {', '.join(missing)})"
+        )
+    return dict(data)
+
+
+def _delta(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(b - a, 4)
+
+
+def headline(result: dict[str, Any]) -> dict[str, float | None]:
+    items = result.get("items") or {}
+    return {
+        "mean_field_score": result.get("mean_field_score"),
+        "decision_accuracy": result.get("decision_accuracy"),
+        "items.precision": items.get("precision"),
+        "items.recall": items.get("recall"),
+    }
+
+
+def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """``{"headline": {...}, "fields": {name: {"a", "b", "delta"}}, "gold_changed": bool}``."""
+    names = list(a["fields"]) + [n for n in b["fields"] if n not in a["fields"]]
+    fields = {
+        n: {"a": a["fields"].get(n), "b": b["fields"].get(n)} for n in names
+    }
+    for v in fields.values():
+        v["delta"] = _delta(v["a"], v["b"])
+    ha, hb = headline(a), headline(b)
+    return {
+        "a": _label(a),
+        "b": _label(b),
+        "gold_changed": a.get("gold_sha256") != b.get("gold_sha256"),
+        "headline": {k: {"a": ha[k], "b": hb[k], "delta": _delta(ha[k], hb[k])} for k in ha},
+        "fields": fields,
+    }
+
+
+def _label(result: dict[str, Any]) -> str:
+    return str(result.get("backend") or result.get("predictions_file") or "?")
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _fmt_delta(d: float | None) -> str:
+    if d is None:
+        return "-"
+    if abs(d) < 5e-5:
+        return "[dim]0.0[/]"
+    style = "green" if d > 0 else "red"
+    return f"[{style}]{100 * d:+.1f}[/]"
+
+
+def print_comparison(cmp: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(
+        title=f"A = {cmp['a']}   B = {cmp['b']}   (scores in %, delta = B - A)",
+        title_justify="left",
+        pad_edge=False,
+    )
+    table.add_column("field")
+    table.add_column("A", justify="right")
+    table.add_column("B", justify="right")
+    table.add_column("delta", justify="right")
+    for name, v in cmp["headline"].items():
+        table.add_row(f"[bold]{name}[/]", _fmt(v["a"]), _fmt(v["b"]), _fmt_delta(v["delta"]))
+    table.add_section()
+    for name, v in cmp["fields"].items():
+        table.add_row(name, _fmt(v["a"]), _fmt(v["b"]), _fmt_delta(v["delta"]))
+    console.print(table)
+    if cmp["gold_changed"]:
+        console.print(
+            "[yellow]warning: the two results were scored on different gold sets "
+            "(gold_sha256 differs); deltas mix labelling and extraction changes[/]"
+        )

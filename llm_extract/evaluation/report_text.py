@@ -1,0 +1,106 @@
+"""The terminal report: a rich table of per-field scores plus the headline figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .scoring import DIAGNOSES, EXACT, SET_F1, EvalResult, FieldScore
+
+# "F1~": F1 with Jaccard >= 0.5 word-set matching (diagnoses).
+_METRIC = {EXACT: "acc", SET_F1: "F1", DIAGNOSES: "F1~"}
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _style(x: float | None) -> str:
+    if x is None:
+        return "dim"
+    if x >= 0.9:
+        return "green"
+    if x >= 0.7:
+        return "yellow"
+    return "red"
+
+
+def _counts(fs: FieldScore) -> str:
+    if fs.kind == EXACT:
+        return f"{fs.correct}/{fs.n}"
+    return f"tp {fs.tp} fp {fs.fp} fn {fs.fn}"
+
+
+def _pr(fs: FieldScore) -> str:
+    if fs.kind == EXACT:
+        return ""
+    return f"{_pct(fs.precision)} / {_pct(fs.recall)}"
+
+
+def field_table(result: EvalResult, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False, pad_edge=False)
+    table.add_column("field")
+    table.add_column("level", style="dim")
+    table.add_column("metric", style="dim")
+    table.add_column("score %", justify="right")
+    table.add_column("counts", justify="right")
+    table.add_column("P / R %", justify="right")
+    table.add_column("on stated %", justify="right")
+    table.add_column("stated", justify="right", style="dim")
+    for fs in result.fields.values():
+        metric = _METRIC[fs.kind]
+        table.add_row(
+            fs.name,
+            fs.level,
+            metric,
+            f"[{_style(fs.score)}]{_pct(fs.score)}[/]",
+            _counts(fs),
+            _pr(fs),
+            _pct(fs.score_on_gold_values),
+            str(fs.n_gold_values),
+        )
+    return table
+
+
+def summary_lines(result: EvalResult) -> list[str]:
+    it = result.items
+    cost: dict[str, Any] = result.cost()
+    lines = [
+        f"mean field score  {_pct(result.mean_field_score)} %  (over {len(result.fields)} fields)",
+        f"decision accuracy {_pct(result.decision_accuracy)} %",
+        f"items             precision {_pct(it.precision)} %  recall {_pct(it.recall)} %  "
+        f"({it.matched} matched of {it.gold} gold, {it.predicted} predicted)",
+        f"letters           {len(result.letters)} scored, {len(result.errors)} failed",
+    ]
+    if cost["seconds_per_letter"] is not None:
+        lines.append(
+            f"cost              {cost['seconds_per_letter']:.2f} s/letter "
+            f"(median {cost['seconds_median']:.2f}, max {cost['seconds_max']:.2f}, "
+            f"total {cost['seconds_total']:.1f} s); "
+            f"{cost['prompt_tokens_per_letter']:.0f} prompt + "
+            f"{cost['completion_tokens_per_letter']:.0f} completion tokens/letter"
+        )
+    return lines
+
+
+def print_report(result: EvalResult, console: Console | None = None) -> None:
+    console = console or Console()
+    meta = result.meta
+    source = meta.get("backend") or meta.get("predictions_file") or "?"
+    title = f"llm-extract eval: {source} on {meta.get('gold_dir', '?')} (split {meta.get('split', 'all')})"
+    console.print(field_table(result, title))
+    console.print(
+        "[dim]score: accuracy (exact fields) or mean per-instance F1 (lists; F1~ = diagnoses, "
+        "Jaccard>=0.5 word matching) over gold instances; null=null counts as correct; "
+        "'on stated' = score over instances where gold states a value.[/]"
+    )
+    for line in summary_lines(result):
+        console.print(line, highlight=False)
+    if result.errors:
+        console.print(f"[red]{len(result.errors)} letter(s) failed (scored as empty records):[/]")
+        for lr in result.errors[:20]:
+            console.print(f"  {lr.letter_id}: {lr.error}", highlight=False, markup=False)
+        if len(result.errors) > 20:
+            console.print(f"  … and {len(result.errors) - 20} more (see --json)")

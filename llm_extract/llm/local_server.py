@@ -1,0 +1,370 @@
+"""The embedded LLM: llama-cpp-python's OpenAI-compatible server as a child process.
+
+:func:`acquire_server` gives an :class:`LocalServer` for a :class:`Config`:
+
+1. ``Config.local_port`` set and something answers ``/v1/models`` there: use it.
+2. A live server started by ``llm-extract serve`` (state file in the cache dir,
+   checked by pid *and* HTTP) serving the same model: use it.
+3. Otherwise start one: ``python -m llama_cpp.server`` (same interpreter, via a
+   thin wrapper that exits with its parent) on loopback and a free port, wait
+   until ``/v1/models`` answers, and stop it on :meth:`LocalServer.release`
+   or at exit.  Servers this process did not start are never stopped.
+
+Within one process the server is shared (reference counted) by every client
+with the same settings, so the ``llm`` and ``hybrid`` backends load the model once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Config
+from ..errors import BackendUnavailableError
+from .model_files import ensure_model_file, exclusive, local_model_name
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = 10.0
+# Prompt cache (KV states keyed by prompt prefix): the prompts keep their
+# instruction prefix identical, so calls on one letter reuse its evaluation.
+PROMPT_CACHE_BYTES = 2 * 1024**3
+# Environment variables llama_cpp.server reads that could override our flags
+# (HOST=0.0.0.0 in the environment must never expose the server).
+_SCRUBBED_ENV = ("HOST", "PORT", "CONFIG_FILE", "MODEL", "API_KEY")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything that decides which server a config needs."""
+
+    model_path: Path
+    model_name: str
+    host: str
+    port: int | None
+    ctx: int
+    threads: int
+
+    @classmethod
+    def from_config(cls, config: Config) -> ServerSettings:
+        return cls(
+            model_path=ensure_model_file(config),
+            model_name=local_model_name(config),
+            host="127.0.0.1" if config.local_host == "localhost" else config.local_host,
+            port=config.local_port,
+            ctx=config.local_ctx,
+            threads=config.local_threads or os.cpu_count() or 1,
+        )
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def base_url_for(host: str, port: int) -> str:
+    return f"http://{_url_host(host)}:{port}/v1"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def served_models(base_url: str, timeout: float = 2.0) -> list[str] | None:
+    """Model ids at ``base_url``/models, or None when nothing answers there."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/models", timeout=timeout) as resp:
+            payload = json.loads(resp.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return [str(m.get("id")) for m in payload.get("data", []) if isinstance(m, dict)]
+
+
+def server_command(settings: ServerSettings, port: int) -> list[str]:
+    """The child's command line (the wrapper below runs ``llama_cpp.server``)."""
+    return [
+        sys.executable,
+        "-m",
+        "llm_extract.llm.local_server",
+        "--parent-pid",
+        str(os.getpid()),
+        "--",
+        "--model",
+        str(settings.model_path),
+        "--model_alias",
+        settings.model_name,
+        "--host",
+        settings.host,
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(settings.ctx),
+        "--n_threads",
+        str(settings.threads),
+        "--n_threads_batch",
+        str(settings.threads),
+        # Chat format: none given, so llama-cpp-python uses the GGUF's own
+        # Qwen2.5 chat template (ChatML with Qwen's tool-call conventions).
+        # logits_all would keep n_ctx x 152k-vocab floats (2.5 GB) for nothing.
+        "--logits_all",
+        "False",
+        # mlock of 1.1 GB fails under common ulimits; the page cache does the job.
+        "--use_mlock",
+        "False",
+        "--cache",
+        "True",
+        "--cache_type",
+        "ram",
+        "--cache_size",
+        str(PROMPT_CACHE_BYTES),
+        "--verbose",
+        "False",
+    ]
+
+
+@dataclass
+class LocalServer:
+    """A running llama.cpp server: one we started (``process``) or one we found."""
+
+    base_url: str
+    model: str
+    port: int
+    pid: int | None
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    state_path: Path | None = None
+    _refs: int = field(default=0, repr=False)
+    _key: ServerSettings | None = field(default=None, repr=False)
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def owned(self) -> bool:
+        """True when this process started the server (and so must stop it)."""
+        return self.process is not None
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        return served_models(self.base_url) is not None
+
+    def release(self) -> None:
+        """Drop one reference; the last one stops a server this process started."""
+        with _lock:
+            self._refs = max(0, self._refs - 1)
+            if self._refs > 0:
+                return
+            if self._key is not None and _shared.get(self._key) is self:
+                del _shared[self._key]
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop the server if this process started it; never touch anyone else's."""
+        proc = self.process
+        if proc is None or self._stopped:
+            return
+        self._stopped = True
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=STOP_TIMEOUT_S)
+        if self.state_path is not None:
+            with contextlib.suppress(OSError):
+                state = json.loads(self.state_path.read_text(encoding="utf-8"))
+                if state.get("pid") == proc.pid:
+                    self.state_path.unlink()
+        log.info("stopped the local LLM server on port %d", self.port)
+
+    def stderr_tail(self, lines: int = 20) -> str:
+        if self.log_path is None:
+            return ""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+# -- process-wide sharing ------------------------------------------------------
+_lock = threading.RLock()
+_shared: dict[ServerSettings, LocalServer] = {}
+
+
+def acquire_server(config: Config) -> LocalServer:
+    """A running server for ``config`` (found or started), with one more reference."""
+    settings = ServerSettings.from_config(config)
+    with _lock:
+        server = _shared.get(settings)
+        if server is not None and not server.alive():
+            log.warning("the local LLM server on port %d has gone; starting another", server.port)
+            server = None
+        if server is None:
+            server = find_running(settings, state_path(config)) or start_server(
+                settings, log_dir=Path(config.cache_dir).expanduser()
+            )
+            server._key = settings
+            _shared[settings] = server
+        server._refs += 1
+        return server
+
+
+def state_path(config: Config) -> Path:
+    return Path(config.cache_dir).expanduser() / "server.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def find_running(settings: ServerSettings, state_file: Path) -> LocalServer | None:
+    """A server we may use without starting one: the configured port, or ``serve``'s."""
+    if settings.port is not None:
+        url = base_url_for(settings.host, settings.port)
+        models = served_models(url)
+        if models is not None:
+            log.info("using the LLM server already listening on %s (%s)", url, models)
+            return LocalServer(url, models[0] if models else settings.model_name, settings.port, None)
+        return None
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        pid, port, model = int(state["pid"]), int(state["port"]), str(state["model"])
+        host = str(state.get("host", "127.0.0.1"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if model != settings.model_name or int(state.get("ctx", 0)) < settings.ctx:
+        return None
+    if not _pid_alive(pid):
+        return None
+    url = base_url_for(host, port)
+    if model not in (served_models(url) or []):
+        return None
+    log.info("using the LLM server started by `llm-extract serve` at %s (pid %d)", url, pid)
+    return LocalServer(url, model, port, pid)
+
+
+def start_server(
+    settings: ServerSettings,
+    *,
+    log_dir: Path,
+    timeout_s: float = START_TIMEOUT_S,
+    state_file: Path | None = None,
+) -> LocalServer:
+    """Start a server and wait until it answers; raise with its stderr if it dies.
+
+    ``state_file``: advertise the server there (``llm-extract serve`` does, so
+    other processes reuse it).
+    """
+    port = settings.port or free_port(settings.host)
+    url = base_url_for(settings.host, port)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"server-{port}.log"
+    cmd = server_command(settings, port)
+    env = {k: v for k, v in os.environ.items() if k.upper() not in _SCRUBBED_ENV}
+    log.warning("starting the local LLM server (%s) on %s", settings.model_name, url)
+    started = time.monotonic()
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=env
+        )
+    server = LocalServer(url, settings.model_name, port, process.pid, process, log_path)
+    atexit.register(server.stop)
+    try:
+        _wait_ready(server, timeout_s)
+    except BaseException:
+        server.stop()
+        raise
+    log.info("local LLM server ready in %.1fs (pid %d)", time.monotonic() - started, process.pid)
+    if state_file is not None:
+        state = {
+            "pid": process.pid,
+            "port": port,
+            "host": settings.host,
+            "model": settings.model_name,
+            "model_path": str(settings.model_path),
+            "ctx": settings.ctx,
+            "threads": settings.threads,
+            "started_at": time.time(),
+        }
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = state_file.with_name(state_file.name + ".tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, state_file)
+        server.state_path = state_file
+    return server
+
+
+def _wait_ready(server: LocalServer, timeout_s: float) -> None:
+    assert server.process is not None
+    deadline = time.monotonic() + timeout_s
+    delay = 0.1
+    while True:
+        code = server.process.poll()
+        if code is not None:
+            raise BackendUnavailableError(
+                f"the local LLM server exited with code {code} before it was ready. "
+                f"Its last output ({server.log_path}):\n{server.stderr_tail()}"
+            )
+        if served_models(server.base_url, timeout=1.0) is not None:
+            return
+        if time.monotonic() > deadline:
+            raise BackendUnavailableError(
+                f"the local LLM server did not answer on {server.base_url} within "
+                f"{timeout_s:.0f}s. Its last output ({server.log_path}):\n{server.stderr_tail()}"
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+
+
+# -- the child process -----------------------------------------------------------
+def _watch_parent(parent_pid: int) -> None:
+    """Exit when the parent dies (even by SIGKILL), so no orphan holds 1 GB of RAM."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os.kill(os.getpid(), signal.SIGTERM)  # uvicorn shuts down cleanly
+            time.sleep(STOP_TIMEOUT_S)
+            os._exit(1)
+
+
+def _child_main(argv: list[str]) -> None:
+    import runpy
+
+    parent_pid = None
+    if argv[:1] == ["--parent-pid"]:
+        parent_pid = int(argv[1])
+        argv = argv[2:]
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    if parent_pid is not None:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    sys.argv = ["llama_cpp.server", *argv]
+    runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    _child_main(sys.argv[1:])

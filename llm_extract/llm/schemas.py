@@ -1,0 +1,226 @@
+"""What the LLM is asked to return: small pydantic models, one per prompt.
+
+Built for a small model behind grammar-constrained decoding:
+
+- every field is required but nullable (a grammar skips optional fields that
+  have defaults, so the model would never fill them);
+- no regex ``pattern``s: values the model writes loosely (``"Physical
+  Therapy"``, ``"PT"``, ``"10/18/16"``) are normalised in validators into the
+  record's types (:class:`Category`, :class:`datetime.date` …);
+- dates are asked for *as written* (a string) and parsed by
+  :func:`llm_extract.normalize.parse_date`, which applies RECORD.md's two-digit
+  year rule; a 1.5B model converting ``5/27/11`` to ISO itself gets it wrong;
+- field names are short but say what they hold: completion tokens are the
+  slowest part of a call on a CPU.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema, field_validator
+
+from ..models import Category, Decision, GuidelineSource, Priority, Sex
+from ..normalize import clean_string, enum_token, parse_date
+
+# Loose words a model uses for a category -> the category.
+_CATEGORY_SYNONYMS = {
+    "drug": Category.MEDICATION,
+    "drugs": Category.MEDICATION,
+    "medications": Category.MEDICATION,
+    "pharmacy": Category.MEDICATION,
+    "pt": Category.PHYSICAL_THERAPY,
+    "physiotherapy": Category.PHYSICAL_THERAPY,
+    "occupational_therapy": Category.PHYSICAL_THERAPY,
+    "therapy": Category.PHYSICAL_THERAPY,
+    "chiropractor": Category.CHIROPRACTIC,
+    "chiropractic_care": Category.CHIROPRACTIC,
+    "injections": Category.INJECTION,
+    "nerve_block": Category.INJECTION,
+    "radiology": Category.IMAGING,
+    "mri": Category.IMAGING,
+    "x_ray": Category.IMAGING,
+    "diagnostic": Category.DIAGNOSTIC_TEST,
+    "diagnostics": Category.DIAGNOSTIC_TEST,
+    "lab": Category.DIAGNOSTIC_TEST,
+    "labs": Category.DIAGNOSTIC_TEST,
+    "laboratory": Category.DIAGNOSTIC_TEST,
+    "test": Category.DIAGNOSTIC_TEST,
+    "surgical": Category.SURGERY,
+    "dme": Category.DURABLE_MEDICAL_EQUIPMENT,
+    "equipment": Category.DURABLE_MEDICAL_EQUIPMENT,
+    "durable_medical_equipment_dme": Category.DURABLE_MEDICAL_EQUIPMENT,
+    "psychology": Category.PSYCHOLOGICAL,
+    "psychiatric": Category.PSYCHOLOGICAL,
+    "evaluation": Category.EVALUATION_CONSULTATION,
+    "consultation": Category.EVALUATION_CONSULTATION,
+    "office_visit": Category.EVALUATION_CONSULTATION,
+    "evaluation_and_consultation": Category.EVALUATION_CONSULTATION,
+    "home_health_care": Category.HOME_HEALTH,
+    "home_care": Category.HOME_HEALTH,
+    "transport": Category.TRANSPORTATION,
+}
+
+
+def to_category(value: Any) -> Category | None:
+    """A category from the model's word for it; ``None`` when it is not one."""
+    if value is None or isinstance(value, Category):
+        return value
+    token = enum_token(str(value))
+    if not token or token in ("null", "none", "unknown"):
+        return None
+    try:
+        return Category(token)
+    except ValueError:
+        return _CATEGORY_SYNONYMS.get(token)
+
+
+def _category(value: Any) -> Any:
+    # An unrecognised word becomes None (the hybrid then keeps the parser's
+    # category) rather than a re-ask: a re-ask costs a whole call on a CPU.
+    return to_category(value)
+
+
+def _date(value: Any) -> Any:
+    if value is None or isinstance(value, dt.date):
+        return value
+    text = clean_string(str(value))
+    if not text or text.lower() in ("null", "none", "n/a", "unknown"):
+        return None
+    return parse_date(text)  # an unparseable date is no date, not an error
+
+
+def _opt_str(value: Any) -> Any:
+    if isinstance(value, str):
+        cleaned = clean_string(value)
+        return None if cleaned.lower() in ("", "null", "none", "n/a") else cleaned
+    return value
+
+
+def _str_list(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        out: list[str] = []
+        for v in value:
+            c = clean_string(str(v)) if v is not None else ""
+            if c and c.lower() not in ("null", "none") and c not in out:
+                out.append(c)
+        return out
+    return value
+
+
+def _enum_or_none(value: Any) -> Any:
+    if isinstance(value, str):
+        token = enum_token(value)
+        return None if token in ("", "null", "none", "unknown") else token
+    return value
+
+
+def _sources(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        out = []
+        for v in value:
+            token = enum_token(str(v))
+            if token in ("mtus", "acoem", "odg", "other") and token not in out:
+                out.append(token)
+        return out
+    return value
+
+
+# A date as the letter writes it; the JSON schema says "string" so the grammar
+# does not force ISO, the validator turns it into a date.
+LetterDate = Annotated[
+    dt.date | None,
+    BeforeValidator(_date),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]}),
+]
+OptStr = Annotated[str | None, BeforeValidator(_opt_str)]
+StrList = Annotated[list[str], BeforeValidator(_str_list)]
+LLMCategory = Annotated[
+    Category | None,
+    BeforeValidator(_category),
+]
+SourceList = Annotated[list[GuidelineSource], BeforeValidator(_sources)]
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- hybrid: what rules cannot decide ----------------------------------------
+class ItemLabel(_Answer):
+    """One disputed item, labelled from its decision line alone."""
+
+    n: int
+    decision: Decision | None
+    category: LLMCategory
+    body_region: OptStr
+    medication_name: OptStr
+    quantity: int | None
+
+    _dec = field_validator("decision", mode="before")(classmethod(lambda cls, v: _enum_or_none(v)))
+
+
+class ItemLabels(_Answer):
+    items: list[ItemLabel]
+
+
+class SummaryFacts(_Answer):
+    """Facts about the patient from the clinical case summary."""
+
+    age: int | None
+    sex: Sex | None
+    occupation: OptStr
+    date_of_injury: LetterDate
+    diagnoses: StrList
+
+    _sex = field_validator("sex", mode="before")(classmethod(lambda cls, v: _enum_or_none(v)))
+
+
+# --- llm: the whole record ---------------------------------------------------
+class HeaderFacts(_Answer):
+    """The header block and the reviewer's credentials."""
+
+    case_number: OptStr
+    date_assigned: LetterDate
+    date_of_injury: LetterDate
+    decision_date: LetterDate
+    ur_denial_date: LetterDate
+    application_received: LetterDate
+    priority: Priority | None
+    specialties: StrList
+    subspecialties: StrList
+    licensure_states: StrList
+
+    _prio = field_validator("priority", mode="before")(classmethod(lambda cls, v: _enum_or_none(v)))
+
+
+class ItemFacts(_Answer):
+    """Every field of one item, from its decision statement and guideline lines."""
+
+    request: str
+    original_request: OptStr
+    decision: Decision
+    category: LLMCategory
+    quantity: int | None
+    frequency_per_week: int | None
+    duration_weeks: int | None
+    body_region: OptStr
+    retrospective: bool | None
+    date_of_service: LetterDate
+    cpt_codes: StrList
+    medication_name: OptStr
+    medication_strength: OptStr
+    days_supply: int | None
+    claims_administrator_sources: SourceList
+    maximus_sources: SourceList
+    maximus_guideline: OptStr
+
+    _dec = field_validator("decision", mode="before")(classmethod(lambda cls, v: enum_token(v) if isinstance(v, str) else v))
+    _req = field_validator("request", mode="before")(classmethod(lambda cls, v: clean_string(v) if isinstance(v, str) else v))

@@ -1,0 +1,415 @@
+"""The provider boundary: the only module that imports ``openai`` and ``instructor``.
+
+:class:`LLMClient` turns (pydantic model, chat messages) into a validated
+instance of the model through any OpenAI-compatible endpoint: OpenAI, vLLM,
+Ollama, llama.cpp, or the embedded local llama.cpp server (``base_url=None``),
+which is started lazily on the first call.
+
+Two retry layers, each with one job:
+
+* transport: ``tenacity`` retries timeouts, connection errors, 408/409/429 and
+  5xx with exponential backoff and jitter, honouring ``Retry-After``.  The
+  ``openai`` client's own retries are off (``max_retries=0``) so there is one
+  policy, and every attempt is counted.
+* content: ``instructor`` re-asks (up to ``Config.max_reasks`` times) when the
+  answer is not valid JSON or does not validate against the model.
+
+Every HTTP attempt's token usage, including failed re-asks, is summed into the
+:class:`CallUsage` returned with the object (or attached to the error raised).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import instructor
+import openai
+from instructor.core.exceptions import (
+    IncompleteOutputException,
+    InstructorRetryException,
+)
+from pydantic import BaseModel
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from .config import Config
+from .errors import BackendUnavailableError, ExtractionError, LLMError, LLMResponseError
+
+if TYPE_CHECKING:
+    from .llm.local_server import LocalServer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+
+# The openai client refuses to start without a key; local servers ignore it.
+NO_KEY = "sk-no-key"
+
+_MODES = {
+    "tools": instructor.Mode.TOOLS,
+    "json": instructor.Mode.JSON,
+    "json_schema": instructor.Mode.JSON_SCHEMA,
+    "md_json": instructor.Mode.MD_JSON,
+}
+
+# 408 request timeout, 409 conflict (OpenAI uses it for transient lock errors),
+# 429 rate limit; every 5xx.
+_RETRY_STATUS = frozenset({408, 409, 429})
+
+
+@dataclass
+class CallUsage:
+    """What one :meth:`LLMClient.complete` call cost, summed over every attempt."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempts: int = 0  # HTTP requests sent: transport retries and re-asks included
+    seconds: float = 0.0
+
+    def add(self, other: CallUsage) -> CallUsage:
+        """Add ``other`` into this one (in place) and return it, for running totals."""
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.attempts += other.attempts
+        self.seconds += other.seconds
+        return self
+
+    def __add__(self, other: CallUsage) -> CallUsage:
+        return CallUsage().add(self).add(other)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Transport retry timing.  Tests shrink it; production uses the defaults."""
+
+    initial: float = 1.0  # first wait, doubled per retry
+    maximum: float = 30.0  # cap of the exponential wait
+    jitter: float = 1.0  # up to this many seconds added at random
+    max_retry_after: float = 120.0  # never sleep longer than this on a Retry-After
+
+
+def resolve_mode(config: Config) -> str:
+    """The instructor mode for this endpoint.
+
+    ``auto``: JSON mode (schema in ``response_format``, grammar-constrained) for
+    the embedded llama.cpp server, which rejects JSON_SCHEMA mode; TOOLS for any
+    other endpoint (OpenAI, vLLM, Ollama all support forced tool calls).
+    """
+    if config.instructor_mode != "auto":
+        return config.instructor_mode
+    return "json" if config.base_url is None else "tools"
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait (``Retry-After``/``retry-after-ms``), if any."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:  # HTTP date form
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures worth retrying: the request may succeed next time."""
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
+    return False
+
+
+class _TransportWait:
+    """Exponential backoff with jitter, unless the server said how long to wait."""
+
+    def __init__(self, backoff: Backoff) -> None:
+        self._backoff = backoff
+        self._exponential = wait_exponential_jitter(
+            initial=backoff.initial, max=backoff.maximum, jitter=backoff.jitter
+        )
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        stated = retry_after_seconds(exc) if exc is not None else None
+        if stated is not None:
+            return min(stated, self._backoff.max_retry_after)
+        return float(self._exponential(state))
+
+
+class LLMClient:
+    """Structured completions from one OpenAI-compatible endpoint.
+
+    Thread-safe: one client may serve many concurrent :meth:`complete` calls.
+    """
+
+    def __init__(self, config: Config, *, backoff: Backoff | None = None) -> None:
+        self.config = config
+        self.backoff = backoff or Backoff()
+        self.mode: str = resolve_mode(config)
+        self._instructor_mode = _MODES[self.mode]
+        self._lock = threading.Lock()
+        self._client: openai.OpenAI | None = None
+        self._server: LocalServer | None = None
+        self._base_url: str | None = config.base_url
+        if config.base_url is None:
+            from .llm.model_files import local_model_name
+
+            self.model: str = config.model or local_model_name(config)
+        else:
+            if not config.model:
+                raise BackendUnavailableError(
+                    f"--base-url {config.base_url} needs a model name: pass --model "
+                    "(or set LLM_EXTRACT_MODEL), e.g. gpt-4o-mini, qwen2.5:1.5b",
+                    field="model",
+                )
+            self.model = config.model
+
+    # -- endpoint -----------------------------------------------------------
+    @property
+    def base_url(self) -> str | None:
+        """The endpoint in use; ``None`` until the embedded server has started."""
+        return self._base_url
+
+    def _openai(self) -> openai.OpenAI:
+        """The HTTP client, starting the embedded server on first use."""
+        with self._lock:
+            if self._client is not None:
+                return self._client
+            if self._base_url is None:
+                from .llm.local_server import acquire_server
+
+                self._server = acquire_server(self.config)
+                self._base_url = self._server.base_url
+                api_key = NO_KEY
+            else:
+                api_key = self.config.api_key or NO_KEY
+            self._client = openai.OpenAI(
+                base_url=self._base_url,
+                api_key=api_key,
+                timeout=self.config.timeout_s,
+                max_retries=0,  # tenacity below is the one retry policy
+            )
+            return self._client
+
+    def close(self) -> None:
+        """Release the HTTP client; stop the embedded server if this client started it."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            if self._server is not None:
+                self._server.release()
+                self._server = None
+                self._base_url = None
+
+    # -- one structured completion -----------------------------------------
+    def complete(
+        self,
+        response_model: type[T],
+        messages: list[dict[str, str]],
+        *,
+        letter_id: str | None = None,
+        field: str | None = None,
+        max_tokens: int | None = None,
+    ) -> tuple[T, CallUsage]:
+        """One validated ``response_model`` instance and what it cost.
+
+        Raises :class:`LLMError` when the endpoint keeps failing,
+        :class:`LLMResponseError` when it never answers with a valid object, and
+        :class:`BackendUnavailableError` when it cannot be used at all (bad key,
+        unknown model, embedded server does not start).  The error's ``usage``
+        holds the tokens spent before it failed.
+        """
+        usage = CallUsage()
+        started = time.monotonic()
+        try:
+            client = self._openai()
+            create = self._raw_create(client, response_model, usage, letter_id, field)
+            patched = instructor.patch(create=create, mode=self._instructor_mode)
+            result = patched(
+                response_model=response_model,
+                messages=list(messages),
+                model=self.model,
+                temperature=self.config.temperature,
+                max_tokens=max_tokens or self.config.max_tokens,
+                max_retries=max(0, self.config.max_reasks),
+                # Lax validation: "2" -> 2 is the validators' job, not a reason to re-ask.
+                strict=False,
+            )
+        except ExtractionError as exc:
+            raise self._annotate(exc, usage, started, letter_id, field) from exc.cause
+        except IncompleteOutputException as exc:
+            err: ExtractionError = LLMResponseError(
+                f"{self.model} stopped at max_tokens={max_tokens or self.config.max_tokens} "
+                f"before finishing a {response_model.__name__}",
+                cause=exc,
+            )
+            raise self._annotate(err, usage, started, letter_id, field) from exc
+        except InstructorRetryException as exc:
+            err = self._from_instructor(exc, response_model, usage)
+            raise self._annotate(err, usage, started, letter_id, field) from exc
+        except openai.OpenAIError as exc:
+            err = self._from_transport(exc, usage)
+            raise self._annotate(err, usage, started, letter_id, field) from exc
+        usage.seconds = time.monotonic() - started
+        return result, usage
+
+    def _raw_create(
+        self,
+        client: openai.OpenAI,
+        response_model: type[BaseModel],
+        usage: CallUsage,
+        letter_id: str | None,
+        field: str | None,
+    ) -> Callable[..., Any]:
+        """``chat.completions.create`` with transport retries and usage counting.
+
+        Built per call so that concurrent calls each count their own usage.
+        """
+        # llama.cpp's server constrains JSON mode with a grammar built from a
+        # schema inside response_format; instructor's JSON mode only sends
+        # {"type": "json_object"}, so the schema is added here.
+        schema = response_model.model_json_schema() if self.mode == "json" else None
+        where = " ".join(p for p in (letter_id, field and f"field {field}") if p) or "request"
+
+        def log_retry(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            log.warning(
+                "%s: attempt %d failed (%s); retrying in %.1fs",
+                where,
+                state.attempt_number,
+                _describe(exc),
+                wait,
+            )
+
+        def one_attempt(**kwargs: Any) -> Any:
+            usage.attempts += 1
+            response = client.chat.completions.create(**kwargs)
+            counted = getattr(response, "usage", None)
+            if counted is not None:
+                usage.prompt_tokens += counted.prompt_tokens or 0
+                usage.completion_tokens += counted.completion_tokens or 0
+            return response
+
+        def create(**kwargs: Any) -> Any:
+            if schema is not None and kwargs.get("response_format") == {"type": "json_object"}:
+                kwargs["response_format"] = {"type": "json_object", "schema": schema}
+            retrying = Retrying(
+                stop=stop_after_attempt(max(0, self.config.max_retries) + 1),
+                wait=_TransportWait(self.backoff),
+                retry=retry_if_exception(is_transient),
+                before_sleep=log_retry,
+                reraise=True,
+            )
+            return retrying(one_attempt, **kwargs)
+
+        return create
+
+    # -- errors ---------------------------------------------------------------
+    def _annotate(
+        self,
+        err: ExtractionError,
+        usage: CallUsage,
+        started: float,
+        letter_id: str | None,
+        field: str | None,
+    ) -> ExtractionError:
+        usage.seconds = time.monotonic() - started
+        err.letter = err.letter or letter_id
+        err.field = err.field or field
+        err.usage = usage
+        return err
+
+    def _from_instructor(
+        self, exc: InstructorRetryException, response_model: type[BaseModel], usage: CallUsage
+    ) -> ExtractionError:
+        cause = exc.__cause__
+        if isinstance(cause, openai.OpenAIError):
+            return self._from_transport(cause, usage)
+        reason = _describe(cause) if cause is not None else str(exc)
+        return LLMResponseError(
+            f"{self.model} gave no valid {response_model.__name__} in "
+            f"{exc.n_attempts} attempt(s) ({self.config.max_reasks} re-ask(s)); last error: "
+            f"{reason}",
+            cause=cause or exc,
+        )
+
+    def _from_transport(self, exc: openai.OpenAIError, usage: CallUsage) -> ExtractionError:
+        url = self._base_url or "the local server"
+        tries = f"{usage.attempts} attempt(s)"
+        if isinstance(exc, openai.APITimeoutError):
+            return LLMError(
+                f"{url} did not answer within {self.config.timeout_s:g}s ({tries})", cause=exc
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return LLMError(f"cannot reach {url} ({tries}): {_describe(exc)}", cause=exc)
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            return BackendUnavailableError(
+                f"{url} rejected the API key ({exc.status_code}): put a valid key in "
+                f"${self.config.api_key_env} (or name another variable with --api-key-env)",
+                cause=exc,
+            )
+        if isinstance(exc, openai.NotFoundError):
+            return BackendUnavailableError(
+                f"{url} answered 404 for model {self.model!r}: check --model and that "
+                "--base-url ends with the API root (usually /v1)",
+                cause=exc,
+            )
+        if isinstance(exc, openai.APIStatusError):
+            if is_transient(exc):
+                return LLMError(
+                    f"{url} kept failing with HTTP {exc.status_code} ({tries})", cause=exc
+                )
+            hint = ""
+            if exc.status_code in (400, 422):
+                hint = f"; the endpoint may not support instructor mode {self.mode!r}, try --instructor-mode"
+            return LLMError(
+                f"{url} rejected the request (HTTP {exc.status_code}): {_describe(exc)}{hint}",
+                cause=exc,
+            )
+        return LLMError(f"{url}: {_describe(exc)} ({tries})", cause=exc)
+
+
+def _describe(exc: BaseException | None) -> str:
+    """A one-line reason, short enough for a log line or an error message."""
+    if exc is None:
+        return "unknown error"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if len(text) > 300:
+        text = text[:300] + "…"
+    return f"{type(exc).__name__}: {text}"
