@@ -20,7 +20,10 @@ Every HTTP attempt's token usage, including failed re-asks, is summed into the
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import functools
+import json
 import logging
 import threading
 import time
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import httpx
 import instructor
 import openai
 from instructor.core.exceptions import (
@@ -41,7 +45,8 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from .config import Config
@@ -63,6 +68,17 @@ _MODES = {
     "json_schema": instructor.Mode.JSON_SCHEMA,
     "md_json": instructor.Mode.MD_JSON,
 }
+
+# instructor logs every failure it sees at ERROR; we raise typed errors with the
+# letter and field instead.  Set the "instructor" logger's level to see them.
+if logging.getLogger("instructor").level == logging.NOTSET:
+    logging.getLogger("instructor").setLevel(logging.CRITICAL)
+
+
+class MalformedBodyError(Exception):
+    """The endpoint answered HTTP 2xx with a body that is not JSON or has no
+    choices (a broken proxy, a truncated response).  Transient: retried like a 5xx."""
+
 
 # 408 request timeout, 409 conflict (OpenAI uses it for transient lock errors),
 # 429 rate limit; every 5xx.
@@ -146,8 +162,14 @@ def retry_after_seconds(exc: BaseException) -> float | None:
 
 def is_transient(exc: BaseException) -> bool:
     """True for failures worth retrying: the request may succeed next time."""
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+    if isinstance(exc, openai.APITimeoutError | MalformedBodyError):
         return True
+    if isinstance(exc, openai.APIConnectionError):
+        # openai wraps *any* exception raised while sending as a connection error;
+        # only network failures are worth another try (not, say, a test harness
+        # refusing an unrecorded request).
+        cause = exc.__cause__
+        return cause is None or isinstance(cause, httpx.TransportError | OSError)
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
     return False
@@ -158,9 +180,9 @@ class _TransportWait:
 
     def __init__(self, backoff: Backoff) -> None:
         self._backoff = backoff
-        self._exponential = wait_exponential_jitter(
-            initial=backoff.initial, max=backoff.maximum, jitter=backoff.jitter
-        )
+        self._exponential = wait_exponential(
+            multiplier=backoff.initial, max=backoff.maximum
+        ) + wait_random(0, backoff.jitter)
 
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -188,7 +210,15 @@ class LLMClient:
         if config.base_url is None:
             from .llm.model_files import local_model_name
 
-            self.model: str = config.model or local_model_name(config)
+            # The embedded server serves one model whatever a request names, so
+            # the record names the model actually used, not a stray --model.
+            self.model: str = local_model_name(config)
+            if config.model and config.model != self.model:
+                log.warning(
+                    "--model %s ignored: without --base-url the embedded model %s is used",
+                    config.model,
+                    self.model,
+                )
         else:
             if not config.model:
                 raise BackendUnavailableError(
@@ -208,12 +238,23 @@ class LLMClient:
         """The HTTP client, starting the embedded server on first use."""
         with self._lock:
             if self._client is not None:
-                return self._client
+                if self._server is None or not self._server.owned or self._server.alive():
+                    return self._client
+                # The embedded server we started has died (killed, out of memory):
+                # start a fresh one rather than fail every remaining letter.
+                log.warning("the local LLM server stopped unexpectedly; starting it again")
+                self._client.close()
+                self._client = None
+                self._server.release()
+                self._server = None
+                self._base_url = None
             if self._base_url is None:
                 from .llm.local_server import acquire_server
 
                 self._server = acquire_server(self.config)
                 self._base_url = self._server.base_url
+                # A server found on LLM_EXTRACT_LOCAL_PORT may serve another model.
+                self.model = self._server.model
                 api_key = NO_KEY
             else:
                 api_key = self.config.api_key or NO_KEY
@@ -282,11 +323,11 @@ class LLMClient:
         except InstructorRetryException as exc:
             err = self._from_instructor(exc, response_model, usage)
             raise self._annotate(err, usage, started, letter_id, field) from exc
-        except openai.OpenAIError as exc:
+        except (openai.OpenAIError, MalformedBodyError) as exc:
             err = self._from_transport(exc, usage)
             raise self._annotate(err, usage, started, letter_id, field) from exc
         usage.seconds = time.monotonic() - started
-        return result, usage
+        return _plain(result, response_model), usage
 
     def _raw_create(
         self,
@@ -303,7 +344,7 @@ class LLMClient:
         # llama.cpp's server constrains JSON mode with a grammar built from a
         # schema inside response_format; instructor's JSON mode only sends
         # {"type": "json_object"}, so the schema is added here.
-        schema = response_model.model_json_schema() if self.mode == "json" else None
+        schema = _json_schema(response_model) if self.mode == "json" else None
         where = " ".join(p for p in (letter_id, field and f"field {field}") if p) or "request"
 
         def log_retry(state: RetryCallState) -> None:
@@ -317,9 +358,20 @@ class LLMClient:
                 wait,
             )
 
+        server = self._server
+        turn: contextlib.AbstractContextManager[Any] = (
+            server.request_lock if server is not None else contextlib.nullcontext()
+        )
+
         def one_attempt(**kwargs: Any) -> Any:
-            usage.attempts += 1
-            response = client.chat.completions.create(**kwargs)
+            with turn:
+                usage.attempts += 1
+                try:
+                    response = client.chat.completions.create(**kwargs)
+                except json.JSONDecodeError as exc:  # raised by the openai client's parser
+                    raise MalformedBodyError(f"the response body is not JSON ({exc})") from exc
+                if not getattr(response, "choices", None):
+                    raise MalformedBodyError("the response has no choices")
             counted = getattr(response, "usage", None)
             if counted is not None:
                 usage.prompt_tokens += counted.prompt_tokens or 0
@@ -359,7 +411,7 @@ class LLMClient:
         self, exc: InstructorRetryException, response_model: type[BaseModel], usage: CallUsage
     ) -> ExtractionError:
         cause = exc.__cause__
-        if isinstance(cause, openai.OpenAIError):
+        if isinstance(cause, openai.OpenAIError | MalformedBodyError):
             return self._from_transport(cause, usage)
         reason = _describe(cause) if cause is not None else str(exc)
         return LLMResponseError(
@@ -369,9 +421,13 @@ class LLMClient:
             cause=cause or exc,
         )
 
-    def _from_transport(self, exc: openai.OpenAIError, usage: CallUsage) -> ExtractionError:
+    def _from_transport(
+        self, exc: openai.OpenAIError | MalformedBodyError, usage: CallUsage
+    ) -> ExtractionError:
         url = self._base_url or "the local server"
         tries = f"{usage.attempts} attempt(s)"
+        if isinstance(exc, MalformedBodyError):
+            return LLMError(f"{url} kept sending malformed responses: {exc} ({tries})", cause=exc)
         if isinstance(exc, openai.APITimeoutError):
             return LLMError(
                 f"{url} did not answer within {self.config.timeout_s:g}s ({tries})", cause=exc
@@ -405,10 +461,43 @@ class LLMClient:
         return LLMError(f"{url}: {_describe(exc)} ({tries})", cause=exc)
 
 
+@functools.lru_cache(maxsize=256)
+def _json_schema(response_model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema, built once: pydantic takes ~10-70 ms per call for a
+    model the size of a Record, which would cap a concurrent batch's throughput."""
+    return response_model.model_json_schema()
+
+
+def _plain(result: BaseModel, response_model: type[T]) -> T:
+    """The validated object as an instance of exactly ``response_model``.
+
+    instructor returns an instance of a dynamic subclass (its schema mixin) with
+    the raw completion pinned on it: that breaks equality with plain instances,
+    cannot be pickled to a worker process, and keeps whole responses alive.
+    The values were validated already, so they are copied without re-validation.
+    """
+    if type(result) is response_model:
+        return result
+    values = {k: v for k, v in result.__dict__.items() if not k.startswith("_")}
+    plain = response_model.model_construct(_fields_set=set(result.model_fields_set), **values)
+    if result.__pydantic_extra__:
+        object.__setattr__(plain, "__pydantic_extra__", dict(result.__pydantic_extra__))
+    private = {
+        k: v
+        for k, v in (result.__pydantic_private__ or {}).items()
+        if k not in ("_raw_response", "_total_usage")
+    }
+    if private:
+        object.__setattr__(plain, "__pydantic_private__", private)
+    return plain
+
+
 def _describe(exc: BaseException | None) -> str:
     """A one-line reason, short enough for a log line or an error message."""
     if exc is None:
         return "unknown error"
+    if isinstance(exc, openai.APIConnectionError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # openai's own text is only "Connection error."
     text = " ".join(str(exc).split()) or type(exc).__name__
     if len(text) > 300:
         text = text[:300] + "…"

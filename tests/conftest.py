@@ -64,3 +64,22 @@ def seed(seeds_dir: Path, prefix: str) -> Path:
     """A seed by its number prefix, e.g. ``seed(seeds_dir, "004")``."""
     (match,) = sorted(seeds_dir.glob(f"{prefix}_*.txt"))
     return match
+
+
+# --- recorded HTTP (pytest-recording / vcrpy) -------------------------------------
+# Cassettes are recorded against the real local llama.cpp server at a FIXED
+# address (LLM_TEST_BASE_URL below; see docs/llm-backends.md for the command), so
+# host and port in the cassettes are stable and replay needs no hook.  Requests
+# match on the body too: a changed prompt or schema is a cassette miss, not a
+# silently replayed stale answer.
+LLM_TEST_BASE_URL = "http://127.0.0.1:8765/v1"
+LLM_TEST_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+
+
+@pytest.fixture(scope="module")
+def vcr_config() -> dict[str, object]:
+    return {
+        "match_on": ["method", "scheme", "host", "port", "path", "body"],
+        "filter_headers": ["authorization", "api-key", "x-api-key", "cookie", "set-cookie"],
+        "decode_compressed_response": True,
+    }

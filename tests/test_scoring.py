@@ -277,6 +277,13 @@ def test_alignment_identical_requests_follow_letter_order() -> None:
     assert [(g, p) for g, p, _ in al.pairs] == [(0, 0), (1, 1), (2, 2)]
 
 
+def test_alignment_duplicates_pair_by_relative_position() -> None:
+    # three identical gold lines, two predicted: the first and the last pair up
+    al = align_requests(["Physical therapy"] * 3, ["Physical therapy"] * 2)
+    assert [(g, p) for g, p, _ in al.pairs] == [(0, 0), (2, 1)]
+    assert al.missed == [1]
+
+
 def test_alignment_unrelated_items_are_not_paired() -> None:
     al = align_requests(["Lumbar MRI"], ["Acupuncture x6 sessions"])
     assert al.pairs == [] and al.missed == [0] and al.extra == [0]
@@ -501,3 +508,24 @@ def test_load_predictions_names_the_bad_line(tmp_path: Path) -> None:
     path.write_text(json.dumps(GOLD) + "\n" + json.dumps(GOLD) + "\n")
     with pytest.raises(RecordValidationError, match="second prediction"):
         load_predictions(path)
+
+
+def test_figures_per_split() -> None:
+    gold = gold_record()
+    other = gold_record(letter_id="CM99-0000002")
+    wrong = other.model_copy(deep=True)
+    wrong.items[0].decision = "overturned"  # type: ignore[assignment]
+    result = evaluate(
+        [
+            GoldRecord(gold.letter_id, gold, Path("dev/a.json"), "dev"),
+            GoldRecord(other.letter_id, other, Path("test/b.json"), "test"),
+        ],
+        {
+            gold.letter_id: Prediction(gold.letter_id, record=gold),
+            other.letter_id: Prediction(other.letter_id, record=wrong),
+        },
+    )
+    splits = result.to_dict()["splits"]
+    assert splits["dev"]["decision_accuracy"] == 1.0
+    assert splits["test"]["decision_accuracy"] == 0.75
+    assert result.decision_accuracy == 7 / 8

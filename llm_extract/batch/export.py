@@ -344,7 +344,10 @@ def export_store(
         out["letters"] = (
             letters,
             _write_atomic(
-                letters, fmt, LETTER_COLUMNS, (letter_row(r, d) for r, d in _records(store, backend))
+                letters,
+                fmt,
+                LETTER_COLUMNS,
+                (letter_row(r, d) for r, d in _records(store, backend)),
             ),
         )
         items = dest / f"items.{fmt}"

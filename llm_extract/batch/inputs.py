@@ -13,8 +13,10 @@ An INPUT is one of:
   failure (``LetterNotFoundError``) instead of dropping it.
 
 Paths are yielded one at a time (folders are walked with ``os.scandir``), so
-an archive of millions of letters never sits in memory as a list.  The same
-path named twice (directly and through a folder, say) is yielded once.
+an archive of millions of letters never sits in memory as a list.  A path named
+twice (directly and through a folder, say) is yielded twice: remembering every
+path seen would make memory grow with the archive, and the batch extracts a
+letter once anyway, because it keys letters by content.
 """
 
 from __future__ import annotations
@@ -66,7 +68,9 @@ def _read_list(list_file: Path) -> Iterator[str]:
                 p = Path(line).expanduser()
                 yield str(p if p.is_absolute() else list_file.parent / p)
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputListError(f"cannot read the list of paths {list_file}: {exc}", cause=exc) from exc
+        raise InputListError(
+            f"cannot read the list of paths {list_file}: {exc}", cause=exc
+        ) from exc
 
 
 def _expand_one(spec: str, *, in_list: bool) -> Iterator[Path]:
@@ -98,15 +102,9 @@ def _expand_one(spec: str, *, in_list: bool) -> Iterator[Path]:
 
 
 def expand_inputs(specs: Iterable[str | Path]) -> Iterator[Path]:
-    """Every letter path the INPUT arguments name, once each, lazily."""
-    seen: set[str] = set()  # one short string per path: ~100 bytes per letter
+    """Every letter path the INPUT arguments name, lazily, in order."""
     for spec in specs:
-        for path in _expand_one(str(spec), in_list=False):
-            ident = os.path.abspath(path)
-            if ident in seen:
-                continue
-            seen.add(ident)
-            yield path
+        yield from _expand_one(str(spec), in_list=False)
 
 
 def count_inputs(specs: Iterable[str | Path]) -> int:

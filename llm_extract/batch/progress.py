@@ -34,7 +34,7 @@ def _fmt_eta(seconds: float | None) -> str:
 class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         rate = task.fields.get("rate")
-        return Text("-- letters/s" if not rate else f"{rate:6.1f} letters/s", style="cyan")
+        return Text("-- letters/s" if not rate else f"{rate:.1f} letters/s", style="cyan")
 
 
 class _EtaColumn(ProgressColumn):
@@ -68,7 +68,7 @@ class BatchProgress:
         if enabled:
             self._progress = Progress(
                 TextColumn("[bold]batch"),
-                BarColumn(),
+                BarColumn(bar_width=24),
                 MofNCompleteColumn(),
                 _RateColumn(),
                 _EtaColumn(),

@@ -26,23 +26,29 @@ letter killed mid-extraction has no row and is simply extracted again.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import BrokenExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from .. import api
+from ..backends import Backend
 from ..config import Config
+from ..errors import ConfigError
 from .identity import BackendIdentity, file_sha256, letter_key, missing_key
 from .inputs import count_inputs, expand_inputs
 from .progress import BatchProgress
 from .store import DONE, FAILED, Store
-from .worker import Outcome, Task, error_as_data, extract_path
+from .worker import Outcome, Task, extract_path
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +66,9 @@ class Prices:
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         if self.prompt is None and self.completion is None:
             return None
-        return (prompt_tokens * (self.prompt or 0.0) + completion_tokens * (self.completion or 0.0)) / 1e6
+        return (
+            prompt_tokens * (self.prompt or 0.0) + completion_tokens * (self.completion or 0.0)
+        ) / 1e6
 
 
 @dataclass
@@ -100,7 +108,8 @@ class Summary:
 class BatchOptions:
     inputs: list[str]
     outdir: Path
-    backend: str
+    # A backend name, or an instance (library use; always run in threads).
+    backend: str | Backend
     config: Config
     concurrency: int | None = None
     executor: Executor = "auto"
@@ -129,7 +138,11 @@ class RateLimiter:
             self._next = max(self._next, time.monotonic()) + self.interval
 
 
-def choose_executor(backend: str, executor: Executor) -> Literal["thread", "process"]:
+def choose_executor(backend: str | Backend, executor: Executor) -> Literal["thread", "process"]:
+    if not isinstance(backend, str):
+        if executor == "process":
+            raise ConfigError("a backend instance cannot be sent to worker processes; name it")
+        return "thread"
     if executor != "auto":
         return executor
     return "process" if backend == "rules" else "thread"
@@ -141,17 +154,29 @@ def default_concurrency(mode: str) -> int:
     return HTTP_DEFAULT_CONCURRENCY
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _init_process_worker(log_level: int) -> None:
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    # Ctrl-C reaches the whole process group: the main process handles it (records
+    # what finished, stops the pool); workers must not die with a traceback each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         # Die with the batch: a SIGKILLed main process must not leave workers behind.
         import ctypes
-        import signal
 
-        try:
+        with contextlib.suppress(OSError):  # not glibc: workers exit on EOF anyway
             ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
 
 
 def _make_task(path: Path, ident: BackendIdentity) -> Task:
@@ -161,6 +186,56 @@ def _make_task(path: Path, ident: BackendIdentity) -> Task:
         # Missing or unreadable: keyed by path; the worker records why it failed.
         return Task(path=str(path), key=missing_key(path, ident), file_sha256=None)
     return Task(path=str(path), key=letter_key(content, ident), file_sha256=content)
+
+
+class _Pool:
+    """The executor, recreated when a worker process dies (BrokenProcessPool)."""
+
+    def __init__(
+        self,
+        mode: str,
+        concurrency: int,
+        opts: BatchOptions,
+        backend: Backend,
+        ident: tuple[str, str, str | None, str | None],
+    ) -> None:
+        self.mode, self.concurrency, self.opts = mode, concurrency, opts
+        self.backend, self.ident = backend, ident
+        self.executor = self._make()
+
+    def _make(self) -> cf.Executor:
+        if self.mode == "process":
+            return cf.ProcessPoolExecutor(
+                max_workers=self.concurrency,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_process_worker,
+                initargs=(logging.getLogger().getEffectiveLevel(),),
+            )
+        return cf.ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="extract")
+
+    def _submit(self, task: Task) -> cf.Future[Outcome]:
+        if self.mode == "process":
+            # Each process builds (and caches) its own backend from name + config.
+            # Worker processes start inside submit(): they inherit an ignored SIGINT,
+            # so a Ctrl-C while they are still importing does not print a traceback
+            # from each of them; the main process handles it.
+            with _sigint_ignored():
+                return self.executor.submit(
+                    extract_path, task, self.ident, None, self.opts.config, str(self.opts.backend)
+                )
+        return self.executor.submit(extract_path, task, self.ident, self.backend)
+
+    def submit(self, task: Task) -> cf.Future[Outcome]:
+        try:
+            return self._submit(task)
+        except BrokenExecutor:
+            log.warning("the worker pool broke; starting a new one")
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = self._make()
+            return self._submit(task)
+
+    def shutdown(self, *, wait: bool) -> None:
+        self.executor.shutdown(wait=wait, cancel_futures=True)
 
 
 class _Run:
@@ -177,10 +252,12 @@ class _Run:
         self.store = store
         self.ident = ident
         self.on_outcome = on_outcome
-        self.summary = Summary(backend=opts.backend)
+        self.summary = Summary(backend=ident.describe())
         self.inflight: dict[cf.Future[Outcome], Task] = {}
-        self.inflight_keys: set[str] = set()
+        self.inflight_keys: dict[str, str] = {}  # key -> path
+        self.crashes: dict[str, int] = {}
         self.run_id = 0
+        self.pool: _Pool
 
     def paths(self) -> tuple[Iterator[Path], int]:
         specs: Iterable[str] = self.opts.inputs
@@ -191,12 +268,23 @@ class _Run:
     def collect(self, futures: Iterable[cf.Future[Outcome]], progress: BatchProgress) -> None:
         for fut in futures:
             task = self.inflight.pop(fut)
-            self.inflight_keys.discard(task.key)
             try:
                 outcome = fut.result()
-            except Exception as exc:  # the worker process died (BrokenProcessPool) or similar
+            except BrokenExecutor as exc:
+                # A worker process died (a crash in native code, the OOM killer).  Every
+                # letter in flight in that pool fails with it, innocent or not: give each
+                # one more try in a fresh pool before recording it as failed.
+                self.crashes[task.key] = self.crashes.get(task.key, 0) + 1
+                if self.crashes[task.key] < 2:
+                    log.warning("worker died while extracting %s; retrying it once", task.path)
+                    self.inflight[self.pool.submit(task)] = task
+                    continue
+                outcome = self._crashed(task, exc)
+            except Exception as exc:  # extract_path never raises; this is a last resort
                 log.error("worker failed on %s: %s", task.path, exc)
                 outcome = self._crashed(task, exc)
+            self.inflight_keys.pop(task.key, None)
+            self.crashes.pop(task.key, None)
             self.store.commit(outcome, self.run_id)
             s = self.summary
             if outcome.ok:
@@ -208,7 +296,9 @@ class _Run:
                 log.warning("%s: %s", outcome.path, (outcome.error or {}).get("message"))
             s.prompt_tokens += outcome.prompt_tokens
             s.completion_tokens += outcome.completion_tokens
-            progress.finished(ok=outcome.ok, tokens=outcome.prompt_tokens + outcome.completion_tokens)
+            progress.finished(
+                ok=outcome.ok, tokens=outcome.prompt_tokens + outcome.completion_tokens
+            )
             if self.on_outcome is not None:
                 self.on_outcome(outcome, s)
 
@@ -223,7 +313,13 @@ class _Run:
             backend_version=ident.version,
             model=ident.model,
             prompt_version=ident.prompt_version,
-            error=error_as_data(exc, Path(task.path).stem),
+            error={
+                "error": "WorkerCrashed" if isinstance(exc, BrokenExecutor) else type(exc).__name__,
+                "message": f"the worker extracting this letter died: {exc}",
+                "letter": Path(task.path).stem,
+                "field": None,
+                "cause": repr(exc),
+            },
         )
 
     def wait_some(self, progress: BatchProgress, timeout: float | None) -> None:
@@ -246,7 +342,7 @@ def run_batch(
     concurrency = opts.concurrency or default_concurrency(mode)
     with Store(opts.outdir) as store:
         backend = api.get_backend(opts.backend, opts.config)  # fails fast when unusable
-        ident = BackendIdentity.of(backend)
+        ident = BackendIdentity.of(backend, opts.config)
         run = _Run(opts, store, ident, on_outcome)
         run.summary.executor, run.summary.concurrency = mode, concurrency
         run.run_id = store.start_run(argv=opts.argv, backend=ident.describe())
@@ -254,24 +350,7 @@ def run_batch(
         paths, total = run.paths()
         run.summary.total = total
         ident_tuple = (ident.name, ident.version, ident.model, ident.prompt_version)
-        executor: cf.Executor
-        if mode == "process":
-            executor = cf.ProcessPoolExecutor(
-                max_workers=concurrency,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_process_worker,
-                initargs=(logging.getLogger().getEffectiveLevel(),),
-            )
-
-            def submit(task: Task) -> cf.Future[Outcome]:
-                return executor.submit(extract_path, task, ident_tuple, None, opts.config, opts.backend)
-
-        else:
-            executor = cf.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="extract")
-
-            def submit(task: Task) -> cf.Future[Outcome]:
-                return executor.submit(extract_path, task, ident_tuple, backend)
-
+        pool = run.pool = _Pool(mode, concurrency, opts, backend, ident_tuple)
         limiter = RateLimiter(opts.rpm)
         max_inflight = 2 * concurrency  # keeps every worker busy, bounds memory
         s = run.summary
@@ -288,15 +367,15 @@ def run_batch(
                         run.wait_some(progress, wait)
                     limiter.take()
                     progress.started()
-                    run.inflight[submit(task)] = task
-                    run.inflight_keys.add(task.key)
+                    run.inflight[pool.submit(task)] = task
+                    run.inflight_keys[task.key] = task.path
                 while run.inflight:
                     run.wait_some(progress, None)
         except KeyboardInterrupt:
             s.interrupted = True
             log.warning("interrupted: letters in flight are not recorded and will be redone")
         finally:
-            executor.shutdown(wait=not s.interrupted, cancel_futures=True)
+            pool.shutdown(wait=not s.interrupted)
             s.seconds = time.perf_counter() - t_start
             s.cost_usd = opts.prices.cost(s.prompt_tokens, s.completion_tokens)
             store.finish_run(run.run_id, s.as_dict())
@@ -308,9 +387,10 @@ def _skip(run: _Run, task: Task, progress: BatchProgress) -> bool:
     s = run.summary
     if task.key in run.inflight_keys:
         # Same content as a letter being extracted right now.
-        run.store.add_source(task.path, task.key, run.run_id)
+        if run.inflight_keys[task.key] != task.path:
+            run.store.add_source(task.path, task.key, run.run_id)
+            s.duplicates += 1
         s.skipped += 1
-        s.duplicates += 1
         progress.skipped()
         return True
     status = run.store.status_of(task.key)

@@ -64,9 +64,7 @@ class Group:
 @dataclass
 class Stats:
     overall: Group = field(default_factory=lambda: Group("all"))
-    by: dict[str, dict[str, Group]] = field(
-        default_factory=lambda: {dim: {} for dim in DIMENSIONS}
-    )
+    by: dict[str, dict[str, Group]] = field(default_factory=lambda: {dim: {} for dim in DIMENSIONS})
     failed_letters: int = 0
     backends: list[str] = field(default_factory=list)
 

@@ -126,7 +126,9 @@ class Store:
             try:
                 self.outdir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StoreError(f"cannot create the output folder {self.outdir}: {exc.strerror}") from exc
+                raise StoreError(
+                    f"cannot create the output folder {self.outdir}: {exc.strerror}"
+                ) from exc
             self._take_lock()
         elif not db_path(self.outdir).is_file():
             raise StoreError(

@@ -41,7 +41,10 @@ def _print_summary(s: Summary, outdir: Path, console: Console) -> None:
     t.add_row("time", f"{s.seconds:.2f} s")
     if s.done + s.failed:
         t.add_row("throughput", f"{s.letters_per_s:.1f} letters/s")
-    t.add_row("workers", f"{s.concurrency} ({s.executor}s)")
+    t.add_row(
+        "workers",
+        f"{s.concurrency} processes" if s.executor == "process" else f"{s.concurrency} threads",
+    )
     t.add_row("tokens", f"{s.prompt_tokens:,} prompt + {s.completion_tokens:,} completion")
     if s.cost_usd is not None:
         t.add_row("estimated cost", f"${s.cost_usd:,.4f}")
@@ -200,9 +203,10 @@ def export_command(outdir: Path, fmt: str, backend: str | None) -> int:
 
 def _stats_table(stats: Stats, dim: str) -> Table:
     t = Table(title=f"By {DIMENSIONS[dim].lower()}", title_justify="left")
-    t.add_column(DIMENSIONS[dim])
-    for col in ("letters", "items", "upheld", "overturned", "uphold rate", "overturn rate"):
-        t.add_column(col, justify="right")
+    t.add_column(DIMENSIONS[dim], min_width=18)
+    # Short headers: the table fits an 80-column terminal.
+    for col in ("letters", "items", "upheld", "overt.", "upheld %", "overt. %"):
+        t.add_column(col, justify="right", no_wrap=True)
     for g in stats.rows(dim):
         t.add_row(
             g.name,

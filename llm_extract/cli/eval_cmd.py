@@ -36,23 +36,32 @@ def parse_fail_under(specs: Sequence[str]) -> list[tuple[str, float]]:
         name, sep, raw = spec.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise click.BadParameter(f"{spec!r}: expected FIELD=VALUE, e.g. decision=0.9")
+            raise click.BadParameter(
+                f"{spec!r}: expected FIELD=VALUE, e.g. decision=0.9", param_hint="--fail-under"
+            )
         if name not in HEADLINE_NAMES and name not in FIELD_NAMES:
             raise click.BadParameter(
                 f"{spec!r}: unknown field {name!r}; use a field name "
-                f"(e.g. decision, patient.age) or one of {', '.join(HEADLINE_NAMES)}"
+                f"(e.g. decision, patient.age) or one of {', '.join(HEADLINE_NAMES)}",
+                param_hint="--fail-under",
             )
         try:
             value = float(raw)
         except ValueError:
-            raise click.BadParameter(f"{spec!r}: {raw!r} is not a number") from None
+            raise click.BadParameter(
+                f"{spec!r}: {raw!r} is not a number", param_hint="--fail-under"
+            ) from None
         if not 0.0 <= value <= 1.0:
-            raise click.BadParameter(f"{spec!r}: use a fraction between 0 and 1 (0.9, not 90)")
+            raise click.BadParameter(
+                f"{spec!r}: use a fraction between 0 and 1 (0.9, not 90)", param_hint="--fail-under"
+            )
         out.append((name, value))
     return out
 
 
-def check_fail_under(figures: dict[str, float | None], limits: list[tuple[str, float]]) -> str | None:
+def check_fail_under(
+    figures: dict[str, float | None], limits: list[tuple[str, float]]
+) -> str | None:
     """One line naming every violated limit, or None when all hold."""
     bad = []
     for name, limit in limits:
@@ -105,8 +114,7 @@ def _package_version() -> str:
     "gold_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder of gold records <letter_id>.json, searched recursively "
-    "(default: evals/fixtures).",
+    help="Folder of gold records <letter_id>.json, searched recursively (default: evals/fixtures).",
 )
 @click.option(
     "--letters",
@@ -136,8 +144,7 @@ def _package_version() -> str:
     "--save-predictions",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write the backend's records to this JSON Lines file (re-score later with "
-    "--predictions).",
+    help="Write the backend's records to this JSON Lines file (re-score later with --predictions).",
 )
 @click.option(
     "--compare",
@@ -192,8 +199,9 @@ def eval_command(
 
     if compare_files:
         if predictions_file or any(v is not None for v in backend_opts.values()):
-            raise click.UsageError("--compare reads two results; it cannot be combined with "
-                                   "--backend or --predictions")
+            raise click.UsageError(
+                "--compare reads two results; it cannot be combined with --backend or --predictions"
+            )
         a, b = (load_result(p) for p in compare_files)
         cmp = compare(a, b)
         if as_json:

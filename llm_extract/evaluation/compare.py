@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -53,9 +54,7 @@ def headline(result: dict[str, Any]) -> dict[str, float | None]:
 def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """``{"headline": {...}, "fields": {name: {"a", "b", "delta"}}, "gold_changed": bool}``."""
     names = list(a["fields"]) + [n for n in b["fields"] if n not in a["fields"]]
-    fields = {
-        n: {"a": a["fields"].get(n), "b": b["fields"].get(n)} for n in names
-    }
+    fields = {n: {"a": a["fields"].get(n), "b": b["fields"].get(n)} for n in names}
     for v in fields.values():
         v["delta"] = _delta(v["a"], v["b"])
     ha, hb = headline(a), headline(b)
@@ -90,6 +89,7 @@ def print_comparison(cmp: dict[str, Any], console: Console | None = None) -> Non
     table = Table(
         title=f"A = {cmp['a']}   B = {cmp['b']}   (scores in %, delta = B - A)",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
     table.add_column("field")

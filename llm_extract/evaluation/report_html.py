@@ -47,6 +47,7 @@ pre.ctx{white-space:pre-wrap;background:#f7f7f5;border:1px solid #e5e5e0;padding
 font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;max-height:22em;overflow:auto}
 mark{background:#ffe48a}
 .item h4{margin:.8em 0 .2em}
+table.wrong{table-layout:fixed}table.wrong td{overflow-wrap:anywhere}
 .tag{display:inline-block;font-size:.8em;padding:0 .4em;border-radius:3px;background:#eef;margin-left:.4em}
 .tag.miss{background:#fde2e0}.tag.extra{background:#fff0c8}
 """
@@ -90,9 +91,7 @@ def _field_row(fs: FieldScore) -> str:
     else:
         counts = f"tp {fs.tp} · fp {fs.fp} · fn {fs.fn}"
         pr = f"{_pct(fs.precision)} / {_pct(fs.recall)}"
-    metric = {"exact": "accuracy", "set_f1": "F1 (set)", "jaccard_f1": "F1 (Jaccard≥0.5)"}[
-        fs.kind
-    ]
+    metric = {"exact": "accuracy", "set_f1": "F1 (set)", "jaccard_f1": "F1 (Jaccard≥0.5)"}[fs.kind]
     return (
         f"<tr><td>{_e(fs.name)} <span class=level>{_e(fs.level)}</span></td>"
         f"<td class=level>{metric}</td><td>{_bar(fs.score)}</td>"
@@ -151,8 +150,8 @@ def _wrong_table(outcomes: list[Outcome]) -> str:
         for o in outcomes
     )
     return (
-        "<table><tr><th>field</th><th>gold</th><th>predicted</th><th>score</th></tr>"
-        f"{rows}</table>"
+        "<table class=wrong><tr><th style='width:20%'>field</th><th style='width:37%'>gold</th>"
+        f"<th style='width:37%'>predicted</th><th style='width:6%'>score</th></tr>{rows}</table>"
     )
 
 
@@ -178,7 +177,7 @@ def _letter_section(lr: LetterResult) -> str:
         f"{len(lr.alignment.extra)} extra item(s)"
     ]
     if lr.error:
-        parts.append(f' · <span class=err>failed: {_e(lr.error)}</span>')
+        parts.append(f" · <span class=err>failed: {_e(lr.error)}</span>")
     parts.append("</summary>")
     if n_issues == 0:
         parts.append("<p>Every scored field matches gold.</p>")
@@ -186,12 +185,12 @@ def _letter_section(lr: LetterResult) -> str:
         parts.append("<h3>Letter fields</h3>" + _wrong_table(letter_wrong))
     g_items, p_items = lr.gold.items, lr.predicted.items
     for gi in sorted(by_item):
-        pj = lr.alignment.pred_for(gi)
-        sim = next(s for g, _, s in lr.alignment.pairs if g == gi)
-        pred_item = p_items[pj] if pj is not None else None
+        # only matched items have wrong fields (a missed item is listed below)
+        pj, sim = next((p, s) for g, p, s in lr.alignment.pairs if g == gi)
+        pred_item = p_items[pj]
         parts.append(
-            f'<div class=item><h4>Gold item {gi + 1}: {_e(g_items[gi].request)}'
-            f'<span class=tag>predicted item {(pj or 0) + 1}, similarity {sim:.2f}</span></h4>'
+            f"<div class=item><h4>Gold item {gi + 1}: {_e(g_items[gi].request)}"
+            f"<span class=tag>predicted item {pj + 1}, similarity {sim:.2f}</span></h4>"
             + _wrong_table(by_item[gi])
             + context(text, item_span(text or "", pred_item, g_items[gi], spans_valid=spans_valid))
             + "</div>"
@@ -214,6 +213,24 @@ def _letter_section(lr: LetterResult) -> str:
     return "".join(parts)
 
 
+def _split_table(result: EvalResult) -> str:
+    splits = result.by_split()
+    if not splits:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(name or '(root)')}</td><td class=num>{len(sub.letters)}</td>"
+        f"<td class=num>{_pct(sub.mean_field_score)}</td>"
+        f"<td class=num>{_pct(sub.decision_accuracy)}</td>"
+        f"<td class=num>{_pct(sub.items.precision)}</td>"
+        f"<td class=num>{_pct(sub.items.recall)}</td></tr>"
+        for name, sub in splits.items()
+    )
+    return (
+        "<table style='width:auto'><tr><th>split</th><th>letters</th><th>mean field score</th>"
+        f"<th>decision accuracy</th><th>item precision</th><th>item recall</th></tr>{rows}</table>"
+    )
+
+
 def render_html(result: EvalResult) -> str:
     meta = result.meta
     cost = result.cost()
@@ -233,8 +250,17 @@ def render_html(result: EvalResult) -> str:
     meta_line = " · ".join(
         f"{k}: {_e(v)}"
         for k, v in meta.items()
-        if k in ("backend", "backend_version", "model", "prompt_version", "predictions_file",
-                 "gold_dir", "split", "llm_extract_version")
+        if k
+        in (
+            "backend",
+            "backend_version",
+            "model",
+            "prompt_version",
+            "predictions_file",
+            "gold_dir",
+            "split",
+            "llm_extract_version",
+        )
         and v
     )
     out = [
@@ -246,6 +272,7 @@ def render_html(result: EvalResult) -> str:
         '<div class="cards">',
         *(f"<div class=card>{_e(k)}<b>{_e(v)}</b></div>" for k, v in cards),
         "</div>",
+        _split_table(result),
         "<h2>Per field</h2>",
         "<p class=meta>Score: accuracy for exact fields, mean per-instance F1 for lists "
         "(diagnoses match on word-set Jaccard ≥ 0.5), over gold instances; null = null counts "

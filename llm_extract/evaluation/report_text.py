@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -40,7 +41,7 @@ def _pr(fs: FieldScore) -> str:
 
 
 def field_table(result: EvalResult, title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left", show_lines=False, pad_edge=False)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("field")
     table.add_column("level", style="dim")
     table.add_column("metric", style="dim")
@@ -74,6 +75,12 @@ def summary_lines(result: EvalResult) -> list[str]:
         f"({it.matched} matched of {it.gold} gold, {it.predicted} predicted)",
         f"letters           {len(result.letters)} scored, {len(result.errors)} failed",
     ]
+    for name, sub in result.by_split().items():
+        lines.append(
+            f"  split {name or '(root)':<10} {len(sub.letters)} letters: mean field score "
+            f"{_pct(sub.mean_field_score)} %, decision accuracy {_pct(sub.decision_accuracy)} %, "
+            f"items P {_pct(sub.items.precision)} % R {_pct(sub.items.recall)} %"
+        )
     if cost["seconds_per_letter"] is not None:
         lines.append(
             f"cost              {cost['seconds_per_letter']:.2f} s/letter "

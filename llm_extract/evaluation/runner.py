@@ -17,7 +17,7 @@ from pathlib import Path
 from ..api import extract
 from ..backends import Backend
 from ..config import Config
-from ..errors import ExtractionError
+from ..errors import ConfigError, ExtractionError
 from ..loading import load_letter
 from ..models import Record
 from .gold import GoldRecord
@@ -86,7 +86,9 @@ def run_backend(
     """Extract every gold letter with ``backend``; time each letter (load + extract).
 
     A letter that cannot be found or fails becomes a Prediction with ``error``
-    (scored as an empty record); the run goes on.
+    (scored as an empty record); the run goes on.  A :class:`ConfigError`
+    (including :class:`BackendUnavailableError`) stops the run: it is about the
+    backend, not the letter.
     """
     out: dict[str, Prediction] = {}
     for g in gold:
@@ -107,11 +109,17 @@ def run_backend(
             letter = load_letter(path)
             text = letter.text
             record = extract(letter, backend=backend, config=config)
+        except ConfigError:
+            # Not about this letter: the backend cannot run at all (no endpoint, no
+            # model).  Scoring every letter as empty would only hide that.
+            raise
         except Exception as exc:  # see _failure: typed errors and bugs both become data
             out[lid] = _failure(lid, exc, time.perf_counter() - started)
             out[lid].text = text
         else:
-            out[lid] = Prediction(lid, record=record, seconds=time.perf_counter() - started, text=text)
+            out[lid] = Prediction(
+                lid, record=record, seconds=time.perf_counter() - started, text=text
+            )
         if progress:
             progress(lid)
     return out

@@ -178,7 +178,9 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-def diagnosis_matches(gold: Sequence[str], predicted: Sequence[str]) -> list[tuple[int, int, float]]:
+def diagnosis_matches(
+    gold: Sequence[str], predicted: Sequence[str]
+) -> list[tuple[int, int, float]]:
     """One-to-one matches (gold index, predicted index, Jaccard), as many as possible.
 
     Jaccard >= 0.5 on word sets makes a pair eligible; the assignment maximises
@@ -191,9 +193,7 @@ def diagnosis_matches(gold: Sequence[str], predicted: Sequence[str]) -> list[tup
         return []
     eps = 1.0 / (min(len(gw), len(pw)) + 1)
     sims = [[jaccard(a, b) if a and b else 0.0 for b in pw] for a in gw]
-    weights = [
-        [1.0 + eps * s if s >= DIAGNOSIS_MIN_JACCARD else 0.0 for s in row] for row in sims
-    ]
+    weights = [[1.0 + eps * s if s >= DIAGNOSIS_MIN_JACCARD else 0.0 for s in row] for row in sims]
     return [
         (i, j, round(sims[i][j], 4))
         for i, j in hungarian_max(weights)
@@ -333,9 +333,7 @@ def score_letter(gold: GoldRecord, prediction: Prediction) -> LetterResult:
             pv = spec.get(p.items[pj])
             score, tp, fp, fn = score_value(spec, gv, pv)
             outcomes.append(
-                Outcome(
-                    spec.name, score, jsonable(gv), jsonable(pv), gi, pj, tp=tp, fp=fp, fn=fn
-                )
+                Outcome(spec.name, score, jsonable(gv), jsonable(pv), gi, pj, tp=tp, fp=fp, fn=fn)
             )
     return LetterResult(g.letter_id, gold.split, g, p, prediction, alignment, outcomes)
 
@@ -508,6 +506,22 @@ class EvalResult:
             "tokens_per_letter": _r((prompt + completion) / n, 1) if n else None,
         }
 
+    def by_split(self) -> dict[str, EvalResult]:
+        """The same figures per gold split (``dev``, ``test``), when there are several."""
+        names = sorted({lr.split for lr in self.letters})
+        if len(names) < 2:
+            return {}
+        return {name: summarise([lr for lr in self.letters if lr.split == name]) for name in names}
+
+    def headline(self) -> dict[str, Any]:
+        return {
+            "n_letters": len(self.letters),
+            "mean_field_score": _r(self.mean_field_score),
+            "decision_accuracy": _r(self.decision_accuracy),
+            "items": {"precision": _r(self.items.precision), "recall": _r(self.items.recall)},
+            "fields": {name: _r(fs.score) for name, fs in self.fields.items()},
+        }
+
     def to_dict(self, *, letters: bool = True) -> dict[str, Any]:
         """The stable ``--json`` document (see docs/eval.md for every key)."""
         d: dict[str, Any] = {
@@ -524,6 +538,7 @@ class EvalResult:
                 {"letter_id": lr.letter_id, "error": lr.prediction.error_type, "message": lr.error}
                 for lr in self.errors
             ],
+            "splits": {name: sub.headline() for name, sub in self.by_split().items()},
         }
         if letters:
             d["letters"] = [letter_to_dict(lr) for lr in self.letters]
@@ -566,6 +581,16 @@ def letter_to_dict(lr: LetterResult) -> dict[str, Any]:
     }
 
 
+def summarise(letters: list[LetterResult], meta: dict[str, Any] | None = None) -> EvalResult:
+    """Aggregate scored letters into field, item and headline figures."""
+    items = ItemScore()
+    for lr in letters:
+        items.gold += len(lr.gold.items)
+        items.predicted += len(lr.predicted.items)
+        items.matched += len(lr.alignment.pairs)
+    return EvalResult(letters, aggregate_fields(letters), items, dict(meta or {}))
+
+
 def evaluate(
     gold: Sequence[GoldRecord],
     predictions: dict[str, Prediction],
@@ -574,17 +599,12 @@ def evaluate(
 ) -> EvalResult:
     """Score every gold letter; a gold letter without a prediction is an error."""
     letters: list[LetterResult] = []
-    items = ItemScore()
     for g in gold:
         pred = predictions.get(g.letter_id) or Prediction(
             g.letter_id, error="no prediction for this letter", error_type="MissingPrediction"
         )
-        lr = score_letter(g, pred)
-        letters.append(lr)
-        items.gold += len(lr.gold.items)
-        items.predicted += len(lr.predicted.items)
-        items.matched += len(lr.alignment.pairs)
-    return EvalResult(letters, aggregate_fields(letters), items, dict(meta or {}))
+        letters.append(score_letter(g, pred))
+    return summarise(letters, meta)
 
 
 # Names accepted by --fail-under besides the field names.
@@ -595,8 +615,3 @@ HEADLINE_NAMES: tuple[str, ...] = (
     "items.recall",
     "items.f1",
 )
-
-
-def known_figure(name: str) -> bool:
-    return name in HEADLINE_NAMES or name in FIELD_NAMES
-

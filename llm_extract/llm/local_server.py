@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -40,9 +41,6 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 10.0
-# Prompt cache (KV states keyed by prompt prefix): the prompts keep their
-# instruction prefix identical, so calls on one letter reuse its evaluation.
-PROMPT_CACHE_BYTES = 2 * 1024**3
 # Environment variables llama_cpp.server reads that could override our flags
 # (HOST=0.0.0.0 in the environment must never expose the server).
 _SCRUBBED_ENV = ("HOST", "PORT", "CONFIG_FILE", "MODEL", "API_KEY")
@@ -52,22 +50,31 @@ _SCRUBBED_ENV = ("HOST", "PORT", "CONFIG_FILE", "MODEL", "API_KEY")
 class ServerSettings:
     """Everything that decides which server a config needs."""
 
-    model_path: Path
     model_name: str
     host: str
     port: int | None
     ctx: int
     threads: int
+    cache_dir: Path
+    local_model_path: Path | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> ServerSettings:
         return cls(
-            model_path=ensure_model_file(config),
             model_name=local_model_name(config),
             host="127.0.0.1" if config.local_host == "localhost" else config.local_host,
             port=config.local_port,
             ctx=config.local_ctx,
             threads=config.local_threads or os.cpu_count() or 1,
+            cache_dir=Path(config.cache_dir).expanduser(),
+            local_model_path=config.local_model_path,
+        )
+
+    def model_file(self) -> Path:
+        """The GGUF, assembled and verified on first use.  Only starting a server
+        needs it: reusing a running one works without the model wheels."""
+        return ensure_model_file(
+            Config(cache_dir=self.cache_dir, local_model_path=self.local_model_path)
         )
 
 
@@ -107,7 +114,7 @@ def server_command(settings: ServerSettings, port: int) -> list[str]:
         str(os.getpid()),
         "--",
         "--model",
-        str(settings.model_path),
+        str(settings.model_file()),
         "--model_alias",
         settings.model_name,
         "--host",
@@ -128,12 +135,15 @@ def server_command(settings: ServerSettings, port: int) -> list[str]:
         # mlock of 1.1 GB fails under common ulimits; the page cache does the job.
         "--use_mlock",
         "False",
+        # Prompt caching: llama.cpp keeps the KV cache of the previous request
+        # and re-evaluates only what follows the common prefix ("prefix-match
+        # hit"), and the prompts keep their instructions identical and first.
+        # The extra `--cache` (a RAM store of saved states) is off: each entry
+        # also copies a 311 MB logits buffer that its size cap does not count
+        # (measured +0.6 GB RSS after three calls), for no gain when
+        # consecutive requests share the instruction prefix anyway.
         "--cache",
-        "True",
-        "--cache_type",
-        "ram",
-        "--cache_size",
-        str(PROMPT_CACHE_BYTES),
+        "False",
         "--verbose",
         "False",
     ]
@@ -151,6 +161,10 @@ class LocalServer:
     log_path: Path | None = None
     state_path: Path | None = None
     _refs: int = field(default=0, repr=False)
+    # llama-cpp-python's server answers one non-streaming request at a time and
+    # queues the rest; clients take turns here instead, so that their timeout
+    # measures the server's work and not the time spent waiting in its queue.
+    request_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _key: ServerSettings | None = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
 
@@ -180,7 +194,10 @@ class LocalServer:
         if proc is None or self._stopped:
             return
         self._stopped = True
-        if proc.poll() is None:
+        # A server that died by itself keeps its log for diagnosis; a clean stop
+        # removes it, so the cache does not fill with logs.
+        stopped_by_us = proc.poll() is None
+        if stopped_by_us:
             proc.terminate()
             try:
                 proc.wait(timeout=STOP_TIMEOUT_S)
@@ -192,6 +209,8 @@ class LocalServer:
                 state = json.loads(self.state_path.read_text(encoding="utf-8"))
                 if state.get("pid") == proc.pid:
                     self.state_path.unlink()
+        if stopped_by_us and self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
         log.info("stopped the local LLM server on port %d", self.port)
 
     def stderr_tail(self, lines: int = 20) -> str:
@@ -219,7 +238,7 @@ def acquire_server(config: Config) -> LocalServer:
             server = None
         if server is None:
             server = find_running(settings, state_path(config)) or start_server(
-                settings, log_dir=Path(config.cache_dir).expanduser()
+                settings, log_dir=settings.cache_dir
             )
             server._key = settings
             _shared[settings] = server
@@ -248,7 +267,9 @@ def find_running(settings: ServerSettings, state_file: Path) -> LocalServer | No
         models = served_models(url)
         if models is not None:
             log.info("using the LLM server already listening on %s (%s)", url, models)
-            return LocalServer(url, models[0] if models else settings.model_name, settings.port, None)
+            return LocalServer(
+                url, models[0] if models else settings.model_name, settings.port, None
+            )
         return None
     try:
         state = json.loads(state_file.read_text(encoding="utf-8"))
@@ -273,17 +294,19 @@ def start_server(
     log_dir: Path,
     timeout_s: float = START_TIMEOUT_S,
     state_file: Path | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> LocalServer:
     """Start a server and wait until it answers; raise with its stderr if it dies.
 
     ``state_file``: advertise the server there (``llm-extract serve`` does, so
-    other processes reuse it).
+    other processes reuse it).  ``extra_args``: more llama_cpp.server flags
+    (later flags win, e.g. ``("--verbose", "True")`` for timings in the log).
     """
     port = settings.port or free_port(settings.host)
     url = base_url_for(settings.host, port)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"server-{port}.log"
-    cmd = server_command(settings, port)
+    cmd = [*server_command(settings, port), *extra_args]
     env = {k: v for k, v in os.environ.items() if k.upper() not in _SCRUBBED_ENV}
     log.warning("starting the local LLM server (%s) on %s", settings.model_name, url)
     started = time.monotonic()
@@ -305,7 +328,7 @@ def start_server(
             "port": port,
             "host": settings.host,
             "model": settings.model_name,
-            "model_path": str(settings.model_path),
+            "model_path": str(settings.model_file()),
             "ctx": settings.ctx,
             "threads": settings.threads,
             "started_at": time.time(),
@@ -334,10 +357,42 @@ def _wait_ready(server: LocalServer, timeout_s: float) -> None:
         if time.monotonic() > deadline:
             raise BackendUnavailableError(
                 f"the local LLM server did not answer on {server.base_url} within "
-                f"{timeout_s:.0f}s. Its last output ({server.log_path}):\n{server.stderr_tail()}"
+                f"{timeout_s:.0f}s. Its last output:\n{server.stderr_tail()}"
             )
         time.sleep(delay)
         delay = min(delay * 1.5, 1.0)
+
+
+def serve_server(config: Config) -> LocalServer:
+    """Start the long-lived server of ``llm-extract serve`` and advertise it.
+
+    Other llm-extract processes on this machine find it through the state file
+    and use it instead of loading their own copy of the model.
+    """
+    settings = ServerSettings.from_config(config)
+    state_file = state_path(config)
+    with exclusive(state_file.with_name(state_file.name + ".lock")):
+        running = find_running(dataclasses.replace(settings, port=None), state_file)
+        if running is not None:
+            raise BackendUnavailableError(
+                f"`llm-extract serve` is already running at {running.base_url} "
+                f"(pid {running.pid}); use it, or stop it first"
+            )
+        if settings.port is not None and not port_is_free(settings.host, settings.port):
+            raise BackendUnavailableError(
+                f"port {settings.port} on {settings.host} is in use; pick another with --port"
+            )
+        return start_server(settings, log_dir=settings.cache_dir, state_file=state_file)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 # -- the child process -----------------------------------------------------------

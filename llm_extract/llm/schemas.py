@@ -149,13 +149,63 @@ LLMCategory = Annotated[
 SourceList = Annotated[list[GuidelineSource], BeforeValidator(_sources)]
 
 
+def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema without titles and descriptions, with ``$ref``s inlined.
+
+    instructor's JSON mode pastes the schema (indented) into the system
+    message, so every key costs prompt tokens on each call; the prompt's
+    own text and example already say what each field means.
+    Nullable unions are folded (``anyOf: [{type: integer}, {type: null}]``
+    becomes ``type: [integer, null]``; an enum gains ``null`` as a value):
+    same meaning, and llama.cpp's schema-to-grammar converter handles both.
+    """
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return walk(defs[node["$ref"].rsplit("/", 1)[-1]])
+            out = {
+                k: walk(v) for k, v in node.items() if k not in ("title", "description", "$defs")
+            }
+            return _fold_nullable(out)
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out: dict[str, Any] = walk(schema)
+    # instructor's TOOLS mode names the tool after the root title: keep it.
+    if "title" in schema:
+        out = {"title": schema["title"], **out}
+    return out
+
+
+def _fold_nullable(node: dict[str, Any]) -> dict[str, Any]:
+    options = node.get("anyOf")
+    if not isinstance(options, list) or len(options) != 2 or {"type": "null"} not in options:
+        return node
+    (other,) = [o for o in options if o != {"type": "null"}]
+    rest = {k: v for k, v in node.items() if k != "anyOf"}
+    if "enum" in other:
+        return {**rest, "enum": [*other["enum"], None]}
+    if set(other) == {"type"} and isinstance(other["type"], str):
+        return {**rest, "type": [other["type"], "null"]}
+    return node
+
+
 class _Answer(BaseModel):
+    # Field meanings live in the prompt files (class docstrings would become
+    # schema descriptions and cost prompt tokens), hence comments here.
     model_config = ConfigDict(extra="ignore")
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return compact_schema(super().model_json_schema(*args, **kwargs))
 
 
 # --- hybrid: what rules cannot decide ----------------------------------------
 class ItemLabel(_Answer):
-    """One disputed item, labelled from its decision line alone."""
+    # One disputed item, labelled from its decision line alone.
 
     n: int
     decision: Decision | None
@@ -167,12 +217,8 @@ class ItemLabel(_Answer):
     _dec = field_validator("decision", mode="before")(classmethod(lambda cls, v: _enum_or_none(v)))
 
 
-class ItemLabels(_Answer):
-    items: list[ItemLabel]
-
-
 class SummaryFacts(_Answer):
-    """Facts about the patient from the clinical case summary."""
+    # Facts about the patient from the clinical case summary.
 
     age: int | None
     sex: Sex | None
@@ -183,9 +229,14 @@ class SummaryFacts(_Answer):
     _sex = field_validator("sex", mode="before")(classmethod(lambda cls, v: _enum_or_none(v)))
 
 
+class HybridAnswer(SummaryFacts):
+    # One call per letter: the summary facts, then a label per decision line.
+    items: list[ItemLabel]
+
+
 # --- llm: the whole record ---------------------------------------------------
 class HeaderFacts(_Answer):
-    """The header block and the reviewer's credentials."""
+    # The header block and the reviewer's credentials.
 
     case_number: OptStr
     date_assigned: LetterDate
@@ -202,7 +253,7 @@ class HeaderFacts(_Answer):
 
 
 class ItemFacts(_Answer):
-    """Every field of one item, from its decision statement and guideline lines."""
+    # Every field of one item, from its decision statement and guideline lines.
 
     request: str
     original_request: OptStr
@@ -222,5 +273,9 @@ class ItemFacts(_Answer):
     maximus_sources: SourceList
     maximus_guideline: OptStr
 
-    _dec = field_validator("decision", mode="before")(classmethod(lambda cls, v: enum_token(v) if isinstance(v, str) else v))
-    _req = field_validator("request", mode="before")(classmethod(lambda cls, v: clean_string(v) if isinstance(v, str) else v))
+    _dec = field_validator("decision", mode="before")(
+        classmethod(lambda cls, v: enum_token(v) if isinstance(v, str) else v)
+    )
+    _req = field_validator("request", mode="before")(
+        classmethod(lambda cls, v: clean_string(v) if isinstance(v, str) else v)
+    )

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from .text import DATE_RE, NUMBER_WORDS
 
 _WORD_NUMBER = re.compile(
-    r"\b(" + "|".join(sorted((w for w in NUMBER_WORDS if w != "single"), key=len, reverse=True)) + r")\b",
+    r"\b("
+    + "|".join(sorted((w for w in NUMBER_WORDS if w != "single"), key=len, reverse=True))
+    + r")\b",
     re.I,
 )
 _NUM = r"(\d+)(?:\s*(?:-|to)\s*(\d+))?"  # a number or a range; the upper bound counts
@@ -28,7 +30,9 @@ _NOT_COUNTS = [
     re.compile(r"\b[CTLS]\d{1,2}(?:\s*-\s*[CTLS]?\d{1,2})?\b"),  # spinal levels L4-5, C5-C6
     re.compile(r"\b\d+(?:\.\d+)?\s*Tesla\b", re.I),
     re.compile(r"\b\d+\s+in\s+\d+\b", re.I),  # "3 in 1 commode"
-    re.compile(r"\b\d+\s*-?\s*(?:phase|view|level|channel|lead)s?\b", re.I),  # "three phase bone scan"
+    re.compile(
+        r"\b\d+\s*-?\s*(?:phase|view|level|channel|lead)s?\b", re.I
+    ),  # "three phase bone scan"
     re.compile(r"\b\d+(?:st|nd|rd|th)\b", re.I),  # "2nd digit"
     # strengths, masses, volumes: 50mg, 7.5-325mg, 5/325mg, 3%, 300mg/g, 120grams, 420ml
     re.compile(
@@ -43,30 +47,50 @@ _NOT_COUNTS = [
     re.compile(r"\b\d+\s+(?:by\s+mouth|po)\b", re.I),
     re.compile(r"\bevery\s+\d+(?:\s*-\s*\d+)?\s*(?:hours?|hrs?|days?|weeks?)\b", re.I),
     re.compile(r"\b\d+\s*(?:x|times?)\s*(?:a|per|/)\s*(?:day|daily|night)\b", re.I),
-    re.compile(r"\b\d+(?:\s*(?:-|to)\s*\d+)?\s*(?:hours?|hrs?|minutes?|mins?)\b(?:\s*(?:per|a)\s*day)?", re.I),
+    re.compile(
+        r"\b\d+(?:\s*(?:-|to)\s*\d+)?\s*(?:hours?|hrs?|minutes?|mins?)\b(?:\s*(?:per|a)\s*day)?",
+        re.I,
+    ),
     re.compile(r"\b\d+(?:\.\d+)?\s*/\s*\d+\s*hours?\b", re.I),
     re.compile(r"\bwith\s+\d+\s+refills?\b", re.I),
+    re.compile(r"^\s*\d+\s+refills?\s+of\b", re.I),
 ]
 
 _PER_WEEK = re.compile(
-    _NUM + r"\s*(?:x|times|time)?\s*(?:a|per|/|each)\s*(?:week|wk)\b|"
+    _NUM
+    + r"\s*(?:x|times|time)?\s*(?:a|per|/|each)\s*(?:week|wk)\b|"
     + _NUM
     + r"\s*(?:x|times|time)\s*(?:weekly|wkly)\b",
     re.I,
 )
 _FOR_WEEKS = re.compile(
-    r"\s*,?\s*(?:for|x|times|over|during)\s*(?:a\s+(?:period|total)\s+of\s+)?" + _NUM + r"\s*(?:weeks?|wks?)\b",
+    r"\s*,?\s*(?:for|x|times|over|during)\s*(?:a\s+(?:period|total)\s+of\s+)?"
+    + _NUM
+    + r"\s*(?:weeks?|wks?)\b",
     re.I,
 )
 # 2x6, 3 x 4, 2 times 8, two times four visits
-_COMPACT = re.compile(r"(?<![\d#./])(\d+)\s*(?:x|times)\s*(\d+)\b(?!\s*(?:days?|months?|weeks?|years?))", re.I)
-_TOTAL_PAREN = re.compile(r"\(\s*(\d+)\s*(?:(?:total\s+)?(?:sessions?|visits?|treatments?))?\s*\)", re.I)
+_COMPACT = re.compile(
+    r"(?<![\d#./])(\d+)\s*(?:x|times)\s*(\d+)\b(?!\s*(?:days?|months?|weeks?|years?))", re.I
+)
+# "Daily RN for 4 weeks": a schedule's length without a per-week frequency.
+_WEEKS_ALONE = re.compile(
+    r"\bfor\s+(?:a\s+(?:period|total)\s+of\s+)?" + _NUM + r"\s*(?:weeks?|wks?)\b", re.I
+)
+_RENTAL = re.compile(r"\brent|\bpurchase|\btrial\b|\bsupply\b", re.I)
+_REFILLS_OF = re.compile(r"^\s*(\d+)\s+refills?\s+of\b", re.I)
+_TOTAL_PAREN = re.compile(
+    r"\(\s*(\d+)\s*(?:(?:total\s+)?(?:sessions?|visits?|treatments?))?\s*\)", re.I
+)
 _UNITS_WORD = r"(?:sessions?|visits?|treatments?|injections?|appointments?)"
 _N_UNITS = re.compile(
     _NUM + r"\s*(?:\(\s*\d+\s*\)\s*)?(?:[A-Za-z/-]+\s+){0,3}?" + _UNITS_WORD + r"\b", re.I
 )
 _HASH = re.compile(r"#\s*(\d+)")
-_TIMES_N = re.compile(r"(?<![\d\s])\s*\b(?:x|times)\s*(\d+)\b(?!\s*(?:days?|months?|weeks?|years?))|(?<![\w#.])[xX](\d+)\b", re.I)
+_TIMES_N = re.compile(
+    r"(?<![\d\s])\s*\b(?:x|times)\s*(\d+)\b(?!\s*(?:days?|months?|weeks?|years?))|(?<![\w#.])[xX](\d+)\b",
+    re.I,
+)
 _LEADING = re.compile(
     r"^\s*(?:(?:purchase|rental|retrospective|retro|request)\s*(?:of|for)?\s*:?\s*)?(?:an?\s+)?(\d+)\s+"
     r"(?!(?:days?|weeks?|months?|years?|hours?|refills?|times?|x)\b)[A-Za-z]",
@@ -97,9 +121,16 @@ def _blank(text: str) -> str:
     return text
 
 
-def parse_counts(request: str) -> Counts:
-    """Quantity, visits per week and weeks stated in one request."""
-    text = _blank(words_to_digits(request))
+def parse_counts(request: str, *, schedule: bool = True) -> Counts:
+    """Quantity, visits per week and weeks stated in one request.
+
+    ``schedule``: the request is a service given in visits/sessions (not a
+    drug or a piece of equipment), so "for 4 weeks" alone is its duration.
+    """
+    spelled = words_to_digits(request)
+    if not any(ch.isdigit() for ch in spelled):
+        return Counts()  # no number, no count ("MRI of the lumbar spine")
+    text = _blank(spelled)
     freq = dur = None
     m = _PER_WEEK.search(text)
     if m:
@@ -116,6 +147,11 @@ def parse_counts(request: str) -> Counts:
         if c and 0 < int(c.group(1)) <= 7 and 0 < int(c.group(2)) <= 52:
             freq, dur = int(c.group(1)), int(c.group(2))
             text_wo = text[: c.start()] + " " * (c.end() - c.start()) + text[c.end() :]
+        elif schedule and not _RENTAL.search(text):
+            w = _WEEKS_ALONE.search(text)
+            if w:
+                dur = _upper(w)
+                text_wo = text[: w.start()] + " " * (w.end() - w.start()) + text[w.end() :]
 
     qty: int | None = None
     m2 = _TOTAL_PAREN.search(text_wo)
@@ -131,6 +167,10 @@ def parse_counts(request: str) -> Counts:
         m2 = _HASH.search(text_wo)
         if m2:
             qty = int(m2.group(1))
+            # "Three refills of Voltaren 75mg #60": the units in dispute are 3 x 60.
+            refills = _REFILLS_OF.search(spelled)
+            if refills:
+                qty *= int(refills.group(1))
     if qty is None:
         m2 = _TIMES_N.search(text_wo)
         if m2:

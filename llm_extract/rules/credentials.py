@@ -12,7 +12,9 @@ import re
 from ..models import Reviewer
 from .text import clean
 
-_STATES_LINE = re.compile(r"State\(s\)\s+of\s+Licensure\s*:\s*(.+?)\s*(?=Certification|$)", re.I | re.S)
+_STATES_LINE = re.compile(
+    r"State\(s\)\s+of\s+Licensure\s*:\s*(.+?)\s*(?=Certification|$)", re.I | re.S
+)
 _SPECIALTY_LINE = re.compile(
     r"Certification\(s\)\s*/\s*Specialty\s*:\s*(.+?)\s*(?=\n\s*\n|CLINICAL|$)", re.I | re.S
 )
@@ -25,8 +27,9 @@ _SUBSPECIALTY = re.compile(
 )
 _LICENSED = re.compile(r"licensed\s+to\s+practice\s+in\s+(.+?)\s*(?:\.|$)", re.I | re.S)
 
-# RECORD.md: a chiropractor's specialty is "Chiropractic".
-_CHIRO = re.compile(r"^chiropract(?:or|ic|ics)$", re.I)
+# RECORD.md: a chiropractor's specialty is "Chiropractic" (a specialty such as
+# "Chiropractics" is kept as written).
+_CHIRO = re.compile(r"^chiropractors?$", re.I)
 
 
 def _split_list(value: str) -> list[str]:

@@ -36,7 +36,9 @@ _ACOEM_CHAPTER = re.compile(
     re.I,
 )
 _SECTIONS = re.compile(r"Section\(s\)\s*:.*?(?=,\s+and\s+|$)", re.I | re.S)
-_ODG = re.compile(r"\bODG\b|Official\s+Disability\s+Guidelines?|Work\s+Loss\s+Data\s+Institute", re.I)
+_ODG = re.compile(
+    r"\bODG\b|Official\s+Disability\s+Guidelines?|Work\s+Loss\s+Data\s+Institute", re.I
+)
 # Harris J (ed.), "Occupational Medicine Practice Guidelines" is the ACOEM text.
 _ACOEM = re.compile(
     r"\bACOEM\b|American\s+College\s+of\s+Occupational|Occupational\s+medicine\s+practice\s+guidelines",
@@ -79,5 +81,10 @@ def guideline_sources(text: str | None) -> list[GuidelineSource]:
         return []
     if not found and _MTUS_CITED.search(text):
         found.add(GuidelineSource.MTUS)
-    order = [GuidelineSource.MTUS, GuidelineSource.ACOEM, GuidelineSource.ODG, GuidelineSource.OTHER]
+    order = [
+        GuidelineSource.MTUS,
+        GuidelineSource.ACOEM,
+        GuidelineSource.ODG,
+        GuidelineSource.OTHER,
+    ]
     return [g for g in order if g in found]

@@ -58,7 +58,9 @@ def parse_header(text: str) -> Header:
     m = _PRIORITY.search(text)
     if m:
         word = m.group(1).lower()
-        values["priority"] = Priority.EXPEDITED if word in ("expedited", "urgent") else Priority.STANDARD
+        values["priority"] = (
+            Priority.EXPEDITED if word in ("expedited", "urgent") else Priority.STANDARD
+        )
 
     # A date belongs to the nearest label before it whose own value is still
     # missing: first the dates that directly follow their label on the same
@@ -85,8 +87,11 @@ def parse_header(text: str) -> Header:
             continue
         for k, (d, s, _e) in enumerate(dates):
             if k not in used and s >= end:
-                values[field] = d
-                used.add(k)
+                # Never across another label: "Date of Injury: \nDecision Date: 1/11/17"
+                # leaves the date of injury unstated.
+                if not _ANY_LABEL.search(text, end, s):
+                    values[field] = d
+                    used.add(k)
                 break
     return Header(**values)  # type: ignore[arg-type]
 

@@ -35,43 +35,196 @@ _NAME_END = re.compile(
     r"|\bday\s+supply\b|\bfor\s+\d+\s+days?\b|\bwith\s+\d+\s+refills?\b|\bx\s*\d+\b|\bper\b|\bdaily\b)",
     re.I,
 )
-_DAYS_SUPPLY = re.compile(
-    r"day\s*s?'?\s*supply\s*:?\s*(?P<a>\d+)|(?P<b>\d+)\s*-?\s*days?'?\s*(?:supply)?\b(?!\s*rental)",
+_PACKAGE_MASS = re.compile(r"\d+(?:\.\d+)?\s*(?:g|gm|gms|grams?)", re.I)
+_COMPOUND_END = re.compile(
+    r"\s*(?:#|\btake\b|\b\d+\s*(?:by\s+mouth|po)\b|\bday\s+supply\b|\bwith\s+\d+\s+refills?\b|\(\s*DOS|\bDOS\b)",
     re.I,
 )
+_INGREDIENT_SEP = re.compile(r"[A-Za-z]\s*(?:,|/|\band\b)\s*[A-Za-z]")
+_DAYS_SUPPLY_LABEL = re.compile(r"days?\s*'?\s*supply\s*:?\s*(\d+)", re.I)
+_DAYS_COUNT = re.compile(r"(?<![#\d])(\d+)\s*-?\s*days?\b(?!\s*rental)", re.I)
 
 # Drugs, compounds and products seen in IMR letters (brand and generic), plus
 # stems that mark a drug name.  Used only to decide that a request without a
 # strength is a medication ("Etodolac", "Post-op Zofran").
 _DRUGS = {
-    "acetaminophen", "tylenol", "aspirin", "ibuprofen", "motrin", "advil", "naproxen", "naprosyn",
-    "anaprox", "etodolac", "meloxicam", "mobic", "celebrex", "celecoxib", "diclofenac", "voltaren",
-    "flector", "nabumetone", "relafen", "ketoprofen", "ketorolac", "toradol", "indomethacin",
-    "duexis", "vimovo", "tramadol", "ultram", "ultracet", "norco", "vicodin", "hydrocodone",
-    "oxycodone", "oxycontin", "percocet", "morphine", "hydromorphone", "dilaudid", "fentanyl",
-    "duragesic", "buprenorphine", "butrans", "suboxone", "methadone", "tapentadol", "nucynta",
-    "codeine", "trezix", "fioricet", "esgic", "butalbital", "cyclobenzaprine", "flexeril", "amrix",
-    "fexmid", "tizanidine", "zanaflex", "baclofen", "methocarbamol", "robaxin", "carisoprodol",
-    "soma", "orphenadrine", "norflex", "metaxalone", "skelaxin", "chlorzoxazone", "lorzone",
-    "parafon", "diazepam", "valium", "alprazolam", "xanax", "lorazepam", "ativan", "clonazepam",
-    "klonopin", "temazepam", "zolpidem", "ambien", "eszopiclone", "lunesta", "trazodone",
-    "gabapentin", "neurontin", "pregabalin", "lyrica", "topiramate", "topamax", "amitriptyline",
-    "elavil", "nortriptyline", "duloxetine", "cymbalta", "venlafaxine", "effexor", "sertraline",
-    "zoloft", "fluoxetine", "prozac", "citalopram", "escitalopram", "lexapro", "bupropion",
-    "wellbutrin", "omeprazole", "prilosec", "pantoprazole", "protonix", "lansoprazole",
-    "prevacid", "esomeprazole", "nexium", "ranitidine", "zantac", "famotidine", "pepcid",
-    "ondansetron", "zofran", "promethazine", "docusate", "colace", "senna", "senokot",
-    "lactulose", "miralax", "lidocaine", "lidoderm", "capsaicin", "menthol", "methyl salicylate",
-    "salonpas", "terocin", "mentherm", "menthoderm", "medrox", "biofreeze", "anecream",
-    "flurbiprofen", "dextromethorphan", "ketamine", "camphor", "theramine", "sentra", "gabadone",
-    "trepadone", "fanatrex", "synapryn", "tabradol", "deprizine", "dicopanol", "keratek",
-    "sumatriptan", "imitrex", "prednisone", "medrol", "methylprednisolone", "vitamin",
-    "glucosamine", "chondroitin", "melatonin", "nuvigil", "provigil", "cialis", "viagra",
-    "lisinopril", "metformin", "insulin", "ciprofloxacin", "keflex", "cephalexin", "antibiotic",
-    "antibiotics", "compound", "compounded",
+    "acetaminophen",
+    "tylenol",
+    "aspirin",
+    "ibuprofen",
+    "motrin",
+    "advil",
+    "naproxen",
+    "naprosyn",
+    "anaprox",
+    "etodolac",
+    "meloxicam",
+    "mobic",
+    "celebrex",
+    "celecoxib",
+    "diclofenac",
+    "voltaren",
+    "flector",
+    "nabumetone",
+    "relafen",
+    "ketoprofen",
+    "ketorolac",
+    "toradol",
+    "indomethacin",
+    "duexis",
+    "vimovo",
+    "tramadol",
+    "ultram",
+    "ultracet",
+    "norco",
+    "vicodin",
+    "hydrocodone",
+    "oxycodone",
+    "oxycontin",
+    "percocet",
+    "morphine",
+    "hydromorphone",
+    "dilaudid",
+    "fentanyl",
+    "duragesic",
+    "buprenorphine",
+    "butrans",
+    "suboxone",
+    "methadone",
+    "tapentadol",
+    "nucynta",
+    "codeine",
+    "trezix",
+    "fioricet",
+    "esgic",
+    "butalbital",
+    "cyclobenzaprine",
+    "flexeril",
+    "amrix",
+    "fexmid",
+    "tizanidine",
+    "zanaflex",
+    "baclofen",
+    "methocarbamol",
+    "robaxin",
+    "carisoprodol",
+    "soma",
+    "orphenadrine",
+    "norflex",
+    "metaxalone",
+    "skelaxin",
+    "chlorzoxazone",
+    "lorzone",
+    "parafon",
+    "diazepam",
+    "valium",
+    "alprazolam",
+    "xanax",
+    "lorazepam",
+    "ativan",
+    "clonazepam",
+    "klonopin",
+    "temazepam",
+    "zolpidem",
+    "ambien",
+    "eszopiclone",
+    "lunesta",
+    "trazodone",
+    "gabapentin",
+    "neurontin",
+    "pregabalin",
+    "lyrica",
+    "topiramate",
+    "topamax",
+    "amitriptyline",
+    "elavil",
+    "nortriptyline",
+    "duloxetine",
+    "cymbalta",
+    "venlafaxine",
+    "effexor",
+    "sertraline",
+    "zoloft",
+    "fluoxetine",
+    "prozac",
+    "citalopram",
+    "escitalopram",
+    "lexapro",
+    "bupropion",
+    "wellbutrin",
+    "omeprazole",
+    "prilosec",
+    "pantoprazole",
+    "protonix",
+    "lansoprazole",
+    "prevacid",
+    "esomeprazole",
+    "nexium",
+    "ranitidine",
+    "zantac",
+    "famotidine",
+    "pepcid",
+    "ondansetron",
+    "zofran",
+    "promethazine",
+    "docusate",
+    "colace",
+    "senna",
+    "senokot",
+    "lactulose",
+    "miralax",
+    "lidocaine",
+    "lidoderm",
+    "capsaicin",
+    "menthol",
+    "methyl salicylate",
+    "salonpas",
+    "terocin",
+    "mentherm",
+    "menthoderm",
+    "medrox",
+    "biofreeze",
+    "anecream",
+    "flurbiprofen",
+    "dextromethorphan",
+    "ketamine",
+    "camphor",
+    "theramine",
+    "sentra",
+    "gabadone",
+    "trepadone",
+    "fanatrex",
+    "synapryn",
+    "tabradol",
+    "deprizine",
+    "dicopanol",
+    "keratek",
+    "sumatriptan",
+    "imitrex",
+    "prednisone",
+    "medrol",
+    "methylprednisolone",
+    "vitamin",
+    "glucosamine",
+    "chondroitin",
+    "melatonin",
+    "nuvigil",
+    "provigil",
+    "cialis",
+    "viagra",
+    "lisinopril",
+    "metformin",
+    "insulin",
+    "ciprofloxacin",
+    "keflex",
+    "cephalexin",
+    "antibiotic",
+    "antibiotics",
+    "compound",
+    "compounded",
 }
 _DRUG_STEMS = re.compile(
-    r"\w*(?:profen|azepam|prazole|codone|morphone|triptyline|oxetine|afaxine|azole|cillin|mycin|floxacin"
+    r"(?:profen|azepam|prazole|codone|morphone|triptyline|oxetine|afaxine|azole|cillin|mycin|floxacin"
     r"|statin|sartan|pril|olol|dipine|tidine|setron|caine|barbital|zolam|pentin)\b",
     re.I,
 )
@@ -94,7 +247,15 @@ def parse_medication(request: str) -> Medication | None:
     strengths = STRENGTH.findall(text)
     end_m = _NAME_END.search(text)
     end = end_m.start() if end_m else len(text)
-    compound = len(strengths) > 1 and bool(re.search(r"[,/]|\band\b", text[: end]))
+    # A compound names several ingredients: separators remain once strengths
+    # are gone.  Its list may contain commas, so it runs to the quantity/dosing.
+    cm = _COMPOUND_END.search(text)
+    compound_end = cm.start() if cm else len(text)
+    compound = len(strengths) > 1 and bool(
+        _INGREDIENT_SEP.search(_strip_strengths(text[:compound_end]))
+    )
+    if compound:
+        end = compound_end
     if strength_m and not compound and strength_m.start() < end:
         name_part = text[: strength_m.start()]
         # "Oxycodone HCL ER 20mg" vs "Anecream cream 4%": the name is before the strength,
@@ -108,13 +269,12 @@ def parse_medication(request: str) -> Medication | None:
     name = re.sub(r",\s*,", ",", name).strip(" ,")
     if not name:
         return None
-    strength = None
-    if strengths and not compound:
-        strength = clean(strengths[0]).replace(" ", "")
-    elif strengths and len({s.replace(" ", "").lower() for s in strengths}) == 1:
-        strength = clean(strengths[0]).replace(" ", "")
+    # Several strengths are kept in written order ("3% 300mg/g"; a compound's
+    # "10%, 3%, 6%, 5%"); a package mass ("120grams", "121gm") is no strength.
+    written = [clean(x) for x in strengths if not _PACKAGE_MASS.fullmatch(clean(x))]
+    strength = (", " if compound else " ").join(written) or None
     days = None
-    dm = _DAYS_SUPPLY.search(text)
+    dm = _DAYS_SUPPLY_LABEL.search(text) or _DAYS_COUNT.search(text)
     if dm:
-        days = int(dm.group("a") or dm.group("b"))
+        days = int(dm.group(1))
     return Medication(name=name, strength=strength, days_supply=days)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import TruncatedLetterError
+from ..errors import NotIMRLetterError, TruncatedLetterError
 from ..loading import Letter
 from ..models import Decision
 from .text import clean
@@ -69,7 +69,7 @@ _ITEMS_HEAD = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS\s+AND\s+RATIONALES?", re.I
 _ITEMS_PREAMBLE = re.compile(r"set\s+forth\s+below\s*:", re.I)
 _HEADER_LABEL = re.compile(r"Case\s+Number\s*:|Date\s+Assigned\s*:|Decision\s+Date\s*:", re.I)
 
-_DECISION = re.compile(r":[ \t]*(?:\n[ \t]*)*(Upheld|Overturned)\b[ \t]*(?=\n|$)", re.I)
+_DECISION = re.compile(r":[ \t]*(?:\n[ \t]*)*(Upheld|Overturned)\b\.?[ \t]*(?=\n|$)", re.I)
 _CLAIMS_LABEL = re.compile(r"Claims\s+Administrator\s+guideline\s*:", re.I)
 _MAXIMUS_LABEL = re.compile(r"MAXIMUS\s+guideline\s*:", re.I)
 _RATIONALE_LABEL = re.compile(r"Decision\s+rationale\s*:", re.I)
@@ -94,6 +94,8 @@ _PARTIAL_REQUEST = re.compile(
 )
 # A line that ends a sentence (so the next line starts a new statement).
 _SENTENCE_END = re.compile(r"[.?!][\"'”’)\]]*\s*$")
+_TRAILING_IS = re.compile(r"\s+is$", re.I)
+_REQUEST_FOR = re.compile(r"^(?:the\s+)?request\s+for\s+", re.I)
 _SENTENCE_BREAK = re.compile(r"[.?!][\"')]*\s+(?=[A-Z])")
 # A decision statement of a plain item wraps over at most this many lines.
 _MAX_REQUEST_LINES = 4
@@ -138,11 +140,12 @@ def _find_decisions(text: str, lo: int) -> list[re.Match[str]]:
 
 def _section(name: str, text: str, start: int, end: int) -> Section | None:
     """A section with surrounding whitespace trimmed; None when empty."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return Section(name, start, end) if end > start else None
+    chunk = text[start:end]
+    stripped = chunk.strip()
+    if not stripped:
+        return None
+    start += len(chunk) - len(chunk.lstrip())
+    return Section(name, start, start + len(stripped))
 
 
 def _item_parts(
@@ -166,14 +169,14 @@ def _item_parts(
     return found.get("claims_guideline"), found.get("maximus_guideline"), found.get("rationale")
 
 
-def _decision_statement(
-    text: str, lo: int, colon: int
-) -> tuple[int, str, str | None]:
+def _decision_statement(text: str, lo: int, colon: int) -> tuple[int, str, str | None]:
     """(start, request, original_request) for the decision whose colon is at ``colon``."""
     window = text[lo:colon]
     # A partial-certification tail belongs to this statement only when no
     # sentence ends between it and the decision (a rationale may quote it).
-    tails = [t for t in _PARTIAL_TAIL.finditer(window) if not _SENTENCE_BREAK.search(window, t.end())]
+    tails = [
+        t for t in _PARTIAL_TAIL.finditer(window) if not _SENTENCE_BREAK.search(window, t.end())
+    ]
     if tails:
         tail = tails[-1]
         originals = [m for m in _WAS_ORIGINAL.finditer(window, 0, tail.start())]
@@ -188,14 +191,17 @@ def _decision_statement(
         request = m.group("x").strip(" ,") if m else clean(window[tail.start() :])
         return start, request, original
     start = _statement_start(text, lo, colon, _MAX_REQUEST_LINES)
-    return start, clean(text[start:colon]), None
+    # "The request for X: Upheld" names the item X.
+    request = _TRAILING_IS.sub("", _REQUEST_FOR.sub("", clean(text[start:colon])))
+    return start, request, None
 
 
 def segment_letter(letter: Letter) -> Segments:
     """Split ``letter`` into its sections and item blocks.
 
     Raises :class:`TruncatedLetterError` when no disputed item can be found
-    (the letter is cut off before its "IMR ISSUES, DECISIONS AND RATIONALES").
+    (the letter is cut off before its "IMR ISSUES, DECISIONS AND RATIONALES"),
+    :class:`NotIMRLetterError` when none of a determination's sections is there.
     """
     text = letter.text
     cred_m = _CREDENTIALS_HEAD.search(text)
@@ -222,6 +228,16 @@ def segment_letter(letter: Letter) -> Segments:
             body = pre.end()
         summary = _section("summary", text, body, items_m.start() if items_m else len(text))
 
+    if cred_m is None and summ_m is None and items_m is None:
+        # Mentions of "Independent Medical Review" and MAXIMUS pass the loader's
+        # check (a UR denial letter explains how to apply for one), but a
+        # determination has at least one of its section headings.
+        raise NotIMRLetterError(
+            "this is not an IMR Final Determination letter: none of its sections "
+            "('HOW THE IMR FINAL DETERMINATION WAS MADE', 'CLINICAL CASE SUMMARY', "
+            "'IMR ISSUES, DECISIONS AND RATIONALES') was found",
+            letter=letter.letter_id,
+        )
     if items_m is None:
         raise TruncatedLetterError(
             "the letter is cut off before its disputed items "

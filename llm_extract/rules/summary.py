@@ -31,21 +31,56 @@ _SEX_ONLY = re.compile(rf"\b(?:is|was)\s+an?\s+{_SEX}\b", re.I)
 # The words after "52 year old male" that start a clause: what lies between is
 # an occupation ("male detailer injured …"), anything else is not.
 _CLAUSE_START = {
-    "who", "whose", "that", "with", "injured", "sustained", "was", "is", "has", "had",
-    "reported", "reports", "developed", "fell", "presents", "presented", "complains",
-    "complained", "suffered", "claims", "filed", "from", "on", "in", "at", "and",
+    "who",
+    "whose",
+    "that",
+    "with",
+    "injured",
+    "sustained",
+    "was",
+    "is",
+    "has",
+    "had",
+    "reported",
+    "reports",
+    "developed",
+    "fell",
+    "presents",
+    "presented",
+    "complains",
+    "complained",
+    "suffered",
+    "claims",
+    "filed",
+    "from",
+    "on",
+    "in",
+    "at",
+    "and",
 }
-_NOT_OCCUPATION = {"injured", "worker", "patient", "claimant", "employee", "applicant", "individual"}
+_NOT_OCCUPATION = {
+    "injured",
+    "worker",
+    "patient",
+    "claimant",
+    "employee",
+    "applicant",
+    "individual",
+    "injured worker",
+    "who",
+    "with",
+}
 _EMPLOYED_AS = re.compile(
     r"\b(?:employed|works|worked|working)\s+as\s+(?:an?\s+)?(?P<occ>[a-z][a-z /-]{2,40}?)(?=[,.;]|\s+(?:for|at|who|when|with)\b)",
     re.I,
 )
 
+# "date of injury 04/17/2009", "injured on 5/31/2012", "injured his low back on
+# 5/27/11", "an industrial injury of October 14, 2016", "occupational claim from
+# 10/10/ 2016" — but not "the injured worker … on <a visit date>".
 _INJURY = re.compile(
-    r"(?:date\s+of\s+injury|injury\s+date|injured|industrial(?:-work)?\s+injury|work[- ]related\s+injury"
-    r"|occupational\s+claim|injury)(?:\s+(?:of|on|from|was|dated|is))*\s*:?\s*(?P<date>"
-    + DATE_PATTERN
-    + ")",
+    r"(?:\bdate\s+of\s+injury|\binjury\s+date|\binjur(?:y|ed|ies)\b(?!\s+worker)|occupational\s+claim)"
+    r"[^.]{0,60}?(?P<date>" + DATE_PATTERN + ")",
     re.I,
 )
 
@@ -56,16 +91,17 @@ _DIAGNOSIS_INTRO = re.compile(
     r"|(?:current\s+|working\s+)?diagnos[ie]s\s+(?:included|includes|include|are|is|were|was)\s+"
     r"|\bdiagnos[ie]s\s+of\b|a\s+diagnosis\s+of|diagnos[ie]s\s*:"
     r"|(?:being|been|is|was)\s+treated\s+for(?:\s+the\s+diagnosis\s+of)?"
-    r"|undergoing\s+treatment\s+for)\s*(?P<body>[^.]+?(?:\.(?=\d)[^.]*?)*)(?:\.(?!\d)|$)",
+    r"|undergoing\s+treatments?\s+for)\s*(?P<body>(?:[^.]|\.(?=\d))+)",
     re.I,
 )
 _PAREN = re.compile(r"\s*\([^)]*\)")
+_LABELLED_PAREN = re.compile(r"\([^):]*:\s*([^)]*)\)")
 _LEADING = re.compile(r"^(?:and\s+|a\s+|an\s+|the\s+|with\s+)+", re.I)
 # Fragments that qualify the diagnosis before them (ICD wording) rather than
 # naming a new one: "disc displacement, lumbosacral region".
 _QUALIFIER = re.compile(
     r"^(?:(?:initial|subsequent)\s+encounter|[a-z ]*\bregion|[a-z ]*\blevel|[a-z ]*\blimb"
-    r"|unspecified|right|left|bilateral)$",
+    r"|unspecified|right|left|bilateral|shoulder|knee|hip|elbow|wrist|ankle|neck|back)$",
     re.I,
 )
 _MUSCLE_FASCIA = re.compile(r"(muscles?),\s+(fascia),?\s+and\s+(tendons?)", re.I)
@@ -87,7 +123,12 @@ def _occupation(after: str) -> str | None:
         occ.append(w)
     if not occ or len(occ) > 3:
         return None
-    if any(w.lower() in _NOT_OCCUPATION for w in occ):
+    phrase = " ".join(occ).lower()
+    if (
+        phrase in _NOT_OCCUPATION
+        or phrase.startswith("injured")
+        or occ[0].lower() in _NOT_OCCUPATION
+    ):
         return None
     if len(words) == len(occ):  # the phrase never reached a clause: not decidable
         return None
@@ -96,51 +137,154 @@ def _occupation(after: str) -> str | None:
 
 def parse_patient(text: str) -> Patient:
     flat = clean(text)
+    return _patient(flat)
+
+
+def _patient(flat: str) -> Patient:
     m = _AGE_SEX.search(flat)
     if m:
         age = int(m.group("age"))
         sex = _SEX_WORDS[m.group("sex").lower()]
-        occupation = _occupation(m.group("after"))
-        if occupation is None:
-            e = _EMPLOYED_AS.search(flat)
-            occupation = clean(e.group("occ")) if e else None
+        occupation = _occupation(m.group("after")) or parse_occupation(flat)
         return Patient(age=age if 0 < age < 120 else None, sex=sex, occupation=occupation)
     age_m = _AGE_ONLY.search(flat)
     sex_m = _SEX_ONLY.search(flat)
-    e = _EMPLOYED_AS.search(flat)
     return Patient(
         age=int(age_m.group("age")) if age_m else None,
         sex=_SEX_WORDS[sex_m.group("sex").lower()] if sex_m else None,
-        occupation=clean(e.group("occ")) if e else None,
+        occupation=parse_occupation(flat),
     )
 
 
 def parse_date_of_injury(text: str) -> dt.date | None:
-    m = _INJURY.search(clean(text))
+    return _date_of_injury(clean(text))
+
+
+def _date_of_injury(flat: str) -> dt.date | None:
+    m = _INJURY.search(flat)
     return first_date(m.group("date")) if m else None
 
 
+_SIDE_WORDS = {"right", "left", "bilateral"}
+# A bare site before "and" shares the head noun after it ("back and left shoulder pain").
+_SITE_NOUNS = {
+    "back",
+    "neck",
+    "shoulder",
+    "shoulders",
+    "knee",
+    "knees",
+    "hip",
+    "hips",
+    "elbow",
+    "wrist",
+    "hand",
+    "ankle",
+    "foot",
+    "leg",
+    "arm",
+    "head",
+    "spine",
+}
+# A piece ending in a position word continues in the next ("medial and lateral meniscus tear").
+_DANGLING = {
+    "medial",
+    "lateral",
+    "upper",
+    "lower",
+    "anterior",
+    "posterior",
+    "right",
+    "left",
+    "cervical",
+    "thoracic",
+    "lumbar",
+    "proximal",
+    "distal",
+    "superior",
+    "inferior",
+}
+# A bare word after "and" that completes the diagnosis before it ("sprain and strain").
+_COMPLETES = {
+    "strain",
+    "sprain",
+    "strains",
+    "sprains",
+    "tendon",
+    "tendons",
+    "tendinitis",
+    "bursitis",
+    "pain",
+}
+# ICD-style names whose commas and "and" do not separate diagnoses; their
+# separators are masked while splitting and restored as written.
+_PROTECT = re.compile(
+    r"muscles?,\s+fascia,?\s+(?:and\s+)?tendons?|\band[-\s]or\b|\bjoints?\s+and\s+ligaments?\b",
+    re.I,
+)
+_STRAY_QUOTE = re.compile(r"(?<=[a-rt-z])'\s+(?=[a-z])")
+_AND = re.compile(r"\band\b", re.I)
+
+
+def _mask(m: re.Match[str]) -> str:
+    return _AND.sub("\x01", m.group(0).replace(",", "\x00"))
+
+
+def _and_split(chunk: str) -> list[str]:
+    """Split "A and B" into diagnoses unless a side is a bare side word or completes the other."""
+    pieces = [p.strip() for p in chunk.split(" and ")]
+    out: list[str] = []
+    carry = ""
+    for p in pieces:
+        p = carry + p
+        carry = ""
+        words = p.split()
+        if len(words) == 1 and words[0].lower() in _SIDE_WORDS:
+            carry = p + " and "
+            continue
+        completes = words[0].lower() in _COMPLETES and (
+            len(words) == 1 or words[1].lower() == "with"
+        )
+        qualifies = len(words) <= 2 and words[-1].lower() in ("level", "region", "area")
+        if out and (completes or qualifies):
+            out[-1] = f"{out[-1]} and {p}"
+            continue
+        if out and len(words) == 1 and not words[0].isalpha():  # "fusion L4/5 and L5/S1"
+            out[-1] = f"{out[-1]} and {p}"
+            continue
+        if words and (
+            words[-1].lower() in _DANGLING or (len(words) == 1 and words[0].lower() in _SITE_NOUNS)
+        ):
+            carry = p + " and "
+            continue
+        out.append(p)
+    if carry:
+        out.append(carry.removesuffix(" and "))
+    return out
+
+
 def _split_diagnoses(body: str) -> list[str]:
-    body = _PAREN.sub("", body)
-    body = _MUSCLE_FASCIA.sub(r"\1 \2 and \3", body)
+    # A parenthesis with a label ("(AME on 2/27/13: X and Y)") lists more
+    # diagnoses; any other parenthesis is an aside or an abbreviation.
+    extra = [m.group(1) for m in _LABELLED_PAREN.finditer(body)]
+    body = _PAREN.sub("", body) + "".join(", " + e for e in extra)
+    body = _PROTECT.sub(_mask, body)
+    # A stray apostrophe used as a separator: "shoulder pain right' right arm numbness".
+    body = _STRAY_QUOTE.sub("; " if ";" in body else ", ", body)
+    parts: list[str] = []
     if ";" in body:
-        parts = re.split(r"\s*;\s*", body)
+        for chunk in re.split(r"\s*;\s*", body):
+            parts.extend(_and_split(_LEADING.sub("", chunk.strip())))
     else:
-        parts = []
         for chunk in re.split(r"\s*,\s*", body):
             chunk = _LEADING.sub("", chunk.strip())
             if parts and _QUALIFIER.match(chunk):
                 parts[-1] = f"{parts[-1]}, {chunk}"
                 continue
-            # "X and Y": split only when both sides name something (2+ words);
-            # "sprain and strain", "right and left elbow" stay whole.
-            pieces = chunk.split(" and ")
-            if len(pieces) == 2 and all(len(p.split()) >= 2 for p in pieces):
-                parts.extend(pieces)
-            else:
-                parts.append(chunk)
+            parts.extend(_and_split(chunk))
     out: list[str] = []
     for p in parts:
+        p = p.replace("\x00", ",").replace("\x01", "and")
         p = _LEADING.sub("", clean(p)).strip(" ,;:\"'")
         if p and p.lower() not in (x.lower() for x in out):
             out.append(p)
@@ -148,18 +292,71 @@ def _split_diagnoses(body: str) -> list[str]:
 
 
 def parse_diagnoses(text: str) -> list[str]:
-    flat = clean(text)
+    return _diagnoses(clean(text))
+
+
+def _sentence_bounds(flat: str, at: int) -> tuple[int, int]:
+    """The sentence around offset ``at``: periods followed by a digit ("7.5mg") do not end one."""
+    start = at
+    while True:
+        start = flat.rfind(".", 0, start)
+        if start == -1 or not flat[start + 1 : start + 2].isdigit():
+            break
+    end = at
+    while True:
+        end = flat.find(".", end)
+        if end == -1 or not flat[end + 1 : end + 2].isdigit():
+            break
+        end += 1
+    return start + 1, (len(flat) if end == -1 else end)
+
+
+def _sentences_mentioning(flat: str, words: tuple[str, ...]) -> list[str]:
+    """The sentences of ``flat`` that contain one of ``words`` (lower case), in order."""
+    low = flat.lower()
+    spans: set[tuple[int, int]] = set()
+    for word in words:
+        at = low.find(word)
+        while at != -1:
+            bounds = _sentence_bounds(flat, at)
+            spans.add(bounds)
+            at = low.find(word, bounds[1])
+    return [flat[s:e] for s, e in sorted(spans)]
+
+
+def _diagnoses(flat: str) -> list[str]:
     out: list[str] = []
-    for m in _DIAGNOSIS_INTRO.finditer(flat):
-        for d in _split_diagnoses(m.group("body")):
-            if d.lower() not in (x.lower() for x in out):
-                out.append(d)
+    # Only sentences that can introduce diagnoses are searched (speed: the
+    # introducing pattern is a long alternation).
+    for sentence in _sentences_mentioning(flat, ("diagnos", "treat")):
+        for m in _DIAGNOSIS_INTRO.finditer(sentence):
+            for d in _split_diagnoses(m.group("body")):
+                if d.lower() not in (x.lower() for x in out):
+                    out.append(d)
     return out
 
 
+_EMPLOYED_VERBS = ("employed", "works", "worked", "working")
+_AS_NEXT = re.compile(r"\s+as\s")
+
+
+def parse_occupation(text: str) -> str | None:
+    """'… while working as a truck driver when …' anywhere in the letter."""
+    # str.find on the lower-cased text: much cheaper than a regex scan.
+    low = text.lower()
+    for verb in _EMPLOYED_VERBS:
+        at = low.find(verb)
+        while at != -1:
+            if _AS_NEXT.match(low, at + len(verb)) and (at == 0 or not low[at - 1].isalpha()):
+                m = _EMPLOYED_AS.match(clean(text[at : at + 120]))
+                if m:
+                    return clean(m.group("occ"))
+            at = low.find(verb, at + 1)
+    return None
+
+
 def parse_summary(text: str) -> Summary:
+    flat = clean(text)
     return Summary(
-        patient=parse_patient(text),
-        date_of_injury=parse_date_of_injury(text),
-        diagnoses=parse_diagnoses(text),
+        patient=_patient(flat), date_of_injury=_date_of_injury(flat), diagnoses=_diagnoses(flat)
     )

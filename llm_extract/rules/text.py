@@ -7,15 +7,24 @@ import re
 
 from ..normalize import clean_string, parse_date
 
-# PDFium marks a hyphen it found at a line end with U+FFFE and joins the two
-# lines.  In this corpus such hyphens are real ("x-ray", "S-shaped",
-# "sprain-strain"), so they are kept as "-".
+# The loader resolves PDFium's line-end hyphen marker (U+FFFE) already; a
+# Letter built by hand may still carry one, read as a hyphen.
 _PDFIUM_HYPHEN = "\ufffe"
 
 
+_LINE_END_HYPHEN = re.compile(r"-\s*\n")
+
+
 def clean(value: str) -> str:
-    """RECORD.md string convention: whitespace collapsed, line-break hyphenation undone."""
-    return clean_string(value.replace(_PDFIUM_HYPHEN, "-"))
+    """RECORD.md string convention: whitespace collapsed, line-break hyphenation undone.
+
+    Same result as :func:`llm_extract.normalize.clean_string` (which it calls
+    when a line-break hyphen may be present), faster on the common case.
+    """
+    value = value.replace(_PDFIUM_HYPHEN, "-")
+    if "-" in value and _LINE_END_HYPHEN.search(value):
+        return clean_string(value)
+    return " ".join(value.split())
 
 
 # A date as written in these letters: 10/18/2016, 10-18-16, 5/3/2007, 2016-10-18,
@@ -37,9 +46,10 @@ def find_dates(text: str) -> list[tuple[dt.date, int, int]]:
     """Every parseable date in ``text`` with its offsets, in order."""
     out = []
     for m in DATE_RE.finditer(text):
-        d = parse_date(re.sub(r"\s+", " ", m.group(1)).replace(" /", "/").replace("/ ", "/"))
+        written = m.group(1)
+        d = parse_date(" ".join(written.split()).replace(" /", "/").replace("/ ", "/"))
         if d is None:
-            d = parse_date(re.sub(r"\s+", "", m.group(1)))
+            d = parse_date("".join(written.split()))
         if d is not None:
             out.append((d, m.start(1), m.end(1)))
     return out

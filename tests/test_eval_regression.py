@@ -1,0 +1,69 @@
+"""The rules backend must not fall below its committed baseline on the gold fixtures.
+
+``evals/baseline-rules.json`` is ``llm-extract eval --backend rules --json`` on
+``evals/fixtures``.  Each figure of a new run, rounded as the baseline is (4
+decimals), must be at least the baseline's: the only tolerance is for float
+rounding.  When the gold fixtures change, the baseline is stale and this test
+says how to regenerate it (and the diff of the baseline shows what moved).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llm_extract.config import load_config
+from llm_extract.evaluation.gold import gold_digest, load_gold
+from llm_extract.evaluation.runner import run_backend
+from llm_extract.evaluation.scoring import FIELD_NAMES, evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "evals" / "baseline-rules.json"
+FIXTURES = ROOT / "evals" / "fixtures"
+ROUNDING_TOLERANCE = 1e-9  # both sides are rounded to 4 decimals; this only absorbs float noise
+REGENERATE = (
+    "regenerate it from the repository root with "
+    "`llm-extract eval --backend rules --json > evals/baseline-rules.json` and review the diff"
+)
+
+pytestmark = pytest.mark.corpus
+
+
+@pytest.fixture(scope="module")
+def baseline() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(BASELINE.read_text(encoding="utf-8"))
+    return data
+
+
+def test_baseline_is_a_rules_result(baseline: dict[str, Any]) -> None:
+    assert baseline["backend"] == "rules"
+    assert baseline["split"] == "all"
+    assert set(baseline["fields"]) == set(FIELD_NAMES)
+    assert baseline["n_letters"] > 0
+
+
+def test_rules_does_not_regress_below_baseline(baseline: dict[str, Any], corpus: Path) -> None:
+    gold = load_gold(FIXTURES)
+    assert gold_digest(gold) == baseline["gold_sha256"], (
+        f"the gold fixtures changed since {BASELINE.name} was made; {REGENERATE}"
+    )
+    predictions = run_backend(gold, corpus, backend="rules", config=load_config(backend="rules"))
+    current = evaluate(gold, predictions).to_dict(letters=False)
+
+    figures = {
+        **{f"fields.{n}": (current["fields"][n], baseline["fields"][n]) for n in FIELD_NAMES},
+        "mean_field_score": (current["mean_field_score"], baseline["mean_field_score"]),
+        "decision_accuracy": (current["decision_accuracy"], baseline["decision_accuracy"]),
+        "items.precision": (current["items"]["precision"], baseline["items"]["precision"]),
+        "items.recall": (current["items"]["recall"], baseline["items"]["recall"]),
+    }
+    regressions = [
+        f"{name}: {now} < baseline {base}"
+        for name, (now, base) in figures.items()
+        if base is not None and (now is None or now < base - ROUNDING_TOLERANCE)
+    ]
+    assert not regressions, "rules regressed on the fixtures:\n" + "\n".join(regressions)
+    assert len(current["errors"]) <= len(baseline["errors"]), current["errors"]

@@ -1,0 +1,138 @@
+"""The LLM backends against recorded HTTP from the REAL local model.
+
+Each test replays its own cassette (tests/cassettes/test_llm_cassettes/<test>.yaml),
+recorded against the llama.cpp server running Qwen2.5-Coder-1.5B-Instruct
+Q4_K_M at the fixed address ``conftest.LLM_TEST_BASE_URL``; requests match on
+their body, so a changed prompt, schema or excerpt is a miss, never a stale
+answer.  Re-record: see docs/llm-backends.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import LLM_TEST_BASE_URL, LLM_TEST_MODEL, SYNTHETIC
+
+from llm_extract.config import Config, load_config
+from llm_extract.llm.backend import LLMBackend
+from llm_extract.llm.excerpts import grounded
+from llm_extract.llm.hybrid import HybridBackend
+from llm_extract.llm.prompting import prompt_version
+from llm_extract.loading import load_letter
+from llm_extract.models import Category, Decision, Record
+from llm_extract.rules.backend import parse_letter
+
+pytestmark = pytest.mark.vcr
+
+
+@pytest.fixture
+def config() -> Config:
+    # env={} so the developer's LLM_EXTRACT_* variables cannot change the requests.
+    return load_config(
+        env={},
+        base_url=LLM_TEST_BASE_URL,
+        model=LLM_TEST_MODEL,
+        instructor_mode="json",  # what the embedded server uses (provider.resolve_mode)
+        timeout_s=900.0,  # recording on 2 shared cores is slow; replay is instant
+        max_retries=0,
+    )
+
+
+def _run(backend_cls: type, config: Config, name: str) -> tuple[Record, Record]:
+    letter = load_letter(SYNTHETIC / name)
+    backend = backend_cls(config)
+    try:
+        record = backend.extract(letter)
+    finally:
+        backend.close()
+    return record, parse_letter(letter)
+
+
+def _assert_llm_provenance(record: Record, backend: str) -> None:
+    prov = record.provenance
+    assert prov is not None
+    assert prov.backend == backend
+    assert prov.model == LLM_TEST_MODEL
+    assert prov.prompt_version == prompt_version() != ""
+    assert prov.usage.prompt_tokens > 0
+    assert prov.usage.completion_tokens > 0
+    assert prov.usage.attempts >= 1
+    assert prov.fallback is False
+    assert prov.text_sha256
+
+
+def test_hybrid_injected_summary_keeps_parser_decisions(config: Config) -> None:
+    """A case summary telling the model to overturn everything changes no decision."""
+    record, rules = _run(HybridBackend, config, "injected_summary.txt")
+    _assert_llm_provenance(record, "hybrid")
+    assert [i.request for i in record.items] == [i.request for i in rules.items]
+    assert [i.decision for i in record.items] == [i.decision for i in rules.items]
+    assert [i.decision for i in record.items] == [
+        Decision.UPHELD,
+        Decision.UPHELD,
+        Decision.OVERTURNED,
+    ]
+    # The model did read the injected note (recorded answer): each decision it
+    # got wrong is a check that kept the parser's value.
+    decision_checks = [c for c in record.checks if c.field.endswith(".decision")]
+    assert decision_checks, "the recorded answer obeyed the injection; its checks must be listed"
+    for c in decision_checks:
+        assert c.kept == "rules" and c.llm_value == "overturned" and c.rules_value == "upheld"
+    assert all(isinstance(i.category, Category) for i in record.items)
+    assert record.needs_review == any(not c.resolved for c in record.checks)
+
+
+def test_hybrid_pdf_layout_letter(config: Config) -> None:
+    record, rules = _run(HybridBackend, config, "rules_pdf_layout.txt")
+    _assert_llm_provenance(record, "hybrid")
+    assert len(record.items) == len(rules.items) == 5
+    assert [i.decision for i in record.items] == [i.decision for i in rules.items]
+    assert all(isinstance(i.category, Category) for i in record.items)
+    # Held to the parser: dates and counts.
+    assert record.date_of_injury == rules.date_of_injury
+    assert [i.quantity for i in record.items] == [i.quantity for i in rules.items]
+    # Whatever the LLM filled in is copied from the request it labelled.
+    for item, rule_item in zip(record.items, rules.items, strict=True):
+        if rule_item.body_region is None and item.body_region is not None:
+            assert grounded(item.body_region, item.request)
+        if item.medication is not None:
+            assert grounded(item.medication.name, item.request)
+    for c in record.checks:
+        assert c.kept == "rules"
+    assert record.needs_review == any(not c.resolved for c in record.checks)
+
+
+def test_hybrid_seed_layout_letter(config: Config) -> None:
+    record, rules = _run(HybridBackend, config, "rules_seed_layout.txt")
+    _assert_llm_provenance(record, "hybrid")
+    assert [i.decision for i in record.items] == [i.decision for i in rules.items]
+    assert record.patient.age == rules.patient.age == 38
+    assert record.diagnoses  # the parser's, or the LLM's when the parser found none
+    assert all(isinstance(i.category, Category) for i in record.items)
+
+
+def test_llm_backend_injected_summary(config: Config) -> None:
+    """The llm backend's values are the model's own; item calls never see the summary."""
+    record, rules = _run(LLMBackend, config, "injected_summary.txt")
+    _assert_llm_provenance(record, "llm")
+    # 1 header + 1 summary + 3 item calls, at least one HTTP attempt each.
+    assert record.provenance is not None and record.provenance.usage.attempts >= 5
+    assert len(record.items) == 3
+    assert [i.decision for i in record.items] == [i.decision for i in rules.items]
+    assert record.case_number == "CM99-0000042"
+    assert record.date_of_injury is not None and record.date_of_injury.isoformat() == "2015-03-14"
+    assert record.patient.age == 47
+    assert all(isinstance(i.category, Category) for i in record.items)
+    assert record.items[0].category is Category.MEDICATION
+    assert record.items[1].category is Category.IMAGING
+    assert record.checks == [] and record.needs_review is False
+
+
+def test_cassettes_hold_no_secrets() -> None:
+    here = Path(__file__).parent / "cassettes" / "test_llm_cassettes"
+    texts = [p.read_text() for p in sorted(here.glob("*.yaml"))]
+    assert len(texts) >= 4
+    for text in texts:
+        assert "authorization" not in text.lower()
+        assert "api-key" not in text.lower()
