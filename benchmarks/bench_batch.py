@@ -286,14 +286,14 @@ def bench_throughput(
     per_worker: int,
     executor: str = "thread",
 ) -> list[dict[str, Any]]:
-    letters = synthetic_letters(workdir / "tp-letters", max(levels) * per_worker)
+    letters = synthetic_letters(workdir / "tp-letters", max(max(levels) * per_worker, 40))
     all_paths = sorted(str(p) for p in letters.rglob("*.txt"))
     rows = []
     with fake_server(latency) as base_url:
         # Warm-up: imports, the HTTP connection pool.
         _run_http(base_url, kind, all_paths[:4], workdir / "tp-warm", 4)
         for c in levels:
-            n = c * per_worker
+            n = max(c * per_worker, 40)  # at -j 1, enough letters that start-up is noise
             cpu0 = cpu_seconds()
             s, calls, _ = _run_http(
                 base_url, kind, all_paths[:n], workdir / f"tp-out-{c}", c, executor=executor

@@ -133,5 +133,6 @@ def extract_many(
         try:
             yield ExtractResult(label, record=be.extract(to_letter(src)))
         except ExtractionError as exc:
-            log.warning("%s: %s", label, exc)
+            # info, not warning: callers report the error themselves (CLI: one line).
+            log.info("%s: %s", label, exc)
             yield ExtractResult(label, error=exc)

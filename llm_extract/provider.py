@@ -7,8 +7,9 @@ which is started lazily on the first call.
 
 Two retry layers, each with one job:
 
-* transport: ``tenacity`` retries timeouts, connection errors, 408/409/429 and
-  5xx with exponential backoff and jitter, honouring ``Retry-After``.  The
+* transport: ``tenacity`` retries timeouts, network errors, 408/409/429, 5xx
+  and malformed 2xx bodies with exponential backoff and jitter, honouring
+  ``Retry-After``.  The
   ``openai`` client's own retries are off (``max_retries=0``) so there is one
   policy, and every attempt is counted.
 * content: ``instructor`` re-asks (up to ``Config.max_reasks`` times) when the
@@ -39,6 +40,7 @@ from instructor.core.exceptions import (
     IncompleteOutputException,
     InstructorRetryException,
 )
+from instructor.core.hooks import Hooks
 from pydantic import BaseModel
 from tenacity import (
     RetryCallState,
@@ -69,10 +71,11 @@ _MODES = {
     "md_json": instructor.Mode.MD_JSON,
 }
 
-# instructor logs every failure it sees at ERROR; we raise typed errors with the
-# letter and field instead.  Set the "instructor" logger's level to see them.
-if logging.getLogger("instructor").level == logging.NOTSET:
-    logging.getLogger("instructor").setLevel(logging.CRITICAL)
+# instructor's retry loop logs every failure it sees at ERROR; we raise typed
+# errors with the letter and field instead (and log transport retries ourselves).
+_INSTRUCTOR_RETRY_LOG = logging.getLogger("instructor.v2.retry")
+if _INSTRUCTOR_RETRY_LOG.level == logging.NOTSET:
+    _INSTRUCTOR_RETRY_LOG.setLevel(logging.CRITICAL)
 
 
 class MalformedBodyError(Exception):
@@ -301,6 +304,8 @@ class LLMClient:
             client = self._openai()
             create = self._raw_create(client, response_model, usage, letter_id, field)
             patched = instructor.patch(create=create, mode=self._instructor_mode)
+            hooks = Hooks()
+            hooks.on("parse:error", _log_reask(letter_id, field))
             result = patched(
                 response_model=response_model,
                 messages=list(messages),
@@ -310,6 +315,7 @@ class LLMClient:
                 max_retries=max(0, self.config.max_reasks),
                 # Lax validation: "2" -> 2 is the validators' job, not a reason to re-ask.
                 strict=False,
+                hooks=hooks,
             )
         except ExtractionError as exc:
             raise self._annotate(exc, usage, started, letter_id, field) from exc.cause
@@ -459,6 +465,23 @@ class LLMClient:
                 cause=exc,
             )
         return LLMError(f"{url}: {_describe(exc)} ({tries})", cause=exc)
+
+
+def _log_reask(letter_id: str | None, field: str | None) -> Callable[..., None]:
+    where = " ".join(p for p in (letter_id, field and f"field {field}") if p) or "request"
+
+    def handler(error: Exception, **meta: Any) -> None:
+        action = "giving up" if meta.get("is_last_attempt") else "re-asking"
+        log.info(
+            "%s: answer %s of %s invalid (%s); %s",
+            where,
+            meta.get("attempt_number", "?"),
+            meta.get("max_attempts", "?"),
+            _describe(error),
+            action,
+        )
+
+    return handler
 
 
 @functools.lru_cache(maxsize=256)

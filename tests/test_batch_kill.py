@@ -180,3 +180,34 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(corpus: Path, tmp_pat
     again = subprocess.run(_batch_cmd(corpus, out), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert _count(out / "batch.sqlite3") == 134
+
+
+def test_a_worker_process_that_dies_fails_its_letter_only(
+    letter_paths: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llm_extract.batch.runner import BatchOptions, run_batch
+    from llm_extract.batch.worker import TEST_CRASH_ENV
+    from llm_extract.config import load_config
+
+    paths = letter_paths[:6]
+    victim = paths[2].stem
+    monkeypatch.setenv(TEST_CRASH_ENV, victim)  # inherited by the spawned workers
+    s = run_batch(
+        BatchOptions(
+            inputs=[str(p) for p in paths],
+            outdir=tmp_path / "out",
+            backend="rules",
+            config=load_config(backend="rules"),
+            executor="process",
+            concurrency=2,
+            progress=False,
+        )
+    )
+    # The letters in flight with it were retried in a fresh pool and succeeded;
+    # the one that kills its worker every time is recorded, and the run went on.
+    assert (s.done, s.failed) == (5, 1)
+    db = sqlite3.connect(tmp_path / "out" / "batch.sqlite3")
+    rows = dict(db.execute("SELECT letter_id, COALESCE(error_class, status) FROM results"))
+    db.close()
+    assert rows.pop(victim) == "WorkerCrashed"
+    assert set(rows.values()) == {"done"} and len(rows) == 5

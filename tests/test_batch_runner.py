@@ -348,3 +348,43 @@ def test_a_path_named_twice_is_extracted_once(some_letters: list[Path], tmp_path
     s = batch([some_letters[0], some_letters[0].parent], tmp_path / "out", backend=be)
     assert (s.total, s.done, s.skipped, s.duplicates) == (6, 5, 1, 0)
     assert sorted(be.calls) == sorted(p.stem for p in some_letters)
+
+
+def test_cost_estimate_uses_prices_per_million_tokens() -> None:
+    from llm_extract.batch.runner import Prices
+
+    assert Prices().cost(1000, 1000) is None  # no price given: no estimate
+    assert Prices(0.15, 0.60).cost(2_000_000, 500_000) == pytest.approx(0.60)
+    assert Prices(prompt=1.0).cost(250_000, 10**9) == pytest.approx(0.25)
+
+
+def test_summary_reports_tokens_and_cost(
+    some_letters: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["batch", some_letters[0], "-b", "rules", "-o", tmp_path / "out", "--no-progress"]
+    assert run_cli(*args, "--price-prompt", "0.15", "--price-completion", "0.6") == 0
+    out = capsys.readouterr().out
+    assert "done (extracted now)" in out and "estimated cost" in out and "$0.0000" in out
+    assert "tokens" in out and "0 prompt + 0 completion" in out
+
+
+def test_progress_bar_shows_rate_eta_failures_and_tokens() -> None:
+    import io
+
+    from rich.console import Console
+
+    from llm_extract.batch.progress import BatchProgress
+
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=160, color_system=None)
+    with BatchProgress(10, enabled=True, console=console) as progress:
+        progress.skipped(2)  # skips do not count towards the rate
+        progress.started()
+        time.sleep(0.05)
+        progress.finished(ok=True, tokens=1200)
+        progress.finished(ok=False, tokens=300)
+        assert progress.extracted == 2 and progress.completed == 4
+        assert 0 < progress.rate() < 2 / 0.05 + 1
+    text = buf.getvalue()
+    assert "4/10" in text and "letters/s" in text and "ETA 0:00:" in text
+    assert "1 failed" in text and "1,500 tok" in text

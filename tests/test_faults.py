@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -230,6 +231,19 @@ def test_schema_violation_is_reasked(fake: FakeOpenAI, mode: str) -> None:
     last = json.dumps(fake.completions[1].messages[-1])
     assert "country" in last  # the missing field is named in the re-ask
     assert (usage.prompt_tokens, usage.completion_tokens, usage.attempts) == (250, 21, 2)
+
+
+def test_reasks_are_logged_with_letter_and_field(
+    fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.push(Reply.json({"name": "Paris"}), Reply.json(VALID))
+    with caplog.at_level(logging.INFO, logger="llm_extract.provider"):
+        complete(make_client(fake))
+    lines = [r.getMessage() for r in caplog.records if r.name == "llm_extract.provider"]
+    assert any(
+        m.startswith("CM-TEST-1 field city: answer 1 of 3 invalid") and m.endswith("re-asking")
+        for m in lines
+    ), lines
 
 
 def test_never_valid_raises_llm_response_error_with_all_usage(fake: FakeOpenAI) -> None:

@@ -255,7 +255,8 @@ class _Run:
         self.summary = Summary(backend=ident.describe())
         self.inflight: dict[cf.Future[Outcome], Task] = {}
         self.inflight_keys: dict[str, str] = {}  # key -> path
-        self.crashes: dict[str, int] = {}
+        self.suspects: list[Task] = []  # in flight when a worker died: retry alone
+        self.isolated: set[str] = set()
         self.run_id = 0
         self.pool: _Pool
 
@@ -271,20 +272,20 @@ class _Run:
             try:
                 outcome = fut.result()
             except BrokenExecutor as exc:
-                # A worker process died (a crash in native code, the OOM killer).  Every
-                # letter in flight in that pool fails with it, innocent or not: give each
-                # one more try in a fresh pool before recording it as failed.
-                self.crashes[task.key] = self.crashes.get(task.key, 0) + 1
-                if self.crashes[task.key] < 2:
-                    log.warning("worker died while extracting %s; retrying it once", task.path)
-                    self.inflight[self.pool.submit(task)] = task
+                # A worker process died (a crash in native code, the OOM killer) and
+                # took every letter in flight in that pool with it, innocent or not.
+                # Each is tried again alone (see run_suspects); a letter that kills
+                # its worker even then is the culprit and is recorded as failed.
+                if task.key not in self.isolated:
+                    log.warning("a worker died while extracting %s; will retry it alone", task.path)
+                    self.suspects.append(task)
                     continue
                 outcome = self._crashed(task, exc)
             except Exception as exc:  # extract_path never raises; this is a last resort
                 log.error("worker failed on %s: %s", task.path, exc)
                 outcome = self._crashed(task, exc)
             self.inflight_keys.pop(task.key, None)
-            self.crashes.pop(task.key, None)
+            self.isolated.discard(task.key)
             self.store.commit(outcome, self.run_id)
             s = self.summary
             if outcome.ok:
@@ -322,6 +323,17 @@ class _Run:
             },
         )
 
+    def run_suspects(self, progress: BatchProgress) -> None:
+        """Retry, one at a time with nothing else in flight, the letters of a dead worker."""
+        while self.suspects:
+            while self.inflight:  # let the rest finish first (they may add suspects)
+                self.wait_some(progress, None)
+            task = self.suspects.pop(0)
+            self.isolated.add(task.key)
+            self.inflight[self.pool.submit(task)] = task
+            while self.inflight:
+                self.wait_some(progress, None)
+
     def wait_some(self, progress: BatchProgress, timeout: float | None) -> None:
         if not self.inflight:
             if timeout:
@@ -358,6 +370,7 @@ def run_batch(
         try:
             with progress:
                 for path in paths:
+                    run.run_suspects(progress)
                     task = _make_task(path, ident)
                     if _skip(run, task, progress):
                         continue
@@ -369,8 +382,9 @@ def run_batch(
                     progress.started()
                     run.inflight[pool.submit(task)] = task
                     run.inflight_keys[task.key] = task.path
-                while run.inflight:
+                while run.inflight or run.suspects:
                     run.wait_some(progress, None)
+                    run.run_suspects(progress)
         except KeyboardInterrupt:
             s.interrupted = True
             log.warning("interrupted: letters in flight are not recorded and will be redone")

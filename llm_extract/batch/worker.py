@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 # Test hook, never set in production: seconds to sleep before each letter, so
 # a test can SIGKILL a batch of fast rules extractions in mid-run.
 TEST_DELAY_ENV = "_LLM_EXTRACT_TEST_LETTER_DELAY"
+# Test hook, never set in production: a worker *process* aborts (as a native
+# crash would) on the letter with this id, to test that the batch survives it.
+TEST_CRASH_ENV = "_LLM_EXTRACT_TEST_CRASH_ON"
 
 # PDFium is not thread-safe: two threads opening PDFs at once crash the process
 # (SIGSEGV in FPDF_LoadPage, reproduced on the corpus with 8 threads).  Thread
@@ -119,6 +122,8 @@ def extract_path(
     delay = os.environ.get(TEST_DELAY_ENV)
     if delay:
         time.sleep(float(delay))
+    if backend is None and os.environ.get(TEST_CRASH_ENV) == letter_id:
+        os.abort()
     t0 = time.perf_counter()
     try:
         letter = _load(task.path)

@@ -14,7 +14,7 @@ stack (openai, instructor, tenacity) runs exactly as against a real endpoint.
   when tools were sent, else as message content; with optional latency.  It
   is threaded, so many concurrent requests overlap their latency.
 
-Every request is recorded (path, headers, JSON body) for assertions.
+Every POST is recorded (path, headers, JSON body) for assertions.
 
     with FakeOpenAI([Reply.rate_limited(1), Reply.schema()]) as fake:
         client = openai.OpenAI(base_url=fake.base_url, api_key="k")

@@ -24,7 +24,7 @@ from ..models import Record
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("all", "dev", "test")
+SPLITS = ("all", "dev", "test", "holdout")
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,9 @@ LLMCategory = Annotated[
     Category | None,
     BeforeValidator(_category),
 ]
+# A category every item must have: a word that is none becomes a validation
+# error (an instructor re-ask), not a silent null.
+LabelCategory = Annotated[Category, BeforeValidator(lambda v: to_category(v) or v)]
 SourceList = Annotated[list[GuidelineSource], BeforeValidator(_sources)]
 
 
@@ -208,8 +211,9 @@ class ItemLabel(_Answer):
     # One disputed item, labelled from its decision line alone.
 
     n: int
-    decision: Decision | None
-    category: LLMCategory
+    # Not nullable: every decision line has both (``other`` is a category).
+    decision: Decision
+    category: LabelCategory
     body_region: OptStr
     medication_name: OptStr
     quantity: int | None

@@ -1,0 +1,151 @@
+"""Patient, diagnoses and reviewer credentials, in both layouts' wordings."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_extract.models import Sex
+from llm_extract.rules.credentials import parse_reviewer
+from llm_extract.rules.summary import parse_diagnoses, parse_occupation, parse_patient
+
+
+@pytest.mark.parametrize(
+    ("text", "age", "sex", "occupation"),
+    [
+        (
+            "Claimant is a 52 year old male who sustained a work related injury. Her diagnoses",
+            52,
+            Sex.MALE,
+            None,
+        ),
+        ("This 45-year-old woman sustained an industrial injury on 5/3/2007", 45, Sex.FEMALE, None),
+        (
+            "This case involves a now 36-year-old female with a history of an occupational claim",
+            36,
+            Sex.FEMALE,
+            None,
+        ),
+        (
+            "This 51-year-old male detailer injured his low back on 5/27/11.",
+            51,
+            Sex.MALE,
+            "detailer",
+        ),
+        (
+            "The injured worker is a 57 year old male, who sustained an industrial injury",
+            57,
+            Sex.MALE,
+            None,
+        ),
+        (
+            "The injured worker is a female who sustained an industrial injury on 10-25-2016.",
+            None,
+            Sex.FEMALE,
+            None,
+        ),
+        (
+            "The applicant is a 48-year-old male who has filed a claim for shoulder pain",
+            48,
+            Sex.MALE,
+            None,
+        ),
+    ],
+)
+def test_patient(text: str, age: int | None, sex: Sex | None, occupation: str | None) -> None:
+    patient = parse_patient(text)
+    assert (patient.age, patient.sex, patient.occupation) == (age, sex, occupation)
+
+
+def test_occupation_anywhere_but_not_vague() -> None:
+    assert (
+        parse_occupation("Her injury occurred while working as a truck driver when she fell.")
+        == "truck driver"
+    )
+    assert parse_occupation("The injury was due to his occupation and regular job duties.") is None
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        (
+            "He has been diagnosed with lumbar disc disease; s/p lumbar fusion L4/5 and L5/S1; lumbar "
+            "facet syndrome; and opioid tolerance.",
+            [
+                "lumbar disc disease",
+                "s/p lumbar fusion L4/5 and L5/S1",
+                "lumbar facet syndrome",
+                "opioid tolerance",
+            ],
+        ),
+        (
+            "Her diagnoses are lumbar sprain, lumbago, and other back symptoms. Per a prior UR review",
+            ["lumbar sprain", "lumbago", "other back symptoms"],
+        ),
+        (
+            "The current diagnosis is documented as strain of muscle, fascia, and tendon of low back.",
+            ["strain of muscle, fascia, and tendon of low back"],
+        ),
+        (
+            "The current diagnosis is documented as dislocation, shoulder. Treatment to date",
+            ["dislocation, shoulder"],
+        ),
+        (
+            "The injured worker is undergoing treatment for back and left shoulder pain.",
+            ["back and left shoulder pain"],
+        ),
+        (
+            "The diagnoses are documented as cervical sprain, right and left shoulder joint sprain and "
+            "right and left elbow joint sprain.",
+            [
+                "cervical sprain",
+                "right and left shoulder joint sprain",
+                "right and left elbow joint sprain",
+            ],
+        ),
+        (
+            "Diagnosis: chronic pain (AME on2/27/13: chronic lumbar spine pain and inguinal hernia). REQUEST",
+            ["chronic pain", "chronic lumbar spine pain", "inguinal hernia"],
+        ),
+        (
+            "He is being treated for a lumbar sprain-strain and a right knee contusion. On 1/3/17",
+            ["lumbar sprain-strain", "right knee contusion"],
+        ),
+        # Only complaints, no diagnosis phrase: nothing is guessed.
+        ("The applicant has filed a claim for knee pain reportedly associated with an injury.", []),
+    ],
+)
+def test_diagnoses(summary: str, expected: list[str]) -> None:
+    assert parse_diagnoses(summary) == expected
+
+
+def test_reviewer_pdf_block() -> None:
+    text = (
+        "The Expert Reviewer has the following credentials:\n"
+        "State(s) of Licensure: Iowa, Montana,California\n"
+        "Certification(s)/Specialty: Preventive Medicine, Occupational Medicine, Public Health & \n"
+        "General Preventive Medicine\n"
+    )
+    r = parse_reviewer(text)
+    assert r.licensure_states == ["Iowa", "Montana", "California"]
+    assert r.specialties == [
+        "Preventive Medicine",
+        "Occupational Medicine",
+        "Public Health & General Preventive Medicine",
+    ]
+    assert parse_reviewer("Certification(s)/Specialty: Chiropractor\n").specialties == [
+        "Chiropractic"
+    ]
+
+
+def test_reviewer_seed_sentence() -> None:
+    text = (
+        "The physician \n\nreviewer is Board Certified in Physical Medicine and Rehabilitation, has a "
+        "subspecialty in \n\nInterventional Spine, and is licensed to practice in California. He/she"
+    )
+    r = parse_reviewer(text)
+    assert r.specialties == ["Physical Medicine and Rehabilitation"]
+    assert r.subspecialties == ["Interventional Spine"]
+    assert r.licensure_states == ["California"]
+    assert parse_reviewer(
+        "is Board Certified in Chiropractics, has a subspecialty"
+    ).specialties == ["Chiropractics"]
