@@ -77,17 +77,17 @@ def run_backend(
         try:
             record = extract(letter, backend=name, config=config)
         except ExtractionError as exc:
-            secs = time.perf_counter() - started
-            preds[gold.letter_id] = Prediction(gold.letter_id, error=str(exc), seconds=secs)
+            failed = time.perf_counter() - started
+            preds[gold.letter_id] = Prediction(gold.letter_id, error=str(exc), seconds=failed)
             print(f"  {name:7s} {gold.letter_id:22s} ERROR {exc}", flush=True)
             continue
-        secs = time.perf_counter() - started
-        preds[gold.letter_id] = Prediction(gold.letter_id, record=record, seconds=secs)
+        took = time.perf_counter() - started
+        preds[gold.letter_id] = Prediction(gold.letter_id, record=record, seconds=took)
         u = record.provenance.usage if record.provenance else None
         letter_tokens = count(letter.text)
         row = {
             "letter": gold.letter_id,
-            "seconds": secs,
+            "seconds": took,
             "prompt_tokens": u.prompt_tokens if u else 0,
             "completion_tokens": u.completion_tokens if u else 0,
             "letter_tokens": letter_tokens,
@@ -95,15 +95,22 @@ def run_backend(
             "fallback": bool(record.provenance and record.provenance.fallback),
             "needs_review": record.needs_review,
             "checks": len(record.checks),
+            "unresolved": [
+                f"{c.field}: llm {c.llm_value!r} vs rules {c.rules_value!r}"
+                for c in record.checks
+                if not c.resolved
+            ],
         }
         rows.append(row)
         print(
-            f"  {name:7s} {gold.letter_id:22s} {secs:6.1f}s  prompt {row['prompt_tokens']:5d} "
+            f"  {name:7s} {gold.letter_id:22s} {took:6.1f}s  prompt {row['prompt_tokens']:5d} "
             f"(letter {letter_tokens:5d})  completion {row['completion_tokens']:4d}  "
             f"items {row['items']:2d}  checks {row['checks']:2d}"
             f"{'  FALLBACK' if row['fallback'] else ''}{'  needs_review' if row['needs_review'] else ''}",
             flush=True,
         )
+        for line in row["unresolved"]:
+            print(f"      unresolved {line}")
     result = summarise([score_letter(g, preds[g.letter_id]) for g, _ in letters])
     secs = [r["seconds"] for r in rows] or [0.0]
     prompt = [r["prompt_tokens"] for r in rows] or [0]

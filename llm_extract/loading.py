@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ftfy
 
@@ -29,6 +31,10 @@ from .errors import (
 log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".pdf", ".txt")
+
+# PDFium is not thread-safe: two threads opening PDFs at once crash the process
+# (seen with the batch's thread pool). Every PDFium call goes through this lock.
+_PDFIUM_LOCK = threading.Lock()
 
 # Phrases every IMR Final Determination carries, in either layout.  Two of them
 # must be present; one alone is too weak (a rationale may quote "MAXIMUS").
@@ -98,6 +104,11 @@ def pdf_text(path: Path, *, letter_id: str | None = None) -> str:
     import pypdfium2 as pdfium  # imported here: loading text letters never needs it
 
     lid = letter_id or path.stem
+    with _PDFIUM_LOCK:
+        return _pdf_text_locked(pdfium, path, lid)
+
+
+def _pdf_text_locked(pdfium: Any, path: Path, lid: str) -> str:
     try:
         doc = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:

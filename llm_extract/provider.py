@@ -123,6 +123,11 @@ class Backoff:
     max_retry_after: float = 120.0  # never sleep longer than this on a Retry-After
 
 
+# What LLMClient uses when given no backoff.  Tests of code that builds its own
+# client (backends, batch) shrink it: monkeypatch.setattr(provider, "DEFAULT_BACKOFF", ...).
+DEFAULT_BACKOFF = Backoff()
+
+
 def resolve_mode(config: Config) -> str:
     """The instructor mode for this endpoint.
 
@@ -203,7 +208,7 @@ class LLMClient:
 
     def __init__(self, config: Config, *, backoff: Backoff | None = None) -> None:
         self.config = config
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or DEFAULT_BACKOFF
         self.mode: str = resolve_mode(config)
         self._instructor_mode = _MODES[self.mode]
         self._lock = threading.Lock()

@@ -198,11 +198,22 @@ def test_garbage_after_every_reask_is_recorded_as_a_response_error(
     reason="the llm backend is not installed",
 )
 def test_cli_batch_with_the_llm_backend_against_a_faulty_endpoint(
-    fake: FakeOpenAI, letter_paths: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fake: FakeOpenAI,
+    letter_paths: list[Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from llm_extract.cli import main
 
-    fake.push(Reply.rate_limited(retry_after=0.1), Reply.error(500), Reply.malformed_body())
+    monkeypatch.setenv("LLM_EXTRACT_TIMEOUT", "1")  # so that the hang below times out
+    fake.push(
+        Reply.rate_limited(retry_after=0.1),
+        Reply.error(500),
+        Reply.hang(2.5),
+        Reply.malformed_body(),
+        Reply.text("garbage, not JSON"),
+    )
     out = tmp_path / "out"
     args = [
         "batch",
@@ -224,6 +235,7 @@ def test_cli_batch_with_the_llm_backend_against_a_faulty_endpoint(
     assert exc.value.code == 0, capsys.readouterr()
     rows = _rows(out)
     assert len(rows) == 4 and {r["status"] for r in rows.values()} == {"done"}
+    assert len(fake.completions) >= 5 + 4  # every fault was met, and survived
     assert {r["model"] for r in rows.values()} == {"fake-model"}
     assert all(r["prompt_version"] for r in rows.values())
     with pytest.raises(SystemExit) as exc:

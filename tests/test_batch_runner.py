@@ -388,3 +388,34 @@ def test_progress_bar_shows_rate_eta_failures_and_tokens() -> None:
     text = buf.getvalue()
     assert "4/10" in text and "letters/s" in text and "ETA 0:00:" in text
     assert "1 failed" in text and "1,500 tok" in text
+
+
+def test_paths_are_stored_absolute_so_retry_works_from_anywhere(
+    some_letters: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(some_letters[0].parent)
+    be = CountingRules(fail={some_letters[0].stem})
+    batch([some_letters[0].name, some_letters[1].name], tmp_path / "out", backend=be)
+    assert {r["source_path"] for r in results(tmp_path / "out")} == {
+        str(some_letters[0]),
+        str(some_letters[1]),
+    }
+    monkeypatch.chdir(tmp_path)  # elsewhere: the stored path still finds the letter
+    be.fail.clear()
+    s = batch([], tmp_path / "out", backend=be, retry_failed=True)
+    assert (s.done, s.failed) == (1, 0)
+
+
+def test_default_concurrency_and_executor_per_backend() -> None:
+    import os
+
+    from llm_extract.batch.runner import choose_executor, default_concurrency
+
+    embedded = load_config(env={})
+    remote = load_config(env={}, base_url="http://127.0.0.1:9/v1", model="m")
+    assert choose_executor("rules", "auto") == "process"
+    assert choose_executor("llm", "auto") == choose_executor("hybrid", "auto") == "thread"
+    assert default_concurrency("process", "rules", embedded) == (os.cpu_count() or 1)
+    # The embedded server answers one request at a time; a remote endpoint takes more.
+    assert default_concurrency("thread", "hybrid", embedded) == 1
+    assert default_concurrency("thread", "llm", remote) == 4

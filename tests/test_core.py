@@ -170,3 +170,15 @@ def test_error_to_dict_carries_context() -> None:
     assert data["error"] == "LLMError" and data["letter"] == "CM1"
     assert data["field"] == "items[0].category" and "boom" in (data["cause"] or "")
     assert str(err) == "CM1: field items[0].category: gave up"
+
+
+def test_pdf_loading_is_safe_from_many_threads(letter_paths: list[Path]) -> None:
+    # PDFium crashes the process when two threads use it at once; the loader's
+    # lock must make concurrent loads (the batch's thread pool) safe.
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = letter_paths[:24]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        letters = list(pool.map(load_letter, paths))
+    assert [lt.letter_id for lt in letters] == [p.stem for p in paths]
+    assert all("IMR" in lt.text for lt in letters)

@@ -416,3 +416,12 @@ def test_backend_that_cannot_run_stops_the_run(setup: dict[str, Path]) -> None:
     gold = load_gold(setup["gold"])
     with pytest.raises(BackendUnavailableError, match="no endpoint answers"):
         run_backend(gold, setup["letters"], backend=Unavailable(), config=load_config())
+
+
+def test_percent_never_rounds_up_to_perfect() -> None:
+    from llm_extract.evaluation.report_text import percent
+
+    assert percent(1.0) == "100.0"
+    assert percent(0.9996) == "99.96"
+    assert percent(0.9871) == "98.7"
+    assert percent(None) == "-"

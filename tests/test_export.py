@@ -15,7 +15,7 @@ import pytest
 
 from llm_extract.batch.export import ITEM_COLUMNS, LETTER_COLUMNS, export_store
 from llm_extract.batch.runner import BatchOptions, run_batch
-from llm_extract.batch.stats import stats_from_store
+from llm_extract.batch.stats import group_key, stats_from_store
 from llm_extract.batch.stats_html import render_html
 from llm_extract.cli import main
 from llm_extract.config import load_config
@@ -158,7 +158,7 @@ def test_stats_agree_with_the_records(outdir: Path, stored: list[dict[str, Any]]
     mine = [
         r
         for r in stored
-        if spec.name.casefold() in {s.casefold() for s in r["reviewer"]["specialties"]}
+        if group_key(spec.name) in {group_key(s) for s in r["reviewer"]["specialties"]}
     ]
     assert spec.letters == len(mine) and spec.items == sum(len(r["items"]) for r in mine)
 
@@ -169,7 +169,7 @@ def test_stats_cli_prints_tables_and_writes_a_self_contained_page(
     page = tmp_path / "report" / "stats.html"
     assert run_cli("stats", outdir, "--html", page) == 0
     out = capsys.readouterr().out
-    for heading in ("By category", "By maximus guideline source", "By reviewer specialty"):
+    for heading in ("By category", "By MAXIMUS guideline source", "By reviewer specialty"):
         assert heading in out
     html = page.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>")
@@ -207,3 +207,26 @@ def test_stats_json_and_html_escape_names() -> None:
         }
     ]
     assert data["maximus_source"][0]["name"] == "(none cited)"
+
+
+def test_specialties_group_ignoring_case_spacing_and_ampersand() -> None:
+    from llm_extract.batch.stats import compute_stats
+
+    def rec(specialty: str, decision: str) -> dict[str, Any]:
+        item = {
+            "decision": decision,
+            "category": "imaging",
+            "guideline_sources": {"maximus": ["odg"]},
+        }
+        return {"reviewer": {"specialties": [specialty]}, "items": [item, dict(item)]}
+
+    stats = compute_stats(
+        [
+            rec("Physical Medicine & Rehabilitation", "upheld"),
+            rec("physical medicine and  Rehabilitation", "overturned"),
+        ]
+    )
+    (g,) = stats.rows("specialty")
+    assert g.name == "Physical Medicine & Rehabilitation"  # the first spelling seen
+    assert (g.letters, g.items, g.upheld, g.overturned) == (2, 4, 2, 2)
+    assert g.overturn_rate == 0.5

@@ -128,6 +128,19 @@ def test_exhausted_retries_raise_llm_error_with_context(fake: FakeOpenAI) -> Non
     assert isinstance(err.usage, CallUsage) and err.usage.attempts == 3
 
 
+def test_default_backoff_can_be_shrunk_for_other_tests(
+    fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llm_extract import provider
+
+    monkeypatch.setattr(provider, "DEFAULT_BACKOFF", FAST)
+    fake.push(Reply.error(500), Reply.error(500), Reply.json(VALID))
+    client = LLMClient(load_config(env={}, base_url=fake.base_url, model="m"))
+    started = time.monotonic()
+    complete(client)
+    assert time.monotonic() - started < 1.0  # the default would wait 1 s + 2 s
+
+
 def test_openai_client_retries_are_off(fake: FakeOpenAI) -> None:
     fake.default = Reply.error(502)
     with pytest.raises(LLMError):

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import SYNTHETIC
+from pydantic import BaseModel
 
 from llm_extract.llm import schemas
 from llm_extract.llm.crosscheck import LetterContext, merge
@@ -25,7 +26,7 @@ PROMPTS = ("hybrid", "summary", "header", "item")
 # Editing a prompt file without bumping prompts/VERSION fails here: records
 # carry the version, so two different prompts must never share one.
 PROMPT_DIGESTS = {
-    "1.0": "SET-ME",
+    "1.1": "fa7b1f48786284f5",
 }
 ANSWER_MODELS = (
     schemas.HybridAnswer,
@@ -86,7 +87,7 @@ def _walk(node: Any) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("model", ANSWER_MODELS, ids=lambda m: m.__name__)
-def test_llm_schema_is_grammar_friendly(model: type) -> None:
+def test_llm_schema_is_grammar_friendly(model: type[BaseModel]) -> None:
     schema = model.model_json_schema()
     for node in _walk(schema):
         assert "pattern" not in node and "default" not in node and "$ref" not in node
@@ -96,7 +97,7 @@ def test_llm_schema_is_grammar_friendly(model: type) -> None:
 
 
 @pytest.mark.parametrize("model", ANSWER_MODELS, ids=lambda m: m.__name__)
-def test_llm_schema_converts_to_a_llama_cpp_grammar(model: type) -> None:
+def test_llm_schema_converts_to_a_llama_cpp_grammar(model: type[BaseModel]) -> None:
     llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")
     grammar = llama_grammar.LlamaGrammar.from_json_schema(
         json.dumps(model.model_json_schema()), verbose=False
@@ -161,9 +162,21 @@ def test_answer_validators_normalise_loose_values() -> None:
     )
 
 
-def test_answers_require_every_field() -> None:
+def test_answers_require_every_field_and_a_real_category() -> None:
     with pytest.raises(ValueError):
         schemas.ItemLabel.model_validate({"n": 1, "decision": "upheld"})
+    full = {
+        "n": 1,
+        "decision": "upheld",
+        "body_region": None,
+        "medication_name": None,
+        "quantity": None,
+    }
+    with pytest.raises(ValueError):  # every item has a category: no word is an error
+        schemas.ItemLabel.model_validate({**full, "category": "astrology"})
+    assert schemas.ItemLabel.model_validate({**full, "category": "PT"}).category is (
+        Category.PHYSICAL_THERAPY
+    )
 
 
 # -- excerpts ----------------------------------------------------------------------
@@ -200,16 +213,22 @@ def _context(name: str) -> tuple[Any, Any, LetterContext]:
     return letter, parse_letter(letter), ctx
 
 
-def _label(n: int, **kw: Any) -> dict[str, Any]:
+def _label(n: int, rules: Any, **kw: Any) -> dict[str, Any]:
+    """The LLM's label of item ``n`` agreeing with the parser, changed by ``kw``."""
+    item = rules.items[n - 1]
     base = {
         "n": n,
-        "decision": None,
-        "category": None,
+        "decision": item.decision.value,
+        "category": item.category.value,
         "body_region": None,
         "medication_name": None,
         "quantity": None,
     }
     return {**base, **kw}
+
+
+def _labels(rules: Any) -> list[dict[str, Any]]:
+    return [_label(k + 1, rules) for k in range(len(rules.items))]
 
 
 def _answer(rules: Any, items: list[dict[str, Any]], **kw: Any) -> schemas.HybridAnswer:
@@ -227,7 +246,7 @@ def _answer(rules: Any, items: list[dict[str, Any]], **kw: Any) -> schemas.Hybri
 def test_merge_holds_decisions_and_item_list_to_the_parser() -> None:
     _, rules, ctx = _context("rules_pdf_layout.txt")
     flipped = [
-        _label(k + 1, decision="overturned" if it.decision is Decision.UPHELD else "upheld")
+        _label(k + 1, rules, decision="overturned" if it.decision is Decision.UPHELD else "upheld")
         for k, it in enumerate(rules.items)
     ][:-1]  # and one item "forgotten"
     record = merge(rules, _answer(rules, flipped), ctx)
@@ -243,7 +262,7 @@ def test_merge_holds_decisions_and_item_list_to_the_parser() -> None:
 def test_merge_flags_conflicting_counts_and_ages_for_review() -> None:
     _, rules, ctx = _context("rules_pdf_layout.txt")
     k = next(i for i, it in enumerate(rules.items) if it.quantity is not None)
-    labels = [_label(i + 1) for i in range(len(rules.items))]
+    labels = _labels(rules)
     labels[k]["quantity"] = rules.items[k].quantity + 1
     record = merge(rules, _answer(rules, labels, age=rules.patient.age + 10), ctx)
     unresolved = {c.field for c in record.checks if not c.resolved}
@@ -255,10 +274,10 @@ def test_merge_flags_conflicting_counts_and_ages_for_review() -> None:
 
 def test_merge_fills_only_grounded_values_the_parser_left_null() -> None:
     _, rules, ctx = _context("rules_pdf_layout.txt")
+    labels = _labels(rules)
     rules.items[0].category = None
     rules.items[0].body_region = None
     rules.diagnoses = []
-    labels = [_label(i + 1) for i in range(len(rules.items))]
     labels[0].update(category="Physical Therapy", body_region="lumbar spine")
     labels[1].update(body_region="the patient's soul")  # not in the request: dropped
     record = merge(
@@ -275,7 +294,7 @@ def test_merge_fills_only_grounded_values_the_parser_left_null() -> None:
 
 def test_merge_header_date_of_injury_wins() -> None:
     _, rules, ctx = _context("rules_pdf_layout.txt")
-    labels = [_label(i + 1) for i in range(len(rules.items))]
+    labels = _labels(rules)
     record = merge(rules, _answer(rules, labels, date_of_injury="01/02/2003"), ctx)
     (check,) = record.checks
     assert check.field == "date_of_injury" and check.resolved and check.kept == "rules"

@@ -8,6 +8,7 @@ the end use the real model and llama.cpp server (``pytest -m live``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -338,6 +339,27 @@ def test_serve_is_advertised_and_reused_but_not_stopped(config: Config, stand_in
     assert not (config.cache_dir / "server.json").exists()
 
 
+def test_a_busy_server_is_reused_not_replaced(config: Config, stand_in: None) -> None:
+    # llama-cpp-python answers /v1/models only between completions: a server busy
+    # with someone else's request accepts connections but does not answer HTTP.
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(8)
+        port = busy.getsockname()[1]
+        on_port = dataclasses.replace(config, local_port=port)
+        server = acquire_server(on_port)
+        assert (server.owned, server.port, server.model) == (False, port, "stand-in")
+        server.release()
+        config.cache_dir.mkdir(parents=True, exist_ok=True)
+        (config.cache_dir / "server.json").write_text(
+            json.dumps({"pid": os.getpid(), "port": port, "model": "stand-in", "ctx": 4096})
+        )
+        served = acquire_server(config)  # the advertised `serve` server, busy
+        assert (served.owned, served.port, served.pid) == (False, port, os.getpid())
+        assert served.alive()
+        served.release()
+
+
 def test_stale_state_file_is_ignored(config: Config, stand_in: None) -> None:
     config.cache_dir.mkdir(parents=True, exist_ok=True)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -445,13 +467,14 @@ def test_live_server_exits_with_its_parent(tmp_path: Path) -> None:
         "from llm_extract.config import load_config\n"
         "from llm_extract.llm.local_server import acquire_server\n"
         "s = acquire_server(load_config())\n"
-        "print(s.pid, flush=True)\n"
+        "print(s.pid, s.log_path, flush=True)\n"
         "import time; time.sleep(600)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert parent.stdout is not None
-        child_pid = int(parent.stdout.readline())
+        pid_text, log_text = parent.stdout.readline().split(maxsplit=1)
+        child_pid, log_path = int(pid_text), Path(log_text.strip())
         parent.send_signal(signal.SIGKILL)  # no atexit, no cleanup: the watchdog must act
         parent.wait()
         deadline = time.monotonic() + 20
@@ -460,11 +483,11 @@ def test_live_server_exits_with_its_parent(tmp_path: Path) -> None:
                 os.kill(child_pid, 0)
             except ProcessLookupError:
                 break
-            # Reap it if it became our zombie (it is re-parented to init, normally).
-            time.sleep(0.5)
+            time.sleep(0.5)  # orphaned, it was re-parented to init, which reaps it
         else:
             os.kill(child_pid, signal.SIGKILL)
             pytest.fail("the llama.cpp server outlived its killed parent")
+        log_path.unlink(missing_ok=True)  # its parent, which would have removed it, was killed
     finally:
         if parent.poll() is None:
             parent.kill()

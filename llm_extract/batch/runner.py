@@ -148,9 +148,13 @@ def choose_executor(backend: str | Backend, executor: Executor) -> Literal["thre
     return "process" if backend == "rules" else "thread"
 
 
-def default_concurrency(mode: str) -> int:
+def default_concurrency(mode: str, backend: str | Backend, config: Config) -> int:
     if mode == "process":
         return os.cpu_count() or 1
+    if backend in ("llm", "hybrid") and config.base_url is None:
+        # The embedded llama.cpp server answers one request at a time: more in flight
+        # only queue there and run into the client's timeout.
+        return 1
     return HTTP_DEFAULT_CONCURRENCY
 
 
@@ -180,12 +184,14 @@ def _init_process_worker(log_level: int) -> None:
 
 
 def _make_task(path: Path, ident: BackendIdentity) -> Task:
+    # Absolute: the store outlives the working directory (--retry-failed reads it back).
+    where = os.path.abspath(path)
     try:
         content = file_sha256(path)
     except OSError:
         # Missing or unreadable: keyed by path; the worker records why it failed.
-        return Task(path=str(path), key=missing_key(path, ident), file_sha256=None)
-    return Task(path=str(path), key=letter_key(content, ident), file_sha256=content)
+        return Task(path=where, key=missing_key(path, ident), file_sha256=None)
+    return Task(path=where, key=letter_key(content, ident), file_sha256=content)
 
 
 class _Pool:
@@ -351,7 +357,7 @@ def run_batch(
     """Run one batch into ``opts.outdir``; returns what happened."""
     t_start = time.perf_counter()
     mode = choose_executor(opts.backend, opts.executor)
-    concurrency = opts.concurrency or default_concurrency(mode)
+    concurrency = opts.concurrency or default_concurrency(mode, opts.backend, opts.config)
     with Store(opts.outdir) as store:
         backend = api.get_backend(opts.backend, opts.config)  # fails fast when unusable
         ident = BackendIdentity.of(backend, opts.config)

@@ -8,7 +8,7 @@ three ways:
   MAXIMUS guideline cites (an MTUS/ACOEM chapter counts under both, per
   RECORD.md), so these rows overlap; ``(none cited)`` when it cites none;
 - **reviewer specialty**: every item of a letter counts under each of its
-  reviewer's specialties (grouped case-insensitively); ``(not stated)`` when
+  reviewer's specialties (grouped ignoring case and ``&``/``and``); ``(not stated)`` when
   the letter names none.
 
 Rows stream from the store; memory grows with the number of groups only.
@@ -84,8 +84,14 @@ class Stats:
         return json.dumps(self.as_dict(), indent=2)
 
 
+def group_key(name: str) -> str:
+    """Names that differ only in case, spacing or ``&``/``and`` are one group
+    (``Physical Medicine & Rehabilitation`` = ``Physical Medicine and Rehabilitation``)."""
+    return " ".join(name.casefold().replace("&", " and ").split())
+
+
 def _group(table: dict[str, Group], name: str) -> Group:
-    key = name.casefold()
+    key = group_key(name)
     g = table.get(key)
     if g is None:
         g = table[key] = Group(name)
@@ -121,7 +127,7 @@ def add_record(stats: Stats, rec: dict[str, Any]) -> None:
             for name in values:
                 g = _group(stats.by[dim], str(name))
                 _add_item(g, decision)
-                touched[dim].add(str(name).casefold())
+                touched[dim].add(group_key(str(name)))
     for dim, keys in touched.items():
         for key in keys:
             stats.by[dim][key].letters += 1
@@ -141,11 +147,17 @@ def stats_from_store(outdir: Path, *, backend: str | None = None) -> Stats:
         )
         stats.failed_letters = store.counts(backend=backend)["failed"]
         stats.backends = [
-            " ".join(x for x in (b, f"v{v}", m, f"prompt {p}" if p else None) if x) + f" ({n})"
+            " ".join(x for x in (b, v, m, f"prompt {p}" if p else None) if x) + f" ({n} letters)"
             for b, v, m, p, n in store.backends()
             if backend is None or b == backend
         ]
     return stats
+
+
+def heading(dim: str) -> str:
+    """``By category``, ``By MAXIMUS guideline source`` (acronyms kept)."""
+    first, _, rest = DIMENSIONS[dim].partition(" ")
+    return " ".join(x for x in ("By", first if first.isupper() else first.lower(), rest) if x)
 
 
 def pct(rate: float | None) -> str:

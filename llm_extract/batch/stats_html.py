@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
-from .stats import DIMENSIONS, Group, Stats, pct
+from .stats import DIMENSIONS, Group, Stats, heading, pct
 
 UPHELD_COLOUR = "#4c72b0"
 OVERTURNED_COLOUR = "#dd8452"
@@ -18,7 +18,7 @@ _BAR_H = 18
 _GAP = 6
 _LABEL_W = 260
 _BAR_W = 420
-_RATE_W = 150
+_RATE_W = 200
 
 _CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em auto;
@@ -101,7 +101,7 @@ def render_html(stats: Stats, *, title: str = "IMR decisions: uphold and overtur
         groups = stats.rows(dim)
         note = f'<p class="meta">{escape(notes[dim])}</p>' if dim in notes else ""
         sections.append(
-            f"<h2>By {escape(label.lower())}</h2>{note}{_chart(groups, label)}{_table(groups, label)}"
+            f"<h2>{escape(heading(dim))}</h2>{note}{_chart(groups, label)}{_table(groups, label)}"
         )
     backends = ", ".join(stats.backends) or "-"
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

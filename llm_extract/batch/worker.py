@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,17 +32,9 @@ TEST_DELAY_ENV = "_LLM_EXTRACT_TEST_LETTER_DELAY"
 # crash would) on the letter with this id, to test that the batch survives it.
 TEST_CRASH_ENV = "_LLM_EXTRACT_TEST_CRASH_ON"
 
-# PDFium is not thread-safe: two threads opening PDFs at once crash the process
-# (SIGSEGV in FPDF_LoadPage, reproduced on the corpus with 8 threads).  Thread
-# workers therefore read PDFs one at a time (~19 ms each here) and overlap only
-# the extraction; process workers each have their own PDFium.
-_PDF_LOCK = threading.Lock()
-
-
 def _load(path: str) -> Letter:
-    if path.lower().endswith(".pdf"):
-        with _PDF_LOCK:
-            return load_letter(path)
+    # PDFium is not thread-safe; load_letter serialises PDF reads itself, so
+    # thread workers overlap only the extraction.
     return load_letter(path)
 
 

@@ -20,7 +20,7 @@ from ..api import close_backends
 from ..backends import default_backend_name
 from ..batch.export import FORMATS, export_store
 from ..batch.runner import BatchOptions, Prices, Summary, run_batch
-from ..batch.stats import DIMENSIONS, Stats, pct, stats_from_store
+from ..batch.stats import DIMENSIONS, Stats, heading, pct, stats_from_store
 from .common import backend_options, config_from_options
 
 EXIT_SOME_FAILED = 1
@@ -81,7 +81,8 @@ def _print_summary(s: Summary, outdir: Path, console: Console) -> None:
     type=click.IntRange(1, 1024),
     default=None,
     help="Letters extracted at once. rules: worker processes (default: CPU count); "
-    "llm/hybrid: threads with requests in flight (default 4).",
+    "llm/hybrid: threads with requests in flight (default 4 with --base-url, "
+    "1 on the embedded model, which answers one request at a time).",
 )
 @click.option(
     "--executor",
@@ -202,7 +203,7 @@ def export_command(outdir: Path, fmt: str, backend: str | None) -> int:
 
 
 def _stats_table(stats: Stats, dim: str) -> Table:
-    t = Table(title=f"By {DIMENSIONS[dim].lower()}", title_justify="left")
+    t = Table(title=heading(dim), title_justify="left")
     t.add_column(DIMENSIONS[dim], min_width=18)
     # Short headers: the table fits an 80-column terminal.
     for col in ("letters", "items", "upheld", "overt.", "upheld %", "overt. %"):

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import InputError, RecordValidationError
+from .report_text import percent
 
 REQUIRED_KEYS = ("mean_field_score", "decision_accuracy", "fields", "items")
 
@@ -72,7 +73,7 @@ def _label(result: dict[str, Any]) -> str:
 
 
 def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}"
+    return percent(x)
 
 
 def _fmt_delta(d: float | None) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models import Item
+from .report_text import percent
 from .scoring import EXACT, EvalResult, FieldScore, LetterResult, Outcome
 
 CONTEXT_BEFORE = 250
@@ -58,7 +59,7 @@ def _e(x: Any) -> str:
 
 
 def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
+    return "–" if x is None else percent(x) + "%"
 
 
 def _cls(x: float | None) -> str:

@@ -14,8 +14,17 @@ from .scoring import DIAGNOSES, EXACT, SET_F1, EvalResult, FieldScore
 _METRIC = {EXACT: "acc", SET_F1: "F1", DIAGNOSES: "F1~"}
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}"
+def percent(x: float | None, none: str = "-") -> str:
+    """A fraction as a percentage with one decimal, which never rounds an
+    imperfect score up to a perfect-looking ``100.0`` (``0.9996`` -> ``99.96``)."""
+    if x is None:
+        return none
+    if x < 1.0 and round(100 * x, 1) >= 100.0:
+        return f"{100 * x:.2f}"
+    return f"{100 * x:.1f}"
+
+
+_pct = percent
 
 
 def _style(x: float | None) -> str:

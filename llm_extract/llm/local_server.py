@@ -176,7 +176,11 @@ class LocalServer:
     def alive(self) -> bool:
         if self.process is not None:
             return self.process.poll() is None
-        return served_models(self.base_url) is not None
+        if self.pid is not None and not _pid_alive(self.pid):
+            return False
+        # Not an HTTP check: llama-cpp-python answers /v1/models only between
+        # completions, so a busy server would look dead for minutes.
+        return port_open(_host_of(self.base_url), self.port)
 
     def release(self) -> None:
         """Drop one reference; the last one stops a server this process started."""
@@ -261,16 +265,20 @@ def _pid_alive(pid: int) -> bool:
 
 
 def find_running(settings: ServerSettings, state_file: Path) -> LocalServer | None:
-    """A server we may use without starting one: the configured port, or ``serve``'s."""
+    """A server we may use without starting one: the configured port, or ``serve``'s.
+
+    Liveness is a process and TCP check, not an HTTP one: llama-cpp-python
+    answers ``/v1/models`` only between completions, so a server busy with
+    another client's request would otherwise look absent.
+    """
     if settings.port is not None:
+        if not port_open(settings.host, settings.port):
+            return None
         url = base_url_for(settings.host, settings.port)
-        models = served_models(url)
-        if models is not None:
-            log.info("using the LLM server already listening on %s (%s)", url, models)
-            return LocalServer(
-                url, models[0] if models else settings.model_name, settings.port, None
-            )
-        return None
+        models = served_models(url)  # None when busy: then assume the configured model
+        model = models[0] if models else settings.model_name
+        log.info("using the LLM server already listening on %s (%s)", url, model)
+        return LocalServer(url, model, settings.port, None)
     try:
         state = json.loads(state_file.read_text(encoding="utf-8"))
         pid, port, model = int(state["pid"]), int(state["port"]), str(state["model"])
@@ -279,13 +287,25 @@ def find_running(settings: ServerSettings, state_file: Path) -> LocalServer | No
         return None
     if model != settings.model_name or int(state.get("ctx", 0)) < settings.ctx:
         return None
-    if not _pid_alive(pid):
+    if not _pid_alive(pid) or not port_open(host, port):
         return None
     url = base_url_for(host, port)
-    if model not in (served_models(url) or []):
-        return None
     log.info("using the LLM server started by `llm-extract serve` at %s (pid %d)", url, pid)
     return LocalServer(url, model, port, pid)
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _host_of(base_url: str) -> str:
+    netloc = base_url.split("//", 1)[-1].split("/", 1)[0]
+    return netloc.rsplit(":", 1)[0].strip("[]")
 
 
 def start_server(
