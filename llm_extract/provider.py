@@ -12,8 +12,11 @@ Two retry layers, each with one job:
   ``Retry-After``.  The
   ``openai`` client's own retries are off (``max_retries=0``) so there is one
   policy, and every attempt is counted.
-* content: ``instructor`` re-asks (up to ``Config.max_reasks`` times) when the
-  answer is not valid JSON or does not validate against the model.
+* content: re-asks (up to ``Config.max_reasks`` times) when the answer is not
+  valid JSON or does not validate against the model.  The request, the parsing
+  and the re-ask messages are instructor's (its mode handler for the endpoint's
+  mode); what instructor derives from a response model is derived once per model,
+  not per call (see :meth:`LLMClient._structured`).
 
 Every HTTP attempt's token usage, including failed re-asks, is summed into the
 :class:`CallUsage` returned with the object (or attached to the error raised).
@@ -31,17 +34,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 import instructor
 import openai
-from instructor.core.exceptions import (
-    IncompleteOutputException,
-    InstructorRetryException,
-)
-from instructor.core.hooks import Hooks
-from pydantic import BaseModel
+from instructor.core.exceptions import IncompleteOutputException
+from instructor.v2.core.errors import AsyncValidationError, ResponseParsingError
+from instructor.v2.core.messages import copy_messages_for_mutation, merge_consecutive_messages
+from instructor.v2.core.providers import Provider
+from instructor.v2.core.registry import ModeHandlers, mode_registry
+from instructor.v2.core.response_model import prepare_response_model
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ValidationError
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -307,20 +312,14 @@ class LLMClient:
         started = time.monotonic()
         try:
             client = self._openai()
-            create = self._raw_create(client, response_model, usage, letter_id, field)
-            patched = instructor.patch(create=create, mode=self._instructor_mode)
-            hooks = Hooks()
-            hooks.on("parse:error", _log_reask(letter_id, field))
-            result = patched(
-                response_model=response_model,
-                messages=list(messages),
-                model=self.model,
-                temperature=self.config.temperature,
-                max_tokens=max_tokens or self.config.max_tokens,
-                max_retries=max(0, self.config.max_reasks),
-                # Lax validation: "2" -> 2 is the validators' job, not a reason to re-ask.
-                strict=False,
-                hooks=hooks,
+            result = self._structured(
+                client,
+                _request_template(response_model, self._instructor_mode),
+                messages,
+                max_tokens or self.config.max_tokens,
+                usage,
+                letter_id,
+                field,
             )
         except ExtractionError as exc:
             raise self._annotate(exc, usage, started, letter_id, field) from exc.cause
@@ -331,26 +330,85 @@ class LLMClient:
                 cause=exc,
             )
             raise self._annotate(err, usage, started, letter_id, field) from exc
-        except InstructorRetryException as exc:
-            err = self._from_instructor(exc, response_model, usage)
-            raise self._annotate(err, usage, started, letter_id, field) from exc
         except (openai.OpenAIError, MalformedBodyError) as exc:
             err = self._from_transport(exc, usage)
             raise self._annotate(err, usage, started, letter_id, field) from exc
         usage.seconds = time.monotonic() - started
         return _plain(result, response_model), usage
 
-    def _raw_create(
+    def _structured(
+        self,
+        client: openai.OpenAI,
+        template: _RequestTemplate,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        usage: CallUsage,
+        letter_id: str | None,
+        field: str | None,
+    ) -> BaseModel:
+        """instructor's request / parse / re-ask cycle, with the per-model work cached.
+
+        ``instructor.patch(...)(response_model=...)`` rebuilds everything it derives
+        from the model on every call (a new wrapper class via ``create_model``, its
+        JSON schema and tool definition, two recursive walks for async validators)
+        and the openai client re-walks the request through its TypedDict transform:
+        ~5 ms of CPU per call under the GIL, more than the HTTP exchange itself, and
+        a new pydantic class per call that instructor's own schema cache then keeps.
+        Here the request additions come from instructor's mode handler once per
+        (model, mode) (:func:`_request_template`), and each answer goes through the
+        same handler's ``parse_response`` and ``handle_reask``, so the bodies sent,
+        the validation and the re-ask messages are instructor's.
+        """
+        request = template.request(
+            messages,
+            model=self.model,
+            temperature=self.config.temperature,
+            max_tokens=max_tokens,
+        )
+        send = self._sender(client, template.response_model, usage, letter_id, field)
+        handlers = template.handlers
+        max_attempts = max(0, self.config.max_reasks) + 1
+        for attempt in range(1, max_attempts + 1):
+            response = send(request)
+            try:
+                return cast(
+                    BaseModel,
+                    handlers.response_parser(
+                        response=response,
+                        response_model=template.prepared,
+                        validation_context=None,
+                        # Lax: "2" -> 2 is the validators' job, not a reason to re-ask.
+                        strict=False,
+                        stream=False,
+                        is_async=False,
+                    ),
+                )
+            except IncompleteOutputException:
+                raise  # the same max_tokens would cut it off again
+            except _REASK_ERRORS as exc:
+                last = attempt == max_attempts
+                _log_reask(letter_id, field, exc, attempt, max_attempts, last)
+                if last:
+                    raise self._no_valid_answer(template.response_model, attempt, exc) from exc
+                request = handlers.reask_handler(kwargs=request, response=response, exception=exc)
+            except Exception as exc:  # e.g. a refusal: not worth a re-ask
+                raise self._no_valid_answer(template.response_model, attempt, exc) from exc
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _sender(
         self,
         client: openai.OpenAI,
         response_model: type[BaseModel],
         usage: CallUsage,
         letter_id: str | None,
         field: str | None,
-    ) -> Callable[..., Any]:
-        """``chat.completions.create`` with transport retries and usage counting.
+    ) -> Callable[[dict[str, Any]], ChatCompletion]:
+        """POST one chat completion with transport retries and usage counting.
 
         Built per call so that concurrent calls each count their own usage.
+        ``client.post`` sends the body as built (instructor's kwargs are plain
+        JSON already); ``chat.completions.create`` would re-walk every message
+        through the openai client's TypedDict transform (~1.5 ms a call).
         """
         # llama.cpp's server constrains JSON mode with a grammar built from a
         # schema inside response_format; instructor's JSON mode only sends
@@ -374,11 +432,11 @@ class LLMClient:
             server.request_lock if server is not None else contextlib.nullcontext()
         )
 
-        def one_attempt(**kwargs: Any) -> Any:
+        def one_attempt(body: dict[str, Any]) -> ChatCompletion:
             with turn:
                 usage.attempts += 1
                 try:
-                    response = client.chat.completions.create(**kwargs)
+                    response = client.post("/chat/completions", body=body, cast_to=ChatCompletion)
                 except json.JSONDecodeError as exc:  # raised by the openai client's parser
                     raise MalformedBodyError(f"the response body is not JSON ({exc})") from exc
                 if not getattr(response, "choices", None):
@@ -389,9 +447,10 @@ class LLMClient:
                 usage.completion_tokens += counted.completion_tokens or 0
             return response
 
-        def create(**kwargs: Any) -> Any:
-            if schema is not None and kwargs.get("response_format") == {"type": "json_object"}:
-                kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        def send(request: dict[str, Any]) -> ChatCompletion:
+            body = request
+            if schema is not None and request.get("response_format") == {"type": "json_object"}:
+                body = {**request, "response_format": {"type": "json_object", "schema": schema}}
             retrying = Retrying(
                 stop=stop_after_attempt(max(0, self.config.max_retries) + 1),
                 wait=_TransportWait(self.backoff),
@@ -399,9 +458,19 @@ class LLMClient:
                 before_sleep=log_retry,
                 reraise=True,
             )
-            return retrying(one_attempt, **kwargs)
+            return cast(ChatCompletion, retrying(one_attempt, body))
 
-        return create
+        return send
+
+    def _no_valid_answer(
+        self, response_model: type[BaseModel], attempts: int, cause: BaseException
+    ) -> LLMResponseError:
+        return LLMResponseError(
+            f"{self.model} gave no valid {response_model.__name__} in "
+            f"{attempts} attempt(s) ({self.config.max_reasks} re-ask(s)); last error: "
+            f"{_describe(cause)}",
+            cause=cause,
+        )
 
     # -- errors ---------------------------------------------------------------
     def _annotate(
@@ -417,20 +486,6 @@ class LLMClient:
         err.field = err.field or field
         err.usage = usage
         return err
-
-    def _from_instructor(
-        self, exc: InstructorRetryException, response_model: type[BaseModel], usage: CallUsage
-    ) -> ExtractionError:
-        cause = exc.__cause__
-        if isinstance(cause, openai.OpenAIError | MalformedBodyError):
-            return self._from_transport(cause, usage)
-        reason = _describe(cause) if cause is not None else str(exc)
-        return LLMResponseError(
-            f"{self.model} gave no valid {response_model.__name__} in "
-            f"{exc.n_attempts} attempt(s) ({self.config.max_reasks} re-ask(s)); last error: "
-            f"{reason}",
-            cause=cause or exc,
-        )
 
     def _from_transport(
         self, exc: openai.OpenAIError | MalformedBodyError, usage: CallUsage
@@ -472,21 +527,92 @@ class LLMClient:
         return LLMError(f"{url}: {_describe(exc)} ({tries})", cause=exc)
 
 
-def _log_reask(letter_id: str | None, field: str | None) -> Callable[..., None]:
+def _log_reask(
+    letter_id: str | None,
+    field: str | None,
+    error: Exception,
+    attempt: int,
+    max_attempts: int,
+    last: bool,
+) -> None:
     where = " ".join(p for p in (letter_id, field and f"field {field}") if p) or "request"
+    log.info(
+        "%s: answer %s of %s invalid (%s); %s",
+        where,
+        attempt,
+        max_attempts,
+        _describe(error),
+        "giving up" if last else "re-asking",
+    )
 
-    def handler(error: Exception, **meta: Any) -> None:
-        action = "giving up" if meta.get("is_last_attempt") else "re-asking"
-        log.info(
-            "%s: answer %s of %s invalid (%s); %s",
-            where,
-            meta.get("attempt_number", "?"),
-            meta.get("max_attempts", "?"),
-            _describe(error),
-            action,
+
+# What instructor re-asks on (instructor.v2.core.retry): the answer was not
+# JSON, did not validate, or had no tool call / content to parse.
+_REASK_ERRORS = (ValidationError, json.JSONDecodeError, AsyncValidationError, ResponseParsingError)
+
+
+class _RequestTemplate:
+    """What instructor derives from one response model in one mode, derived once.
+
+    ``prepared`` is instructor's wrapper class for the model (built by
+    ``prepare_response_model``, as ``instructor.patch`` does on every call);
+    ``extra`` is what the mode's request handler adds to the request (tools and
+    tool_choice, or response_format); ``system``/``trailer`` are the schema
+    instructions JSON and MD_JSON modes put into the messages.  All of them are
+    taken from the handler itself, by preparing a request with no messages, so
+    they are instructor's text, not a copy of it.
+    """
+
+    def __init__(self, response_model: type[BaseModel], mode: instructor.Mode) -> None:
+        self.response_model = response_model
+        self.mode = mode
+        self.handlers: ModeHandlers = mode_registry.get_handlers(Provider.OPENAI, mode)
+        prepared = prepare_response_model(response_model)
+        assert prepared is not None
+        self.prepared: type[BaseModel] = prepared
+        prepared_model, probe = self.handlers.request_handler(
+            response_model=prepared, kwargs={"messages": []}
         )
+        self.prepared = prepared_model or prepared
+        probe_messages = probe.pop("messages", [])
+        self.extra: dict[str, Any] = probe
+        self.system: str | None = None
+        self.trailer: list[dict[str, Any]] = []
+        if mode in (instructor.Mode.JSON, instructor.Mode.MD_JSON):
+            # With no messages the handler inserts its system message first, and
+            # MD_JSON appends its "answer in a ```json block" request after it.
+            self.system = probe_messages[0]["content"]
+            self.trailer = probe_messages[1:]
 
-    return handler
+    def request(self, messages: list[dict[str, str]], **params: Any) -> dict[str, Any]:
+        """The request instructor would send: messages and params plus the mode's additions."""
+        msgs: list[dict[str, Any]]
+        if self.system is None:
+            msgs = list(messages)
+        else:  # as instructor's JSON / MD_JSON handlers splice in their instructions
+            msgs = copy_messages_for_mutation(list(messages))
+            first = msgs[0] if msgs else None
+            if first is None or first["role"] != "system":
+                msgs.insert(0, {"role": "system", "content": self.system})
+            elif isinstance(first["content"], str):
+                first["content"] += f"\n\n{self.system}"
+            elif isinstance(first["content"], list):
+                first["content"][0]["text"] += f"\n\n{self.system}"
+            else:
+                msgs.insert(0, {"role": "system", "content": self.system})
+            msgs.extend(dict(m) for m in self.trailer)
+            msgs = merge_consecutive_messages(msgs)
+        if self.handlers.message_converter is not None:
+            msgs = self.handlers.message_converter(msgs, autodetect_images=False)
+        # Shared, never mutated: re-asks extend the messages, json mode replaces
+        # response_format in a new dict (as instructor shares its cached schema).
+        return {"messages": msgs, **params, **self.extra}
+
+
+@functools.lru_cache(maxsize=256)
+def _request_template(response_model: type[BaseModel], mode: instructor.Mode) -> _RequestTemplate:
+    """One template per (model, mode); the models are the project's few schema classes."""
+    return _RequestTemplate(response_model, mode)
 
 
 @functools.lru_cache(maxsize=256)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import LLM_TEST_BASE_URL, LLM_TEST_MODEL, SYNTHETIC
 
 from llm_extract.config import Config, load_config
@@ -24,6 +25,7 @@ from llm_extract.models import Category, Decision, Record
 from llm_extract.rules.backend import parse_letter
 
 pytestmark = pytest.mark.vcr
+CASSETTES = Path(__file__).parent / "cassettes" / "test_llm_cassettes"
 
 
 @pytest.fixture
@@ -73,12 +75,15 @@ def test_hybrid_injected_summary_keeps_parser_decisions(config: Config) -> None:
         Decision.UPHELD,
         Decision.OVERTURNED,
     ]
-    # The model did read the injected note (recorded answer): each decision it
-    # got wrong is a check that kept the parser's value.
-    decision_checks = [c for c in record.checks if c.field.endswith(".decision")]
-    assert decision_checks, "the recorded answer obeyed the injection; its checks must be listed"
-    for c in decision_checks:
-        assert c.kept == "rules" and c.llm_value == "overturned" and c.rules_value == "upheld"
+    # The injected note did reach the model (it is in the recorded request) ...
+    cassette = CASSETTES / "test_hybrid_injected_summary_keeps_parser_decisions.yaml"
+    (interaction,) = yaml.safe_load(cassette.read_text())["interactions"]
+    assert "ignore previous instructions" in interaction["request"]["body"]
+    # ... and whatever the model made of it, a decision it disagrees on is a
+    # check that kept the parser's value.
+    for c in record.checks:
+        if c.field.endswith(".decision"):
+            assert c.kept == "rules" and c.resolved
     assert all(isinstance(i.category, Category) for i in record.items)
     assert record.needs_review == any(not c.resolved for c in record.checks)
 
@@ -130,8 +135,7 @@ def test_llm_backend_injected_summary(config: Config) -> None:
 
 
 def test_cassettes_hold_no_secrets() -> None:
-    here = Path(__file__).parent / "cassettes" / "test_llm_cassettes"
-    texts = [p.read_text() for p in sorted(here.glob("*.yaml"))]
+    texts = [p.read_text() for p in sorted(CASSETTES.glob("*.yaml"))]
     assert len(texts) >= 4
     for text in texts:
         assert "authorization" not in text.lower()

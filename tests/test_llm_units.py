@@ -13,7 +13,7 @@ from conftest import SYNTHETIC
 from pydantic import BaseModel
 
 from llm_extract.llm import schemas
-from llm_extract.llm.crosscheck import LetterContext, merge
+from llm_extract.llm.crosscheck import LetterContext, count_is_written, merge
 from llm_extract.llm.excerpts import grounded, summary_excerpt
 from llm_extract.llm.hybrid import decision_lines
 from llm_extract.llm.prompting import load_prompt, prompt_version
@@ -261,15 +261,37 @@ def test_merge_holds_decisions_and_item_list_to_the_parser() -> None:
 
 def test_merge_flags_conflicting_counts_and_ages_for_review() -> None:
     _, rules, ctx = _context("rules_pdf_layout.txt")
-    k = next(i for i, it in enumerate(rules.items) if it.quantity is not None)
+    written = [i for i, it in enumerate(rules.items) if it.quantity is not None]
+    k, j = written[0], written[1]
+    # A count the parser could not have read off the request: two readings, no rule.
+    rules.items[k].quantity = 977
     labels = _labels(rules)
-    labels[k]["quantity"] = rules.items[k].quantity + 1
+    labels[k]["quantity"] = 5
+    labels[j]["quantity"] = rules.items[j].quantity + 1  # the parser's is written there
     record = merge(rules, _answer(rules, labels, age=rules.patient.age + 10), ctx)
     unresolved = {c.field for c in record.checks if not c.resolved}
     assert unresolved == {f"items[{k}].quantity", "patient.age"}
+    assert f"items[{j}].quantity" in {c.field for c in record.checks if c.resolved}
     assert record.needs_review is True
-    assert record.items[k].quantity == rules.items[k].quantity
+    assert record.items[k].quantity == 977
+    assert record.items[j].quantity == rules.items[j].quantity
     assert record.patient.age == rules.patient.age
+
+
+@pytest.mark.parametrize(
+    ("count", "request_text", "written"),
+    [
+        (60, "Flexeril 10mg #60", True),
+        (12, "Physical therapy 2x6 for the lumbar spine", True),
+        (18, "Physical therapy 2-3 times a week for 6 weeks", True),
+        (12, "Acupuncture two times a week for six weeks", True),
+        (16, "Physical exam 2 times 8", True),
+        (30, "Flexeril 10mg #60", False),
+        (8, "Lumbar MRI", False),
+    ],
+)
+def test_count_is_written(count: int, request_text: str, written: bool) -> None:
+    assert count_is_written(count, request_text) is written
 
 
 def test_merge_fills_only_grounded_values_the_parser_left_null() -> None:

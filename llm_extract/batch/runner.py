@@ -273,6 +273,8 @@ class _Run:
         return expand_inputs(specs), count_inputs(specs)
 
     def collect(self, futures: Iterable[cf.Future[Outcome]], progress: BatchProgress) -> None:
+        """Commit every finished letter in ``futures`` (one transaction), then count them."""
+        outcomes: list[Outcome] = []
         for fut in futures:
             task = self.inflight.pop(fut)
             try:
@@ -292,8 +294,11 @@ class _Run:
                 outcome = self._crashed(task, exc)
             self.inflight_keys.pop(task.key, None)
             self.isolated.discard(task.key)
-            self.store.commit(outcome, self.run_id)
-            s = self.summary
+            outcomes.append(outcome)
+        # Group commit: the letters that finished together share one fsync.
+        self.store.commit_many(outcomes, self.run_id)
+        s = self.summary
+        for outcome in outcomes:
             if outcome.ok:
                 s.done += 1
             else:

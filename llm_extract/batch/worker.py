@@ -32,6 +32,7 @@ TEST_DELAY_ENV = "_LLM_EXTRACT_TEST_LETTER_DELAY"
 # crash would) on the letter with this id, to test that the batch survives it.
 TEST_CRASH_ENV = "_LLM_EXTRACT_TEST_CRASH_ON"
 
+
 def _load(path: str) -> Letter:
     # PDFium is not thread-safe; load_letter serialises PDF reads itself, so
     # thread workers overlap only the extraction.

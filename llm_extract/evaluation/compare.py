@@ -69,7 +69,10 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def _label(result: dict[str, Any]) -> str:
-    return str(result.get("backend") or result.get("predictions_file") or "?")
+    backend, source = result.get("backend"), result.get("predictions_file")
+    if backend and source:
+        return f"{backend} ({source})"
+    return str(backend or source or "?")
 
 
 def _fmt(x: float | None) -> str:
@@ -87,12 +90,8 @@ def _fmt_delta(d: float | None) -> str:
 
 def print_comparison(cmp: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
-    table = Table(
-        title=f"A = {cmp['a']}   B = {cmp['b']}   (scores in %, delta = B - A)",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
+    console.print(f"A = {cmp['a']}\nB = {cmp['b']}\nscores in %, delta = B - A", highlight=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("field")
     table.add_column("A", justify="right")
     table.add_column("B", justify="right")

@@ -12,14 +12,16 @@ Who wins, and why (docs/llm-backends.md has the table):
 
 Each disagreement becomes a :class:`~llm_extract.models.Check`.  It is
 *resolved* when the rule that picked a side is certain (the decision word is
-literal text; the header's date of injury wins by RECORD.md); otherwise —
-two readings of a count, an age or a date with no rule to choose — it is
-unresolved and the record is marked ``needs_review``.
+literal text; the header's date of injury wins by RECORD.md; the parser's
+count is written in the request); otherwise — two readings of a count, an
+age or a date with no rule to choose — it is unresolved and the record is
+marked ``needs_review``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,6 +177,33 @@ def _merge_items(m: _Merger, labels: list[ItemLabel], ctx: LetterContext) -> Non
             _merge_item(m, i, item, label, request)
 
 
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve".split()  # noqa: SIM905
+    )
+}
+_NUMBER = re.compile(r"\d+|[a-z]+", re.I)
+
+
+def count_is_written(count: int, request: str) -> bool:
+    """True when ``count`` is a number in ``request``, or the product of two of them.
+
+    Then the parser's count is read off the text (``#60``, ``2x6`` -> 12,
+    ``two times a week for six weeks`` -> 12) and a different LLM count is
+    the model's misreading, not a question for a person.
+    """
+    numbers = []
+    for tok in _NUMBER.findall(request):
+        if tok.isdigit():
+            numbers.append(int(tok))
+        elif tok.lower() in _NUMBER_WORDS:
+            numbers.append(_NUMBER_WORDS[tok.lower()])
+    if count in numbers:
+        return True
+    return any(a * b == count for i, a in enumerate(numbers) for b in numbers[i + 1 :])
+
+
 def _merge_item(m: _Merger, i: int, item: Item, label: ItemLabel, request: str) -> None:
     where = f"items[{i}]"
     if label.decision is not None and label.decision != item.decision:
@@ -197,6 +226,15 @@ def _merge_item(m: _Merger, i: int, item: Item, label: ItemLabel, request: str) 
                 None,
                 "rules",
                 "the parser found no count in the request",
+                resolved=True,
+            )
+        elif count_is_written(item.quantity, request):
+            m.check(
+                f"{where}.quantity",
+                label.quantity,
+                item.quantity,
+                "rules",
+                "the parser's count is written in the request (a number, or visits x weeks)",
                 resolved=True,
             )
         else:

@@ -1,0 +1,84 @@
+"""What LLMClient sends per mode, and that it builds nothing new per call."""
+
+from __future__ import annotations
+
+import gc
+import json
+
+from pydantic import BaseModel
+
+from llm_extract.config import load_config
+from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
+from llm_extract.provider import LLMClient
+
+
+class Drug(BaseModel):
+    name: str
+    dose_mg: float | None
+
+
+SYSTEM_FIRST = [
+    {"role": "system", "content": "You extract drugs."},
+    {"role": "user", "content": "Tramadol 50 mg."},
+]
+
+
+def _client(fake: FakeOpenAI, mode: str) -> LLMClient:
+    return LLMClient(load_config(env={}, base_url=fake.base_url, model="m", instructor_mode=mode))
+
+
+def test_json_mode_appends_the_schema_to_our_system_message() -> None:
+    with FakeOpenAI() as fake:
+        client = _client(fake, "json")
+        client.complete(Drug, SYSTEM_FIRST)
+        client.close()
+        (sent,) = fake.completions
+    messages = sent.body["messages"]
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert messages[0]["content"].startswith("You extract drugs.\n\n")
+    assert '"dose_mg"' in messages[0]["content"]  # the schema, as instructor words it
+    assert messages[1] == SYSTEM_FIRST[1]
+    assert SYSTEM_FIRST[0]["content"] == "You extract drugs."  # the caller's list untouched
+
+
+def test_md_json_mode_asks_for_a_fenced_block_in_the_last_user_message() -> None:
+    with FakeOpenAI([Reply.text('```json\n{"name": "Tramadol", "dose_mg": 50}\n```')]) as fake:
+        client = _client(fake, "md_json")
+        drug, _ = client.complete(Drug, SYSTEM_FIRST)
+        client.close()
+        (sent,) = fake.completions
+    assert drug == Drug(name="Tramadol", dose_mg=50)
+    last = sent.body["messages"][-1]
+    assert last["role"] == "user" and "```json" in last["content"]
+    assert "Tramadol 50 mg." in last["content"]  # merged with ours, not a second user turn
+
+
+def test_tools_reask_answers_the_tool_call() -> None:
+    with FakeOpenAI(
+        [Reply.json({"name": "Tramadol"}), Reply.json({"name": "T", "dose_mg": 5})]
+    ) as fake:
+        client = _client(fake, "tools")
+        drug, usage = client.complete(Drug, SYSTEM_FIRST)
+        client.close()
+        first, second = fake.completions
+    assert usage.attempts == 2 and drug.dose_mg == 5
+    reask = second.body["messages"][len(first.body["messages"]) :]
+    assert [m["role"] for m in reask] == ["assistant", "tool"]
+    assert reask[1]["tool_call_id"] == reask[0]["tool_calls"][0]["id"]
+    assert "dose_mg" in json.dumps(reask[1])
+    assert first.body["tools"] == second.body["tools"]
+
+
+def test_no_new_pydantic_class_per_call() -> None:
+    """instructor.patch made a wrapper class per call (and its schema cache kept
+    them): memory grew with every letter.  The wrapper is now made once per model."""
+    with FakeOpenAI() as fake:
+        client = _client(fake, "tools")
+        client.complete(Drug, SYSTEM_FIRST)
+        gc.collect()
+        before = len(Drug.__subclasses__())
+        for _ in range(30):
+            client.complete(Drug, SYSTEM_FIRST)
+        client.close()
+    gc.collect()
+    assert len(Drug.__subclasses__()) == before  # one wrapper per mode used, made once
