@@ -126,18 +126,10 @@ def make_backend(kind: str, config: Config) -> Any:
 
 
 # --- helpers ---------------------------------------------------------------------------
-# The fake server runs in its own process so its CPU is not the batch's GIL.  Its
-# listen backlog is raised from socketserver's default of 5: with 32 clients
-# connecting at once the kernel dropped SYNs beyond it, and each dropped one cost
-# a 1 s SYN retransmit (one 1.27 s request in a -j 32 run, ratio 0.75 -> 0.93 for
-# a bare httpx client once raised).  Real servers listen with a backlog of 128+.
-_SERVE = (
-    "import sys\n"
-    "from http.server import ThreadingHTTPServer\n"
-    "ThreadingHTTPServer.request_queue_size = 128\n"
-    "from llm_extract.devtools.fake_openai import main\n"
-    "main(sys.argv[1:])\n"
-)
+# The fake server runs in its own process so its CPU is not the batch's GIL (it
+# listens with a backlog of 128: with socketserver's default of 5, 32 clients
+# connecting at once lost SYNs, 1 s each; ratio 0.75 -> 0.93 at -j 32 once raised).
+_SERVE = "import sys\nfrom llm_extract.devtools.fake_openai import main\nmain(sys.argv[1:])\n"
 
 
 class FakeServer:

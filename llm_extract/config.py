@@ -8,7 +8,7 @@ a flag: ``api_key_env`` names the variable that holds it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,8 @@ class Config:
     max_reasks: int = 2  # instructor re-asks on validation errors
     max_tokens: int = 1024
     # The embedded local model.
-    cache_dir: Path = _default_cache_dir()
+    # A factory, so $XDG_CACHE_HOME is read when a Config is made, not at import.
+    cache_dir: Path = field(default_factory=_default_cache_dir)
     local_model_path: Path | None = None
     local_host: str = "127.0.0.1"
     local_port: int | None = None  # None = a free port
