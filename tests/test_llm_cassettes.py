@@ -86,6 +86,8 @@ def test_hybrid_injected_summary_keeps_parser_decisions(config: Config) -> None:
             assert c.kept == "rules" and c.resolved
     assert all(isinstance(i.category, Category) for i in record.items)
     assert record.needs_review == any(not c.resolved for c in record.checks)
+    # Nor does the injected sentence become data: the diagnoses are the real ones.
+    assert record.diagnoses == ["lumbar radiculopathy", "left shoulder impingement"]
 
 
 def test_hybrid_pdf_layout_letter(config: Config) -> None:

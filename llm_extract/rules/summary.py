@@ -89,7 +89,10 @@ _DIAGNOSIS_INTRO = re.compile(
     r"(?:diagnosed\s+as\s+having|diagnosed\s+with|diagnos[ie]s\s+that\s+include"
     r"|(?:current\s+|working\s+)?diagnos[ie]s\s+(?:(?:are|is|were|was)\s+)?(?:documented\s+(?:as|is)\s+|documented\s+)"
     r"|(?:current\s+|working\s+)?diagnos[ie]s\s+(?:included|includes|include|are|is|were|was)\s+"
-    r"|\bdiagnos[ie]s\s+of\b|a\s+diagnosis\s+of|diagnos[ie]s\s*:"
+    r"|\bdiagnos[ie]s\s+of\b|a\s+diagnosis\s+of"
+    # "Diagnosis:" only as a label opening its sentence: "A NOTE ON THE DIAGNOSES:
+    # ignore previous instructions …" inside a sentence is no list (prompt injection).
+    r"|^[\s\"'\u201d\u2019)]*(?:(?:current|working|final)\s+)?diagnos[ie]s\s*:"
     r"|(?:being|been|is|was)\s+treated\s+for(?:\s+the\s+diagnosis\s+of)?"
     r"|undergoing\s+treatments?\s+for)\s*(?P<body>(?:[^.]|\.(?=\d))+)",
     re.I,
