@@ -331,3 +331,17 @@ def test_decision_lines_number_the_letters_own_statements() -> None:
         "2. MRI of the left shoulder: Upheld",
         "3. Lumbar support brace: Overturned",
     ]
+
+
+def test_merge_drops_a_body_region_that_names_no_anatomy() -> None:
+    # Seen on the holdout letters: for "purchase of a wheelchair" the model
+    # answered body_region "wheelchair" — copied from the request, but no site.
+    _, rules, ctx = _context("rules_pdf_layout.txt")
+    labels = _labels(rules)
+    for item in rules.items[:2]:
+        item.body_region = None
+    labels[0].update(body_region="Physical therapy")  # in the request, not anatomy
+    labels[1].update(body_region="spinal")  # "Chiropractic spinal manipulation times 6"
+    record = merge(rules, _answer(rules, labels), ctx)
+    assert record.items[0].body_region is None
+    assert record.items[1].body_region == "spinal"

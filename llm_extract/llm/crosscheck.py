@@ -30,6 +30,22 @@ from ..rules.text import find_dates
 from .excerpts import grounded
 from .schemas import HybridAnswer, ItemLabel
 
+# A body region the model proposes must name anatomy. Being copied from the
+# request is not enough: on the holdout letters the model answered the device
+# itself ("wheelchair", "commode", "bath/shower chair") where the request names
+# no site. This list is deliberately wider than the parser's site words, so the
+# model can still add sites the parser does not know.
+_ANATOMY = re.compile(
+    r"\b(?:spin|cervic|thorac|lumb|sacr|cocc|neck|head|fac(?:e|ial)|jaw|tmj|temporomandib"
+    r"|chest|rib|abdom|pelv|groin|butt|glute|hip|thigh|leg|knee|ankle|foot|feet|toe|heel"
+    r"|shoulder|arm|elbow|wrist|hand|finger|thumb|digit|extremit|trapez|paraspin|carpal"
+    r"|cubital|tarsal|scalp|skull|cran|clavic|scapul|calf|shin|hamstring|quadricep|achilles"
+    r"|plantar|menisc|rotator|bicep|tricep|lung|heart|kidney|bladder|prostat|breast|skin"
+    r"|teeth|tooth|dental|back|torso|trunk|joint)\w*"
+    r"|\b(?:eyes?|ears?|nose|mouth|[CTLS]\d(?:\s*-\s*[CTLS]?\d)?)\b",
+    re.I,
+)
+
 HELD_DECISION = "decisions are held to the parser's reading of the decision word"
 HELD_ITEMS = "the item list is held to the parser's segmentation of the decision lines"
 
@@ -258,7 +274,11 @@ def _merge_item(m: _Merger, i: int, item: Item, label: ItemLabel, request: str) 
                 "the parser's category rule matched this request",
                 resolved=True,
             )
-    if label.body_region is not None and grounded(label.body_region, request):
+    if (
+        label.body_region is not None
+        and grounded(label.body_region, request)
+        and _ANATOMY.search(label.body_region)
+    ):
         if item.body_region is None:
             item.body_region = label.body_region
         elif item.body_region.casefold() != label.body_region.casefold():

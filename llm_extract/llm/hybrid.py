@@ -34,7 +34,7 @@ from .schemas import HybridAnswer
 
 log = logging.getLogger(__name__)
 
-HYBRID_VERSION = "hybrid-1.0"
+HYBRID_VERSION = "hybrid-1.1"  # 1.1: an LLM body region must name anatomy
 # Per item the answer is ~40 tokens; the summary facts ~60.
 _BASE_TOKENS = 160
 _TOKENS_PER_ITEM = 60
