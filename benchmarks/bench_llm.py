@@ -144,7 +144,7 @@ def main() -> int:
     ap.add_argument("--backends", default="rules,hybrid,llm")
     ap.add_argument("--limit", type=int, default=None, help="only the first N letters")
     ap.add_argument("--gold", type=Path, default=ROOT / "evals" / "fixtures")
-    ap.add_argument("--split", default="dev", choices=("dev", "test", "all"))
+    ap.add_argument("--split", default="dev", choices=("dev", "test", "holdout", "all"))
     ap.add_argument("--letters", type=Path, default=None, help="corpus root (default: shared)")
     ap.add_argument(
         "--base-url", default=None, help="OpenAI-compatible endpoint (default: embedded)"

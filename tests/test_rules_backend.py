@@ -167,8 +167,18 @@ def test_cli_extracts_the_corpus(tmp_path: Path, seeds_dir: Path, letters_dir: P
     assert proc.returncode == 0, proc.stderr
     lines = out.read_text().splitlines()
     assert len(lines) == 134
+    # Every record validates against the checked-in JSON Schema (schemas/), not
+    # only against the pydantic models it was generated from.
+    import jsonschema
+
+    schema = json.loads(
+        (Path(__file__).resolve().parent.parent / "schemas" / "record.schema.json").read_text()
+    )
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
     for line in lines:
-        Record.model_validate(json.loads(line))
+        data = json.loads(line)
+        validator.validate(data)
+        Record.model_validate(data)
 
 
 @pytest.mark.parametrize("make", ["missing", "not_imr", "scan", "cut"])
