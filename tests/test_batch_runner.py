@@ -423,3 +423,20 @@ def test_default_concurrency_and_executor_per_backend() -> None:
     # The embedded server answers one request at a time; a remote endpoint takes more.
     assert default_concurrency("thread", "hybrid", embedded) == 1
     assert default_concurrency("thread", "llm", remote) == 4
+
+
+def test_llm_backend_identity_is_what_its_records_name() -> None:
+    # The key must use the model the records will name: without --base-url the
+    # embedded model is used whatever --model says, so a stray --model must not
+    # change the key (it did when the batch derived the model from the config).
+    from llm_extract.batch.identity import BackendIdentity
+    from llm_extract.config import load_config
+    from llm_extract.llm.hybrid import HybridBackend
+    from llm_extract.llm.model_files import local_model_name
+    from llm_extract.llm.prompting import prompt_version
+
+    config = load_config(env={}, model="stray-model")
+    ident = BackendIdentity.of(HybridBackend(config))
+    assert ident.model == local_model_name(config) != "stray-model"
+    assert ident.prompt_version == prompt_version()
+    assert ident.name == "hybrid"

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..backends import Backend
-from ..config import Config
 
 _CHUNK = 1 << 20
 
@@ -48,18 +47,11 @@ class BackendIdentity:
     prompt_version: str | None = None
 
     @classmethod
-    def of(cls, backend: Backend, config: Config | None = None) -> BackendIdentity:
-        # Agreed interface: LLM backends expose `model` and `prompt_version`
-        # (attributes or properties); rules has neither.
+    def of(cls, backend: Backend) -> BackendIdentity:
+        # LLM backends expose `model` and `prompt_version` (the values their
+        # records' provenance names); rules has neither.
         model = getattr(backend, "model", None)
         prompt_version = getattr(backend, "prompt_version", None)
-        if callable(prompt_version):
-            prompt_version = prompt_version()
-        if backend.name in _LLM_BACKENDS and (model is None or prompt_version is None):
-            # Without them a new model or prompt would silently reuse old results:
-            # derive both the way the LLM backends do.
-            model = model or _llm_model(config)
-            prompt_version = prompt_version or _prompt_version()
         return cls(
             name=str(backend.name),
             version=str(backend.version),
@@ -74,27 +66,6 @@ class BackendIdentity:
         if self.prompt_version:
             parts.append(f"prompt {self.prompt_version}")
         return ", ".join(parts)
-
-
-_LLM_BACKENDS = ("llm", "hybrid")
-
-
-def _llm_model(config: Config | None) -> str | None:
-    if config is None:
-        return None
-    if config.model:
-        return config.model
-    if config.base_url is None:  # the embedded model
-        from ..llm.model_files import local_model_name
-
-        return local_model_name(config)
-    return None
-
-
-def _prompt_version() -> str | None:
-    from ..llm.prompting import prompt_version
-
-    return prompt_version()
 
 
 def letter_key(content_sha256: str, ident: BackendIdentity) -> str:

@@ -365,7 +365,7 @@ def run_batch(
     concurrency = opts.concurrency or default_concurrency(mode, opts.backend, opts.config)
     with Store(opts.outdir) as store:
         backend = api.get_backend(opts.backend, opts.config)  # fails fast when unusable
-        ident = BackendIdentity.of(backend, opts.config)
+        ident = BackendIdentity.of(backend)
         run = _Run(opts, store, ident, on_outcome)
         run.summary.executor, run.summary.concurrency = mode, concurrency
         run.run_id = store.start_run(argv=opts.argv, backend=ident.describe())

@@ -22,9 +22,9 @@ from ..models import GuidelineSources, Item, Medication, Patient, Record, Review
 from ..provider import CallUsage
 from ..rules.segment import ItemBlock, segment_letter
 from ..rules.text import clean
-from .client import LazyClient, to_usage
+from .client import LazyClient, LLMIdentity, to_usage
 from .excerpts import summary_excerpt
-from .prompting import load_prompt, prompt_version
+from .prompting import load_prompt
 from .schemas import HeaderFacts, ItemFacts, SummaryFacts
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def item_text(letter: Letter, block: ItemBlock) -> str:
     return "\n".join(parts)
 
 
-class LLMBackend:
+class LLMBackend(LLMIdentity):
     name = "llm"
     version = LLM_VERSION
 
@@ -122,8 +122,8 @@ class LLMBackend:
             letter,
             backend=self.name,
             version=self.version,
-            model=self._llm.model,
-            prompt_version=prompt_version(),
+            model=self.model,
+            prompt_version=self.prompt_version,
             usage=to_usage(total),
         )
         return record

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from ..config import Config
 from ..models import Usage
 from ..provider import CallUsage, LLMClient
+from .prompting import prompt_version
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -41,6 +42,21 @@ class LazyClient:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+class LLMIdentity:
+    """``model`` and ``prompt_version`` of an LLM backend: what its records will
+    name in their provenance, and what the batch keys a letter by."""
+
+    _llm: LazyClient
+
+    @property
+    def model(self) -> str:
+        return self._llm.model
+
+    @property
+    def prompt_version(self) -> str:
+        return prompt_version()
 
 
 def to_usage(total: CallUsage) -> Usage:

@@ -26,10 +26,10 @@ from ..provider import CallUsage
 from ..rules.backend import parse_letter
 from ..rules.segment import Segments, segment_letter
 from ..rules.text import clean
-from .client import LazyClient, to_usage
+from .client import LazyClient, LLMIdentity, to_usage
 from .crosscheck import LetterContext, merge
 from .excerpts import summary_excerpt
-from .prompting import load_prompt, prompt_version
+from .prompting import load_prompt
 from .schemas import HybridAnswer
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def decision_lines(letter: Letter, seg: Segments) -> str:
     )
 
 
-class HybridBackend:
+class HybridBackend(LLMIdentity):
     """Rules first, the LLM for what rules cannot decide; see module docstring."""
 
     name = "hybrid"
@@ -87,7 +87,7 @@ class HybridBackend:
                 backend=self.name,
                 version=self.version,
                 model=self._model_name(),
-                prompt_version=prompt_version(),
+                prompt_version=self.prompt_version,
                 usage=to_usage(spent),
                 fallback=True,
                 fallback_reason=str(exc),
@@ -106,8 +106,8 @@ class HybridBackend:
             letter,
             backend=self.name,
             version=self.version,
-            model=self._llm.model,
-            prompt_version=prompt_version(),
+            model=self.model,
+            prompt_version=self.prompt_version,
             usage=total,
         )
         log.debug(
@@ -121,7 +121,7 @@ class HybridBackend:
 
     def _model_name(self) -> str | None:
         try:
-            return self._llm.model
+            return self.model
         except Exception:  # the client itself could not be built: no model name to report
             return None
 
