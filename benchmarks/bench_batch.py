@@ -48,7 +48,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from llm_extract.backends import make_provenance
-from llm_extract.batch.runner import BatchOptions, Summary, run_batch
+from llm_extract.batch.runner import BatchOptions, Summary, describe_workers, run_batch
 from llm_extract.batch.worker import Outcome
 from llm_extract.config import Config, load_config
 from llm_extract.loading import Letter
@@ -267,9 +267,10 @@ def _run_http(
     out: Path,
     concurrency: int,
     sample_every: int = 0,
-    executor: str = "thread",
+    executor: str = "auto",
     backend: Any = None,
-) -> tuple[Summary, float, list[tuple[int, float]], list[float]]:
+    exclude_pid: int | None = None,
+) -> tuple[Summary, float, list[tuple[int, float, list[float]]], list[float]]:
     """One batch run; returns its summary, HTTP calls per letter, RSS samples and the
     time (perf_counter) at which each letter was committed."""
     # Process workers build their own backend from the name (one-call is thread-only).
@@ -277,7 +278,7 @@ def _run_http(
     if own:
         backend = kind if executor == "process" else make_backend(kind, llm_config(base_url))
     attempts = 0
-    samples: list[tuple[int, float]] = [(0, rss_mib())]
+    samples: list[tuple[int, float, list[float]]] = [(0, rss_mib(), [])]
     committed: list[float] = []
 
     def on_outcome(outcome: Outcome, s: Summary) -> None:
@@ -287,7 +288,8 @@ def _run_http(
             attempts += json.loads(outcome.record_json)["provenance"]["usage"]["attempts"]
         n = s.done + s.failed
         if sample_every and n % sample_every == 0:
-            samples.append((n, rss_mib()))
+            # Worker processes (--executor multi) too; not the fake server.
+            samples.append((n, rss_mib(), _children_rss_mib(exclude=exclude_pid)))
 
     try:
         summary = run_batch(
@@ -327,7 +329,7 @@ def bench_throughput(
     latency: float,
     levels: list[int],
     per_worker: int,
-    executor: str = "thread",
+    executor: str = "auto",
     repeat: int = 1,
 ) -> list[dict[str, Any]]:
     letters = synthetic_letters(workdir / "tp-letters", max(max(levels) * per_worker, 40))
@@ -378,6 +380,7 @@ def bench_throughput(
                         ),
                         "fake_server_cpu_cores": round(fake / s.seconds, 2),
                         "other_processes_cpu_cores": round(others / s.seconds, 2),
+                        "workers": describe_workers(s.executor, c),
                         "loadavg_1m": os.getloadavg()[0],
                     }
                 )
@@ -390,7 +393,7 @@ def bench_throughput(
                     f"{cpu / s.seconds:.2f} cores; fake server "
                     f"{1000 * fake / max(s.done * calls, 1):.2f} ms/call = {fake / s.seconds:.2f} cores; "
                     f"other processes {others / s.seconds:.2f} cores (of {cores}) "
-                    f"[executor {executor}; load avg {os.getloadavg()[0]:.1f}]"
+                    f"[{describe_workers(s.executor, c)}; load avg {os.getloadavg()[0]:.1f}]"
                 )
         if backend is not None:
             backend.close()
@@ -411,33 +414,45 @@ def bench_memory(
             workdir / "mem-out",
             concurrency,
             sample_every=max(n // 10, 1),
+            exclude_pid=server.proc.pid,
         )
     print(
         f"memory [{kind}] -j {concurrency}, latency {latency * 1000:.0f} ms: {s.done} done, "
-        f"{s.failed} failed in {s.seconds:.1f} s ({s.letters_per_s:.1f} letters/s)"
+        f"{s.failed} failed in {s.seconds:.1f} s ({s.letters_per_s:.1f} letters/s), "
+        f"{describe_workers(s.executor, concurrency)}"
     )
-    print("  letters  RSS MiB")
-    for done, mib in samples:
-        print(f"  {done:>7}  {mib:7.1f}")
-    after_first = [m for d, m in samples if d >= n // 10]
-    growth = (after_first[-1] - after_first[0]) if len(after_first) > 1 else float("nan")
-    print(f"  growth from {n // 10} to {samples[-1][0]} letters: {growth:+.1f} MiB")
+    print("  letters  main RSS MiB  worker RSS MiB")
+    for done, mib, kids in samples:
+        print(f"  {done:>7}  {mib:12.1f}  {' '.join(f'{k:.1f}' for k in kids)}")
+    after_first = [x for x in samples if x[0] >= n // 10]
+    growth = (after_first[-1][1] - after_first[0][1]) if len(after_first) > 1 else float("nan")
+    kids_growth = (
+        sum(after_first[-1][2]) - sum(after_first[0][2]) if len(after_first) > 1 else float("nan")
+    )
+    print(
+        f"  growth from {n // 10} to {samples[-1][0]} letters: main {growth:+.1f} MiB, "
+        f"workers (sum) {kids_growth:+.1f} MiB"
+    )
     return {
         "letters": s.done,
         "failed": s.failed,
         "seconds": round(s.seconds, 1),
-        "rss_mib": [(d, round(m, 1)) for d, m in samples],
+        "workers": describe_workers(s.executor, concurrency),
+        "rss_mib": [(d, round(m, 1), [round(k, 1) for k in kids]) for d, m, kids in samples],
         "growth_mib_after_first_tenth": round(growth, 1),
+        "workers_growth_mib_after_first_tenth": round(kids_growth, 1),
     }
 
 
-def _children_rss_mib() -> list[float]:
+def _children_rss_mib(exclude: int | None = None) -> list[float]:
     try:
         kids = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
     except OSError:
         return []
     out = []
     for pid in kids:
+        if exclude is not None and int(pid) == exclude:
+            continue
         with suppress(OSError):
             out.append(rss_mib(pid))
     return out
@@ -496,7 +511,9 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.2, help="fake server latency (throughput)")
     ap.add_argument("--levels", default="1,8,32", help="concurrency levels (throughput)")
     ap.add_argument("--per-worker", type=int, default=20, help="letters per worker (throughput)")
-    ap.add_argument("--executor", default="thread", choices=["thread", "process"])
+    ap.add_argument(
+        "--executor", default="auto", choices=["auto", "thread", "process", "multi"]
+    )
     ap.add_argument("--repeat", type=int, default=1, help="runs per level (throughput)")
     ap.add_argument("--letters", type=int, default=10_000, help="letters (memory)")
     ap.add_argument("--mem-latency", type=float, default=0.05, help="fake server latency (memory)")

@@ -16,6 +16,7 @@ from .errors import ConfigError
 
 BACKENDS = ("rules", "llm", "hybrid")
 INSTRUCTOR_MODES = ("auto", "tools", "json", "json_schema", "md_json")
+SCHEMA_IN_PROMPT = ("auto", "yes", "no")
 
 
 def _default_cache_dir() -> Path:
@@ -33,6 +34,10 @@ class Config:
     model: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     instructor_mode: str = "auto"
+    # Whether JSON mode also pastes the schema into the system message (as
+    # instructor does). auto = no for the embedded llama.cpp server, which
+    # enforces the schema by grammar, yes for any other endpoint.
+    schema_in_prompt: str = "auto"
     temperature: float = 0.0
     timeout_s: float = 120.0
     max_retries: int = 4  # transport retries (timeouts, 429, 5xx)
@@ -59,6 +64,12 @@ class Config:
                 f"choose one of {', '.join(INSTRUCTOR_MODES)}",
                 field="instructor_mode",
             )
+        if self.schema_in_prompt not in SCHEMA_IN_PROMPT:
+            raise ConfigError(
+                f"unknown schema_in_prompt {self.schema_in_prompt!r}; "
+                f"choose one of {', '.join(SCHEMA_IN_PROMPT)}",
+                field="schema_in_prompt",
+            )
         if self.local_host not in ("127.0.0.1", "localhost", "::1"):
             raise ConfigError(
                 "the embedded server only binds to loopback (127.0.0.1); "
@@ -80,6 +91,7 @@ _ENV = {
     "model": ("LLM_EXTRACT_MODEL", str),
     "api_key_env": ("LLM_EXTRACT_API_KEY_ENV", str),
     "instructor_mode": ("LLM_EXTRACT_INSTRUCTOR_MODE", str),
+    "schema_in_prompt": ("LLM_EXTRACT_SCHEMA_IN_PROMPT", str),
     "temperature": ("LLM_EXTRACT_TEMPERATURE", float),
     "timeout_s": ("LLM_EXTRACT_TIMEOUT", float),
     "max_retries": ("LLM_EXTRACT_MAX_RETRIES", int),

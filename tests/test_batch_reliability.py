@@ -244,3 +244,111 @@ def test_cli_batch_with_the_llm_backend_against_a_faulty_endpoint(
     db = sqlite3.connect(out / "batch.sqlite3")
     assert db.execute("SELECT skipped FROM runs ORDER BY run_id DESC LIMIT 1").fetchone()[0] == 4
     db.close()
+
+
+# -- worker processes with threads (--executor multi) --------------------------------
+needs_fork = pytest.mark.skipif(
+    not __import__("llm_extract.batch.multipool", fromlist=["x"]).fork_available(),
+    reason="--executor multi forks its workers; this platform has no fork()",
+)
+
+
+@needs_fork
+def test_multi_executor_survives_faults_and_matches_a_rules_run(
+    fake: FakeOpenAI, letter_paths: list[Path], tmp_path: Path
+) -> None:
+    paths = letter_paths[:12]
+    fake.push(
+        Reply.rate_limited(retry_after=0.2),
+        Reply.error(500),
+        Reply.malformed_body(),
+        Reply.text("this is not JSON at all"),
+        Reply.json({"case_number": 17}),
+    )
+    config = _config(fake, max_retries=7, max_reasks=2)
+    backend = OneCallThenRules(config)
+    # The parent's client has an open connection when the workers fork: each
+    # worker must build its own instead of writing to the parent's socket.
+    backend.client.complete(_Check, [{"role": "user", "content": "warm-up"}])
+    try:
+        s = _batch(paths, tmp_path / "out", backend, config, concurrency=16, executor="multi")
+    finally:
+        backend.close()
+    assert s.executor == "multi"
+    assert (s.done, s.failed) == (12, 0)
+    assert len(fake.completions) >= 1 + 12 + 5
+    rows = _rows(tmp_path / "out")
+    want = _rules_records(paths)
+    assert set(rows) == set(want)
+    for lid, row in rows.items():
+        assert row["status"] == "done"
+        assert _stored(row) == want[lid]
+
+
+@needs_fork
+def test_multi_executor_worker_death_fails_only_the_culprit(
+    fake: FakeOpenAI, letter_paths: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llm_extract.batch.worker import TEST_CRASH_ENV
+
+    paths = letter_paths[:8]
+    victim = paths[3].stem
+    monkeypatch.setenv(TEST_CRASH_ENV, victim)  # inherited by the forked workers
+    config = _config(fake)
+    backend = OneCallThenRules(config)
+    try:
+        s = _batch(paths, tmp_path / "out", backend, config, concurrency=4, executor="multi")
+    finally:
+        backend.close()
+    # Its pool's letters in flight were retried alone and succeeded; the one
+    # that kills its worker every time is recorded, and the run went on.
+    assert (s.done, s.failed) == (7, 1)
+    rows = _rows(tmp_path / "out")
+    assert rows.pop(victim)["error_class"] == "WorkerCrashed"
+    assert {r["status"] for r in rows.values()} == {"done"} and len(rows) == 7
+
+
+def test_multi_is_chosen_for_high_concurrency_on_an_own_endpoint() -> None:
+    import os
+
+    from llm_extract.batch.multipool import fork_available
+    from llm_extract.batch.runner import choose_executor, multi_shape
+    from llm_extract.errors import ConfigError
+
+    embedded = load_config(env={})
+    remote = load_config(env={}, base_url="http://127.0.0.1:9/v1", model="m")
+    many = (os.cpu_count() or 1) > 1 and fork_available()
+    assert choose_executor("llm", "auto", 32, remote) == ("multi" if many else "thread")
+    assert choose_executor("llm", "auto", 8, remote) == "thread"
+    # Never with the embedded server: a worker process must not own or stop it.
+    assert choose_executor("hybrid", "auto", 32, embedded) == "thread"
+    with pytest.raises(ConfigError, match="base-url"):
+        choose_executor("hybrid", "multi", 32, embedded)
+    processes, threads = multi_shape(32)
+    assert processes * threads >= 32 and processes <= (os.cpu_count() or 1)
+
+
+@needs_fork
+def test_a_forked_child_drops_the_parents_http_client(fake: FakeOpenAI) -> None:
+    import multiprocessing
+
+    client = LLMClient(_config(fake), backoff=FAST)
+    client.complete(_Check, [{"role": "user", "content": "x"}])
+    assert client._client is not None
+    ctx = multiprocessing.get_context("fork")
+    parent_end, child_end = ctx.Pipe()
+
+    def child() -> None:
+        dropped = client._client is None
+        client.complete(_Check, [{"role": "user", "content": "y"}])
+        child_end.send((dropped, client._client is not None))
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    assert parent_end.poll(20)
+    assert parent_end.recv() == (True, True)
+    proc.join(10)
+    assert proc.exitcode == 0
+    # The parent's own client is untouched and still works.
+    client.complete(_Check, [{"role": "user", "content": "z"}])
+    client.close()

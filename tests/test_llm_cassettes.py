@@ -10,9 +10,9 @@ answer.  Re-record: see docs/llm-backends.md.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
 from conftest import LLM_TEST_BASE_URL, LLM_TEST_MODEL, SYNTHETIC
 
 from llm_extract.config import Config, load_config
@@ -36,6 +36,7 @@ def config() -> Config:
         base_url=LLM_TEST_BASE_URL,
         model=LLM_TEST_MODEL,
         instructor_mode="json",  # what the embedded server uses (provider.resolve_mode)
+        schema_in_prompt="no",  # ditto: its grammar enforces the schema
         timeout_s=900.0,  # recording on 2 shared cores is slow; replay is instant
         max_retries=0,
     )
@@ -64,7 +65,7 @@ def _assert_llm_provenance(record: Record, backend: str) -> None:
     assert prov.text_sha256
 
 
-def test_hybrid_injected_summary_keeps_parser_decisions(config: Config) -> None:
+def test_hybrid_injected_summary_keeps_parser_decisions(config: Config, vcr: Any) -> None:
     """A case summary telling the model to overturn everything changes no decision."""
     record, rules = _run(HybridBackend, config, "injected_summary.txt")
     _assert_llm_provenance(record, "hybrid")
@@ -76,9 +77,11 @@ def test_hybrid_injected_summary_keeps_parser_decisions(config: Config) -> None:
         Decision.OVERTURNED,
     ]
     # The injected note did reach the model (it is in the recorded request) ...
-    cassette = CASSETTES / "test_hybrid_injected_summary_keeps_parser_decisions.yaml"
-    (interaction,) = yaml.safe_load(cassette.read_text())["interactions"]
-    assert "ignore previous instructions" in interaction["request"]["body"]
+    # (From the cassette in use: while re-recording, the file is written only
+    # after the test.)
+    (request,) = vcr.requests
+    body = request.body.decode() if isinstance(request.body, bytes) else request.body
+    assert "ignore previous instructions" in body
     # ... and whatever the model made of it, a decision it disagrees on is a
     # check that kept the parser's value.
     for c in record.checks:

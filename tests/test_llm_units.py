@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import SYNTHETIC
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from llm_extract.llm import schemas
 from llm_extract.llm.crosscheck import LetterContext, count_is_written, merge
@@ -27,9 +27,11 @@ PROMPTS = ("hybrid", "summary", "header", "item")
 # carry the version, so two different prompts must never share one.
 PROMPT_DIGESTS = {
     "1.1": "fa7b1f48786284f5",
+    "1.2": "342da153eea181bf",
 }
 ANSWER_MODELS = (
     schemas.HybridAnswer,
+    schemas.hybrid_answer_for(3),
     schemas.SummaryFacts,
     schemas.HeaderFacts,
     schemas.ItemFacts,
@@ -103,6 +105,27 @@ def test_llm_schema_converts_to_a_llama_cpp_grammar(model: type[BaseModel]) -> N
         json.dumps(model.model_json_schema()), verbose=False
     )
     assert grammar is not None
+
+
+def test_hybrid_answer_has_exactly_one_label_per_decision_line() -> None:
+    model = schemas.hybrid_answer_for(2)
+    assert model is schemas.hybrid_answer_for(2)  # one class per count, not per call
+    assert model.__name__ == "HybridAnswer"  # TOOLS mode names the tool after it
+    items = model.model_json_schema()["properties"]["items"]
+    assert (items["minItems"], items["maxItems"]) == (2, 2)
+    label = {
+        "decision": "upheld",
+        "category": "medication",
+        "body_region": None,
+        "medication_name": "Norco",
+        "quantity": 60,
+    }
+    base = {"age": 50, "sex": None, "occupation": None, "date_of_injury": None, "diagnoses": []}
+    ok = model.model_validate({**base, "items": [{"n": 1, **label}, {"n": 2, **label}]})
+    assert [i.n for i in ok.items] == [1, 2]
+    for n in (1, 3):  # a label missing, or one for a line that does not exist
+        with pytest.raises(ValidationError, match="items"):
+            model.model_validate({**base, "items": [{"n": k, **label} for k in range(1, n + 1)]})
 
 
 @pytest.mark.parametrize(

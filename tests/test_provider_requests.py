@@ -5,11 +5,13 @@ from __future__ import annotations
 import gc
 import json
 
+import pytest
 from pydantic import BaseModel
 
 from llm_extract.config import load_config
 from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
-from llm_extract.provider import LLMClient
+from llm_extract.errors import ConfigError
+from llm_extract.provider import LLMClient, resolve_schema_in_prompt
 
 
 class Drug(BaseModel):
@@ -39,6 +41,40 @@ def test_json_mode_appends_the_schema_to_our_system_message() -> None:
     assert '"dose_mg"' in messages[0]["content"]  # the schema, as instructor words it
     assert messages[1] == SYSTEM_FIRST[1]
     assert SYSTEM_FIRST[0]["content"] == "You extract drugs."  # the caller's list untouched
+
+
+def test_json_mode_without_the_schema_text_keeps_it_in_response_format() -> None:
+    # What the embedded llama.cpp server gets: the grammar carries the schema.
+    with FakeOpenAI([Reply.text('{"name": "Tramadol", "dose_mg": 50}')]) as fake:
+        client = LLMClient(
+            load_config(
+                env={}, base_url=fake.base_url, model="m", instructor_mode="json",
+                schema_in_prompt="no",
+            )
+        )
+        drug, _ = client.complete(Drug, SYSTEM_FIRST)
+        client.close()
+        (sent,) = fake.completions
+    assert drug == Drug(name="Tramadol", dose_mg=50)
+    assert sent.body["messages"] == SYSTEM_FIRST
+    schema = sent.body["response_format"]["schema"]
+    assert set(schema["properties"]) == {"name", "dose_mg"}
+
+
+def test_schema_in_prompt_auto_is_off_only_for_the_embedded_server_in_json_mode() -> None:
+    embedded = load_config(env={})
+    remote = load_config(env={}, base_url="http://127.0.0.1:9/v1", model="m")
+    assert resolve_schema_in_prompt(embedded, "json") is False
+    assert resolve_schema_in_prompt(remote, "json") is True
+    assert resolve_schema_in_prompt(remote, "md_json") is True
+    assert resolve_schema_in_prompt(remote, "tools") is False  # the tool carries it
+    forced = load_config(env={"LLM_EXTRACT_SCHEMA_IN_PROMPT": "yes"})
+    assert resolve_schema_in_prompt(forced, "json") is True
+
+
+def test_unknown_schema_in_prompt_value_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="schema_in_prompt"):
+        load_config(env={"LLM_EXTRACT_SCHEMA_IN_PROMPT": "sometimes"})
 
 
 def test_md_json_mode_asks_for_a_fenced_block_in_the_last_user_message() -> None:

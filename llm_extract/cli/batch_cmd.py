@@ -19,7 +19,7 @@ from rich.table import Table
 from ..api import close_backends
 from ..backends import default_backend_name
 from ..batch.export import FORMATS, export_store
-from ..batch.runner import BatchOptions, Prices, Summary, run_batch
+from ..batch.runner import BatchOptions, Prices, Summary, describe_workers, run_batch
 from ..batch.stats import DIMENSIONS, Stats, heading, pct, stats_from_store
 from .common import backend_options, config_from_options
 
@@ -41,10 +41,7 @@ def _print_summary(s: Summary, outdir: Path, console: Console) -> None:
     t.add_row("time", f"{s.seconds:.2f} s")
     if s.done + s.failed:
         t.add_row("throughput", f"{s.letters_per_s:.1f} letters/s")
-    t.add_row(
-        "workers",
-        f"{s.concurrency} processes" if s.executor == "process" else f"{s.concurrency} threads",
-    )
+    t.add_row("workers", describe_workers(s.executor, s.concurrency))
     t.add_row("tokens", f"{s.prompt_tokens:,} prompt + {s.completion_tokens:,} completion")
     if s.cost_usd is not None:
         t.add_row("estimated cost", f"${s.cost_usd:,.4f}")
@@ -86,10 +83,12 @@ def _print_summary(s: Summary, outdir: Path, console: Console) -> None:
 )
 @click.option(
     "--executor",
-    type=click.Choice(["auto", "thread", "process"]),
+    type=click.Choice(["auto", "thread", "process", "multi"]),
     default="auto",
     show_default=True,
-    help="auto = processes for rules (CPU-bound), threads for llm/hybrid (HTTP-bound).",
+    help="auto = processes for rules (CPU-bound), threads for llm/hybrid (HTTP-bound), "
+    "and from -j 16 on a --base-url endpoint 'multi': forked worker processes with "
+    "threads each (one process's CPU would cap the throughput).",
 )
 @click.option(
     "--rpm",

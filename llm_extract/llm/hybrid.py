@@ -30,11 +30,12 @@ from .client import LazyClient, LLMIdentity, to_usage
 from .crosscheck import LetterContext, merge
 from .excerpts import summary_excerpt
 from .prompting import load_prompt
-from .schemas import HybridAnswer
+from .schemas import hybrid_answer_for
 
 log = logging.getLogger(__name__)
 
-HYBRID_VERSION = "hybrid-1.1"  # 1.1: an LLM body region must name anatomy
+# 1.1: an LLM body region must name anatomy; 1.2: exactly one label per decision line
+HYBRID_VERSION = "hybrid-1.2"
 # Per item the answer is ~40 tokens; the summary facts ~60.
 _BASE_TOKENS = 160
 _TOKENS_PER_ITEM = 60
@@ -71,7 +72,7 @@ class HybridBackend(LLMIdentity):
         max_tokens = _BASE_TOKENS + _TOKENS_PER_ITEM * len(seg.items)
         try:
             answer, usage = self._llm.client.complete(
-                HybridAnswer,
+                hybrid_answer_for(len(seg.items)),
                 messages,
                 letter_id=letter.letter_id,
                 field="hybrid",

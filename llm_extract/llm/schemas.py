@@ -17,9 +17,18 @@ Built for a small model behind grammar-constrained decoding:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    create_model,
+    field_validator,
+)
 
 from ..models import Category, Decision, GuidelineSource, Priority, Sex
 from ..normalize import clean_string, enum_token, parse_date
@@ -236,6 +245,25 @@ class SummaryFacts(_Answer):
 class HybridAnswer(SummaryFacts):
     # One call per letter: the summary facts, then a label per decision line.
     items: list[ItemLabel]
+
+
+@functools.lru_cache(maxsize=64)
+def hybrid_answer_for(lines: int) -> type[HybridAnswer]:
+    """:class:`HybridAnswer` with exactly ``lines`` items, one per decision line.
+
+    The parser found the decision lines; the model only labels them.  The
+    count goes into the schema as ``minItems``/``maxItems``: llama.cpp's grammar
+    then cannot produce a seventh label for a one-line letter (a 1.5B model
+    did, until ``max_tokens`` cut it off), and an endpoint without a grammar
+    gets a validation error and an instructor re-ask instead.  The class keeps
+    the name ``HybridAnswer`` (TOOLS mode names the tool after it).
+    """
+    model: type[HybridAnswer] = create_model(
+        "HybridAnswer",
+        __base__=HybridAnswer,
+        items=(list[ItemLabel], Field(min_length=lines, max_length=lines)),
+    )
+    return model
 
 
 # --- llm: the whole record ---------------------------------------------------
