@@ -511,9 +511,7 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.2, help="fake server latency (throughput)")
     ap.add_argument("--levels", default="1,8,32", help="concurrency levels (throughput)")
     ap.add_argument("--per-worker", type=int, default=20, help="letters per worker (throughput)")
-    ap.add_argument(
-        "--executor", default="auto", choices=["auto", "thread", "process", "multi"]
-    )
+    ap.add_argument("--executor", default="auto", choices=["auto", "thread", "process", "multi"])
     ap.add_argument("--repeat", type=int, default=1, help="runs per level (throughput)")
     ap.add_argument("--letters", type=int, default=10_000, help="letters (memory)")
     ap.add_argument("--mem-latency", type=float, default=0.05, help="fake server latency (memory)")

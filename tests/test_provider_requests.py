@@ -48,7 +48,10 @@ def test_json_mode_without_the_schema_text_keeps_it_in_response_format() -> None
     with FakeOpenAI([Reply.text('{"name": "Tramadol", "dose_mg": 50}')]) as fake:
         client = LLMClient(
             load_config(
-                env={}, base_url=fake.base_url, model="m", instructor_mode="json",
+                env={},
+                base_url=fake.base_url,
+                model="m",
+                instructor_mode="json",
                 schema_in_prompt="no",
             )
         )
