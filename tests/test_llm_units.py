@@ -368,3 +368,18 @@ def test_merge_drops_a_body_region_that_names_no_anatomy() -> None:
     record = merge(rules, _answer(rules, labels), ctx)
     assert record.items[0].body_region is None
     assert record.items[1].body_region == "spinal"
+
+
+def test_merge_drops_an_occupation_that_only_names_the_patient() -> None:
+    # Seen on a holdout letter: "The injured worker is a 52 year old ..." and the
+    # model answered occupation "injured worker": grounded, but no job.
+    _, rules, ctx = _context("rules_pdf_layout.txt")
+    rules.patient.occupation = None
+    labels = _labels(rules)
+    for said in ("injured worker", "The injured worker", "patient", "Employee"):
+        ctx.summary = f"{said} is a 52 year old carpenter. {ctx.summary}"
+        record = merge(rules.model_copy(deep=True), _answer(rules, labels, occupation=said), ctx)
+        assert record.patient.occupation is None, said
+    ctx.summary = "The injured worker is a 52 year old carpenter."
+    record = merge(rules.model_copy(deep=True), _answer(rules, labels, occupation="carpenter"), ctx)
+    assert record.patient.occupation == "carpenter"

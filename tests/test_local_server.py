@@ -470,7 +470,11 @@ def test_live_server_exits_with_its_parent(tmp_path: Path) -> None:
         "print(s.pid, s.log_path, flush=True)\n"
         "import time; time.sleep(600)\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    # A server of its own, even when the developer points LLM_EXTRACT_LOCAL_PORT at one.
+    env = {k: v for k, v in os.environ.items() if k != "LLM_EXTRACT_LOCAL_PORT"}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
+    )
     try:
         assert parent.stdout is not None
         pid_text, log_text = parent.stdout.readline().split(maxsplit=1)

@@ -66,6 +66,7 @@ HTTP_DEFAULT_CONCURRENCY = 4
 # process has CPU to spare (measured 0.94-0.97 of the ideal at -j 1 and -j 8).
 MULTI_MIN_CONCURRENCY = 16
 THREADS_PER_PROCESS = 8
+INFLIGHT_PER_WORKER = 2  # letters handed out per worker: every worker busy, memory bounded
 
 
 @dataclass(frozen=True)
@@ -447,7 +448,7 @@ def run_batch(
         ident_tuple = (ident.name, ident.version, ident.model, ident.prompt_version)
         pool = run.pool = _Pool(mode, concurrency, opts, backend, ident_tuple)
         limiter = RateLimiter(opts.rpm)
-        max_inflight = 2 * concurrency  # keeps every worker busy, bounds memory
+        max_inflight = INFLIGHT_PER_WORKER * concurrency
         s = run.summary
         progress = BatchProgress(total, enabled=opts.progress)
         try:

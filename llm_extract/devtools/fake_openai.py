@@ -256,6 +256,7 @@ def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b'{"error": {"message": "not found"}}')
 
         def do_POST(self) -> None:
+            arrived = time.monotonic()
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             try:
@@ -270,16 +271,20 @@ def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if not isinstance(body, dict):
                 self._send(400, b'{"error": {"message": "request body is not JSON"}}')
                 return
-            if reply.delay and fake._closing.wait(reply.delay):
-                return  # server stopping: drop the hanging request
             if reply.kind == "status":
                 error = {"error": {"message": f"fake {reply.status}", "type": "fake_error"}}
-                self._send(reply.status, json.dumps(error).encode(), reply.headers)
+                status, payload = reply.status, json.dumps(error).encode()
             elif reply.kind == "raw":
-                self._send(reply.status, (reply.content or "").encode(), reply.headers)
+                status, payload = reply.status, (reply.content or "").encode()
             else:
-                payload = json.dumps(fake._completion(body, reply)).encode()
-                self._send(200, payload, reply.headers)
+                status, payload = 200, json.dumps(fake._completion(body, reply)).encode()
+            # The delay counts from the request's arrival, its own parsing and the
+            # answer's building included: a "200 ms endpoint" answers in 200 ms,
+            # not 200 ms plus this Python server's work under load.
+            wait = reply.delay - (time.monotonic() - arrived) if reply.delay else 0.0
+            if reply.delay and fake._closing.wait(max(0.0, wait)):
+                return  # server stopping: drop the hanging request
+            self._send(status, payload, reply.headers)
 
     return Handler
 

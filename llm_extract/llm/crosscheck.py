@@ -46,6 +46,15 @@ _ANATOMY = re.compile(
     re.I,
 )
 
+# What letters call the patient is not an occupation.  On a holdout letter the
+# model answered occupation "injured worker" (copied from the summary, so
+# grounded) for a patient whose job is never stated.
+_NOT_AN_OCCUPATION = re.compile(
+    r"^(?:the\s+|an?\s+)?(?:injured\s+)?(?:worker|employee|patient|claimant|applicant"
+    r"|individual|person|man|woman|male|female|ip|iw)s?$",
+    re.I,
+)
+
 HELD_DECISION = "decisions are held to the parser's reading of the decision word"
 HELD_ITEMS = "the item list is held to the parser's segmentation of the decision lines"
 
@@ -152,7 +161,11 @@ def _merge_letter(m: _Merger, a: HybridAnswer, ctx: LetterContext) -> None:
                 resolved=False,
             )
     # Occupation and diagnoses: the parser knows the usual phrasings only.
-    if a.occupation is not None and grounded(a.occupation, ctx.summary):
+    if (
+        a.occupation is not None
+        and grounded(a.occupation, ctx.summary)
+        and not _NOT_AN_OCCUPATION.match(a.occupation.strip())
+    ):
         if p.occupation is None:
             p.occupation = a.occupation
         elif p.occupation.casefold() != a.occupation.casefold():

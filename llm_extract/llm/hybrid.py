@@ -34,8 +34,9 @@ from .schemas import hybrid_answer_for
 
 log = logging.getLogger(__name__)
 
-# 1.1: an LLM body region must name anatomy; 1.2: exactly one label per decision line
-HYBRID_VERSION = "hybrid-1.2"
+# 1.1: an LLM body region must name anatomy; 1.2: exactly one label per decision
+# line; 1.3: "injured worker" and the like are not an occupation
+HYBRID_VERSION = "hybrid-1.3"
 # Per item the answer is ~40 tokens; the summary facts ~60.
 _BASE_TOKENS = 160
 _TOKENS_PER_ITEM = 60
