@@ -643,6 +643,18 @@ class _RequestTemplate:
                 self.system = probe_messages[0]["content"]
             self.trailer = probe_messages[1:]
 
+    @staticmethod
+    def _add_system(msgs: list[dict[str, Any]], text: str) -> None:
+        first = msgs[0] if msgs else None
+        if first is None or first["role"] != "system":
+            msgs.insert(0, {"role": "system", "content": text})
+        elif isinstance(first["content"], str):
+            first["content"] += f"\n\n{text}"
+        elif isinstance(first["content"], list):
+            first["content"][0]["text"] += f"\n\n{text}"
+        else:
+            msgs.insert(0, {"role": "system", "content": text})
+
     def request(self, messages: list[dict[str, str]], **params: Any) -> dict[str, Any]:
         """The request instructor would send: messages and params plus the mode's additions."""
         msgs: list[dict[str, Any]]
@@ -650,17 +662,8 @@ class _RequestTemplate:
             msgs = list(messages)
         else:  # as instructor's JSON / MD_JSON handlers splice in their instructions
             msgs = copy_messages_for_mutation(list(messages))
-            first = msgs[0] if msgs else None
-            if self.system is None:
-                pass
-            elif first is None or first["role"] != "system":
-                msgs.insert(0, {"role": "system", "content": self.system})
-            elif isinstance(first["content"], str):
-                first["content"] += f"\n\n{self.system}"
-            elif isinstance(first["content"], list):
-                first["content"][0]["text"] += f"\n\n{self.system}"
-            else:
-                msgs.insert(0, {"role": "system", "content": self.system})
+            if self.system is not None:
+                self._add_system(msgs, self.system)
             msgs.extend(dict(m) for m in self.trailer)
             msgs = merge_consecutive_messages(msgs)
         if self.handlers.message_converter is not None:

@@ -352,3 +352,42 @@ def test_a_forked_child_drops_the_parents_http_client(fake: FakeOpenAI) -> None:
     # The parent's own client is untouched and still works.
     client.complete(_Check, [{"role": "user", "content": "z"}])
     client.close()
+
+
+@needs_fork
+def test_cli_batch_at_high_concurrency_runs_worker_processes(
+    fake: FakeOpenAI,
+    letter_paths: list[Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # -j 16 on a --base-url endpoint: forked workers with threads, progress bar on.
+    import os
+
+    from llm_extract.cli import main
+
+    fake.push(Reply.error(500), Reply.text("garbage, not JSON"))
+    out = tmp_path / "out"
+    args = [
+        "batch",
+        *[str(p) for p in letter_paths[:6]],
+        "-o",
+        str(out),
+        "--backend",
+        "llm",
+        "--base-url",
+        fake.base_url,
+        "--model",
+        "fake-model",
+        "-j",
+        "16",
+    ]
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    printed = capsys.readouterr()
+    assert exc.value.code == 0, printed
+    if (os.cpu_count() or 1) > 1:
+        assert "2 processes x 8 threads" in printed.out
+    rows = _rows(out)
+    assert len(rows) == 6 and {r["status"] for r in rows.values()} == {"done"}
+    assert {r["model"] for r in rows.values()} == {"fake-model"}

@@ -30,7 +30,7 @@ import faulthandler
 import logging
 import multiprocessing
 import os
-import signal
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
@@ -59,6 +59,10 @@ def _child_main(
     init: Callable[[], None] | None,
 ) -> None:
     """A child: read tasks, extract them on ``threads`` threads, send outcomes back."""
+    # A pool re-made after a crash is forked while the progress bar runs, which
+    # has sys.stdout/stderr pointing at its console (whose lock another thread
+    # may have held at the fork): the child writes to the real streams.
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     if init is not None:
         init()
     send_lock = threading.Lock()
@@ -224,7 +228,3 @@ class ThreadedProcessPool:
         for fut in orphans:
             fut.cancel()
 
-
-def ignore_sigint() -> None:
-    """Child initialiser: Ctrl-C is the parent's to handle (it stops the pool)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
