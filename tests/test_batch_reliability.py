@@ -197,6 +197,24 @@ def test_garbage_after_every_reask_is_recorded_as_a_response_error(
     importlib.util.find_spec("llm_extract.llm.backend") is None,
     reason="the llm backend is not installed",
 )
+def _llm_batch_args(paths: list[Path], out: Path, fake: FakeOpenAI, *, jobs: int) -> list[str]:
+    """`llm-extract batch` with the llm backend against the fake endpoint."""
+    return [
+        "batch",
+        *[str(p) for p in paths],
+        "-o",
+        str(out),
+        "--backend",
+        "llm",
+        "--base-url",
+        fake.base_url,
+        "--model",
+        "fake-model",
+        "-j",
+        str(jobs),
+    ]
+
+
 def test_cli_batch_with_the_llm_backend_against_a_faulty_endpoint(
     fake: FakeOpenAI,
     letter_paths: list[Path],
@@ -215,21 +233,7 @@ def test_cli_batch_with_the_llm_backend_against_a_faulty_endpoint(
         Reply.text("garbage, not JSON"),
     )
     out = tmp_path / "out"
-    args = [
-        "batch",
-        *[str(p) for p in letter_paths[:4]],
-        "-o",
-        str(out),
-        "--backend",
-        "llm",
-        "--base-url",
-        fake.base_url,
-        "--model",
-        "fake-model",
-        "-j",
-        "4",
-        "--no-progress",
-    ]
+    args = [*_llm_batch_args(letter_paths[:4], out, fake, jobs=4), "--no-progress"]
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 0, capsys.readouterr()
@@ -368,20 +372,7 @@ def test_cli_batch_at_high_concurrency_runs_worker_processes(
 
     fake.push(Reply.error(500), Reply.text("garbage, not JSON"))
     out = tmp_path / "out"
-    args = [
-        "batch",
-        *[str(p) for p in letter_paths[:6]],
-        "-o",
-        str(out),
-        "--backend",
-        "llm",
-        "--base-url",
-        fake.base_url,
-        "--model",
-        "fake-model",
-        "-j",
-        "16",
-    ]
+    args = _llm_batch_args(letter_paths[:6], out, fake, jobs=16)
     with pytest.raises(SystemExit) as exc:
         main(args)
     printed = capsys.readouterr()

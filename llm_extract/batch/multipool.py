@@ -26,20 +26,19 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import faulthandler
 import logging
 import multiprocessing
-import os
 import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 from ..backends import Backend
-from .worker import TEST_CRASH_ENV, Outcome, Task, extract_path
+from .worker import Outcome, Task, crash_if_told, extract_path
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +65,9 @@ def _child_main(
     if init is not None:
         init()
     send_lock = threading.Lock()
-    crash_on = os.environ.get(TEST_CRASH_ENV)
 
     def run(seq: int, task: Task) -> None:
-        if crash_on and os.path.basename(task.path).rsplit(".", 1)[0] == crash_on:
-            faulthandler.disable()  # inherited from a test runner: no dump for a planned crash
-            os.abort()  # test hook: a native crash in mid-letter
+        crash_if_told(Path(task.path).stem)
         outcome = extract_path(task, ident, backend)
         with send_lock:
             results.send((seq, outcome))

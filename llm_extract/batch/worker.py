@@ -10,6 +10,7 @@ record as JSON text, ready for the store.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import time
@@ -31,6 +32,13 @@ TEST_DELAY_ENV = "_LLM_EXTRACT_TEST_LETTER_DELAY"
 # Test hook, never set in production: a worker *process* aborts (as a native
 # crash would) on the letter with this id, to test that the batch survives it.
 TEST_CRASH_ENV = "_LLM_EXTRACT_TEST_CRASH_ON"
+
+
+def crash_if_told(letter_id: str) -> None:
+    """Test hook (``TEST_CRASH_ENV``): a worker process aborts on this letter."""
+    if os.environ.get(TEST_CRASH_ENV) == letter_id:
+        faulthandler.disable()  # inherited from a test runner: no dump for a planned crash
+        os.abort()
 
 
 def _load(path: str) -> Letter:
@@ -114,8 +122,8 @@ def extract_path(
     delay = os.environ.get(TEST_DELAY_ENV)
     if delay:
         time.sleep(float(delay))
-    if backend is None and os.environ.get(TEST_CRASH_ENV) == letter_id:
-        os.abort()
+    if backend is None:  # a worker process (threads share the batch's process)
+        crash_if_told(letter_id)
     t0 = time.perf_counter()
     try:
         letter = _load(task.path)
