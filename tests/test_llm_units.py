@@ -12,6 +12,7 @@ import pytest
 from conftest import SYNTHETIC
 from pydantic import BaseModel, ValidationError
 
+from llm_extract.document.segment import segment_letter
 from llm_extract.llm import schemas
 from llm_extract.llm.crosscheck import LetterContext, count_is_written, merge
 from llm_extract.llm.excerpts import grounded, summary_excerpt
@@ -20,7 +21,6 @@ from llm_extract.llm.prompting import load_prompt, prompt_version
 from llm_extract.loading import load_letter
 from llm_extract.models import Category, Decision, Sex
 from llm_extract.rules.backend import parse_letter
-from llm_extract.rules.segment import segment_letter
 
 PROMPTS = ("hybrid", "summary", "header", "item")
 # Editing a prompt file without bumping prompts/VERSION fails here: records

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
+from llm_extract.document.text import find_dates
 from llm_extract.models import Priority
 from llm_extract.rules.header import parse_header
 from llm_extract.rules.summary import parse_date_of_injury
-from llm_extract.rules.text import find_dates
 
 
 @pytest.mark.parametrize(

@@ -17,11 +17,11 @@ import logging
 
 from ..backends import make_provenance
 from ..config import Config
+from ..document.segment import ItemBlock, segment_letter
+from ..document.text import clean
 from ..loading import Letter
 from ..models import GuidelineSources, Item, Medication, Patient, Record, Reviewer, Span
 from ..provider import CallUsage
-from ..rules.segment import ItemBlock, segment_letter
-from ..rules.text import clean
 from .client import LazyClient, LLMIdentity, to_usage
 from .excerpts import summary_excerpt
 from .prompting import load_prompt

@@ -25,8 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..document.text import find_dates
 from ..models import Category, Check, Item, Medication, Record
-from ..rules.text import find_dates
 from .excerpts import grounded
 from .schemas import HybridAnswer, ItemLabel
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ..rules.text import DATE_RE, clean
+from ..document.text import DATE_RE, clean
 
 # A sentence ends at . ! ? followed by space and an upper-case letter or digit.
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"(])")

@@ -19,13 +19,13 @@ import time
 
 from ..backends import make_provenance
 from ..config import Config
+from ..document.segment import Segments, segment_letter
+from ..document.text import clean
 from ..errors import BackendUnavailableError, LLMError
 from ..loading import Letter
 from ..models import Record
 from ..provider import CallUsage
 from ..rules.backend import parse_letter
-from ..rules.segment import Segments, segment_letter
-from ..rules.text import clean
 from .client import LazyClient, LLMIdentity, to_usage
 from .crosscheck import LetterContext, merge
 from .excerpts import summary_excerpt

@@ -1,7 +1,7 @@
 """The deterministic parser (``rules`` backend): regexes over the letter's sections."""
 
+from ..document.segment import ItemBlock, Section, Segments, segment_letter
 from .backend import RULES_VERSION, RulesBackend, parse_letter
-from .segment import ItemBlock, Section, Segments, segment_letter
 
 __all__ = [
     "RULES_VERSION",

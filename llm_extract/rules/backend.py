@@ -12,14 +12,14 @@ import time
 
 from ..backends import make_provenance
 from ..config import Config
+from ..document.segment import segment_letter
+from ..document.text import clean
 from ..loading import Letter
 from ..models import Record, Reviewer, Usage
 from .credentials import parse_reviewer
 from .header import Header, parse_header
 from .items import build_item
-from .segment import segment_letter
 from .summary import Summary, parse_occupation, parse_summary
-from .text import clean
 
 log = logging.getLogger(__name__)
 

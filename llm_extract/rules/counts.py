@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .text import DATE_RE, NUMBER_WORDS
+from ..document.text import DATE_RE, NUMBER_WORDS
 
 _WORD_NUMBER = re.compile(
     r"\b("

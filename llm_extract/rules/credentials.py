@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
+from ..document.text import clean
 from ..models import Reviewer
-from .text import clean
 
 _STATES_LINE = re.compile(
     r"State\(s\)\s+of\s+Licensure\s*:\s*(.+?)\s*(?=Certification|$)", re.I | re.S

@@ -16,8 +16,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from ..document.text import DATE_RE, find_dates
 from ..models import Priority
-from .text import DATE_RE, find_dates
 
 _CASE_NUMBER = re.compile(r"Case\s+Number\s*:\s*([A-Z]{2}\d{2}\s*-\s*\d{5,8})", re.I)
 # label -> field; "Application Received" may be split over lines by another value.

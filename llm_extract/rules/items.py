@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from ..document.segment import ItemBlock
+from ..document.text import DATE_RE, clean, find_dates
 from ..models import Category, GuidelineSources, Item, Span
 from .categories import body_region_of, category_of
 from .counts import parse_counts
 from .guidelines import guideline_sources
 from .medication import parse_medication
-from .segment import ItemBlock
-from .text import DATE_RE, clean, find_dates
 
 # Requests whose "for N weeks" is a rental or dosing period, not a visit schedule.
 _NOT_SCHEDULED = (Category.MEDICATION, Category.DURABLE_MEDICAL_EQUIPMENT, Category.PROGRAM, None)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
+from ..document.text import clean, words_to_digits_safe
 from ..models import Medication
-from .text import clean, words_to_digits_safe
 
 # A strength as written: 50mg, 7.5-325mg, 5/325mg, 1.3%, 300mg/g, 25mg/ml, 0.025%
 STRENGTH = re.compile(

@@ -6,8 +6,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from ..document.text import DATE_PATTERN, clean, first_date
 from ..models import Patient, Sex
-from .text import DATE_PATTERN, clean, first_date
 
 _SEX_WORDS = {
     "male": Sex.MALE,
