@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -180,6 +180,48 @@ class Item(_Model):
     _list = field_validator("cpt_codes", mode="before")(classmethod(lambda cls, v: _clean_list(v)))
 
 
+# How sure the reader that produced a value is (issue: hybrid arbitration).
+#   exact     -- a fixed rule matched literal text (a header label, "#60", ": Upheld");
+#   heuristic -- a rule that can be wrong (the diagnoses splitter, category
+#                defaults, medication name/strength cutting, counts beyond the
+#                plain notations), or an LLM reading;
+#   undecided -- the reader found no value (the field is null / empty).
+Certainty = Literal["exact", "heuristic", "undecided"]
+# Who produced the value kept in the record.
+Reader = Literal["rules", "llm", "both", "person"]
+
+
+class Evidence(_Model):
+    """Where one field's value was read, by whom, and whether the text supports it.
+
+    ``field`` is the value's path in the record: ``case_number``,
+    ``patient.age``, ``reviewer.specialties``, ``diagnoses``,
+    ``items[0].quantity``, ``items[2].medication.name``.  ``spans`` point into
+    the letter text (``Letter.text``); ``grounded`` is true when the value, or
+    the text it was normalised from, occurs at those spans.
+    """
+
+    field: str
+    spans: list[Span] = Field(default_factory=list)
+    reader: Reader = "rules"
+    rule: str | None = None
+    certainty: Certainty = "undecided"
+    grounded: bool = False
+
+
+class OcrPage(_Model):
+    page: int = Field(ge=1)
+    confidence: float = Field(ge=0.0, le=1.0)
+
+
+class OcrInfo(_Model):
+    """Set when (some) pages of the letter were read by OCR."""
+
+    engine: str
+    engine_version: str | None = None
+    pages: list[OcrPage] = Field(default_factory=list)
+
+
 class Usage(_Model):
     """What producing one record cost."""
 
@@ -201,6 +243,12 @@ class Provenance(_Model):
     # True when an LLM backend failed and the record is the rules result instead.
     fallback: bool = False
     fallback_reason: str | None = None
+    # Which layout of IMR letter this is (llm_extract.document.layout), and how
+    # its text was obtained: "pdfium", "text" (a .txt or a string), "ocr", or
+    # the name of an external extractor route (eval --text-from).
+    layout: str | None = None
+    text_source: str | None = None
+    ocr: OcrInfo | None = None
 
 
 class Check(_Model):
@@ -231,6 +279,10 @@ class Record(_Model):
     provenance: Provenance | None = None
     checks: list[Check] = Field(default_factory=list)
     needs_review: bool = False
+    # Why the record should be checked by a person: one short sentence each.
+    review_reasons: list[str] = Field(default_factory=list)
+    # Per-field evidence (spans, reader, certainty, grounding); see Evidence.
+    evidence: list[Evidence] = Field(default_factory=list)
 
     _enum = field_validator("priority", mode="before")(classmethod(lambda cls, v: _coerce_enum(v)))
     _date = field_validator(
@@ -243,6 +295,15 @@ class Record(_Model):
     )(classmethod(lambda cls, v: _coerce_date(v)))
     _str = field_validator("case_number", mode="before")(classmethod(lambda cls, v: _clean_opt(v)))
     _list = field_validator("diagnoses", mode="before")(classmethod(lambda cls, v: _clean_list(v)))
+
+    def flag(self, reason: str) -> None:
+        """Mark the record for review with ``reason`` (kept once)."""
+        self.needs_review = True
+        if reason not in self.review_reasons:
+            self.review_reasons = [*self.review_reasons, reason]
+
+    def evidence_for(self, field: str) -> Evidence | None:
+        return next((e for e in self.evidence if e.field == field), None)
 
     def to_json(self, *, indent: int | None = None) -> str:
         return self.model_dump_json(indent=indent)
