@@ -11,7 +11,7 @@ server (llm_extract.devtools.fake_openai, schema mode) started as a separate
 process, so the RSS measured is the batch's alone.  The backend is the real
 ``llm`` backend when it is installed (``--backend llm``), else
 ``--backend one-call``: a stand-in whose extract() makes exactly one structured
-call through llm_extract.provider.LLMClient (openai + instructor + tenacity,
+call through llm_extract.llm.client.LLMClient (openai + instructor + tenacity,
 real HTTP) and builds a Record from the answer.  The report says which ran.
 
 The ideal throughput is concurrency / (latency × HTTP calls per letter); the
@@ -47,13 +47,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from llm_extract.backends import make_provenance
-from llm_extract.batch.runner import BatchOptions, Summary, describe_workers, run_batch
-from llm_extract.batch.worker import Outcome
+from llm_extract.base import make_provenance
+from llm_extract.batch.runner import BatchOptions, BatchSummary, describe_workers, run_batch
 from llm_extract.config import Config, load_config
+from llm_extract.llm.client import LLMClient
 from llm_extract.loading import Letter
+from llm_extract.loop import LetterResult
 from llm_extract.models import Record, Usage
-from llm_extract.provider import LLMClient
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("IMR_CORPUS") or ROOT.parent / "shared" / "corpus")
@@ -270,7 +270,7 @@ def _run_http(
     executor: str = "auto",
     backend: Any = None,
     exclude_pid: int | None = None,
-) -> tuple[Summary, float, list[tuple[int, float, list[float]]], list[float]]:
+) -> tuple[BatchSummary, float, list[tuple[int, float, list[float]]], list[float]]:
     """One batch run; returns its summary, HTTP calls per letter, RSS samples and the
     time (perf_counter) at which each letter was committed."""
     # Process workers build their own backend from the name (one-call is thread-only).
@@ -281,11 +281,11 @@ def _run_http(
     samples: list[tuple[int, float, list[float]]] = [(0, rss_mib(), [])]
     committed: list[float] = []
 
-    def on_outcome(outcome: Outcome, s: Summary) -> None:
+    def on_result(result: LetterResult, s: BatchSummary) -> None:
         nonlocal attempts
         committed.append(time.perf_counter())
-        if outcome.record_json:
-            attempts += json.loads(outcome.record_json)["provenance"]["usage"]["attempts"]
+        if result.record is not None:
+            attempts += result.usage.attempts
         n = s.done + s.failed
         if sample_every and n % sample_every == 0:
             # Worker processes (--executor multi) too; not the fake server.
@@ -302,7 +302,7 @@ def _run_http(
                 executor=executor,  # type: ignore[arg-type]
                 progress=False,
             ),
-            on_outcome=on_outcome,
+            on_result=on_result,
         )
     finally:
         if own and not isinstance(backend, str):
@@ -464,7 +464,7 @@ def bench_memory_rules(workdir: Path, n: int) -> dict[str, Any]:
     samples: list[tuple[int, float, list[float]]] = [(0, rss_mib(), [])]
     every = max(n // 10, 1)
 
-    def on_outcome(outcome: Outcome, s: Summary) -> None:
+    def on_result(result: LetterResult, s: BatchSummary) -> None:
         done = s.done + s.failed
         if done % every == 0:
             samples.append((done, rss_mib(), _children_rss_mib()))
@@ -477,7 +477,7 @@ def bench_memory_rules(workdir: Path, n: int) -> dict[str, Any]:
             config=load_config(backend="rules"),
             progress=False,
         ),
-        on_outcome=on_outcome,
+        on_result=on_result,
     )
     print(
         f"memory [rules] {s.concurrency} processes: {s.done} done, {s.failed} failed "

@@ -39,8 +39,9 @@ from llm_extract.config import Config, load_config  # noqa: E402
 from llm_extract.errors import ExtractionError  # noqa: E402
 from llm_extract.evaluation.gold import load_gold  # noqa: E402
 from llm_extract.evaluation.runner import default_letters_dir, find_letter  # noqa: E402
-from llm_extract.evaluation.scoring import Prediction, score_letter, summarise  # noqa: E402
+from llm_extract.evaluation.scoring import score_letter, summarise  # noqa: E402
 from llm_extract.loading import Letter, load_letter  # noqa: E402
+from llm_extract.loop import LetterResult  # noqa: E402
 
 
 def token_counter(config: Config) -> tuple[Callable[[str], int], str]:
@@ -70,7 +71,7 @@ def run_backend(
     name: str, letters: list[tuple[Any, Letter]], config: Config, count: Callable[[str], int]
 ) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
-    preds: dict[str, Prediction] = {}
+    preds: dict[str, LetterResult] = {}
     rows = []
     for gold, letter in letters:
         started = time.perf_counter()
@@ -78,11 +79,13 @@ def run_backend(
             record = extract(letter, backend=name, config=config)
         except ExtractionError as exc:
             failed = time.perf_counter() - started
-            preds[gold.letter_id] = Prediction(gold.letter_id, error=str(exc), seconds=failed)
+            preds[gold.letter_id] = LetterResult.failed(
+                gold.letter_id, exc, letter_id=gold.letter_id, seconds=failed
+            )
             print(f"  {name:7s} {gold.letter_id:22s} ERROR {exc}", flush=True)
             continue
         took = time.perf_counter() - started
-        preds[gold.letter_id] = Prediction(gold.letter_id, record=record, seconds=took)
+        preds[gold.letter_id] = LetterResult.of_record(gold.letter_id, record, seconds=took)
         u = record.provenance.usage if record.provenance else None
         letter_tokens = count(letter.text)
         row = {

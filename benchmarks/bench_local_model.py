@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from pydantic import BaseModel  # noqa: E402
 
 from llm_extract.config import load_config  # noqa: E402
+from llm_extract.llm.client import LLMClient  # noqa: E402
 from llm_extract.llm.local_server import ServerSettings, start_server  # noqa: E402
 from llm_extract.llm.model_files import (  # noqa: E402
     QWEN_CODER_1_5B,
@@ -40,7 +41,6 @@ from llm_extract.llm.model_files import (  # noqa: E402
     find_parts,
     sha256_file,
 )
-from llm_extract.provider import LLMClient  # noqa: E402
 
 _PERF = re.compile(
     r"(prompt eval|\s eval) time =\s*([\d.]+) ms /\s*(\d+) (?:tokens|runs)\s*\(\s*[\d.]+ ms per token,\s*([\d.]+) tokens per second"

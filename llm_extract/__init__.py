@@ -10,6 +10,7 @@ from .api import ExtractResult, close_backends, extract, extract_many, get_backe
 from .config import Config, load_config
 from .errors import ExtractionError
 from .loading import Letter, letter_from_text, load_letter
+from .loop import LetterResult
 from .models import Item, Record, record_json_schema
 
 try:
@@ -23,6 +24,7 @@ __all__ = [
     "ExtractionError",
     "Item",
     "Letter",
+    "LetterResult",
     "Record",
     "__version__",
     "close_backends",

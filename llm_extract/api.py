@@ -1,7 +1,9 @@
-"""The public entry point: ``llm_extract.extract(...)``.
+"""The public entry point: ``llm_extract.extract(...)`` and ``extract_many(...)``.
 
-The CLI, the eval harness and the batch all call :func:`extract` (or
-:func:`extract_many`, which reuses one backend across letters).
+:func:`extract` does one letter; :func:`extract_many`, the eval harness and the
+batch run many through the one loop in :mod:`llm_extract.loop`, on a backend
+from :func:`get_backend` (one instance per name and config per process,
+checked once when it is built, so a dead endpoint fails fast).
 """
 
 from __future__ import annotations
@@ -9,41 +11,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .backends import Backend, create_backend, default_backend_name
 from .config import Config, load_config
-from .errors import ExtractionError
-from .loading import Letter, letter_from_text, load_letter
+from .loop import LetterResult, Source, check_backend, run_letters, to_letter
 from .models import Record
 
 log = logging.getLogger(__name__)
 
-Source = str | Path | Letter
+__all__ = ["ExtractResult", "LetterResult", "Source", "extract", "extract_many", "to_letter"]
 
 # One backend instance per (name, config) per process: the LLM backends hold an
 # HTTP client and possibly a local server, which must not restart per letter.
 _backends: dict[tuple[str, Config], Backend] = {}
 _lock = threading.Lock()
-
-
-def to_letter(source: Source, *, letter_id: str | None = None) -> Letter:
-    """A :class:`Letter` from a path, a :class:`Letter`, or the text of a letter.
-
-    A ``str`` is a path when it has no line break and names a ``.pdf``/``.txt``
-    file or an existing path; otherwise it is the letter's text.
-    """
-    if isinstance(source, Letter):
-        return source
-    if isinstance(source, Path):
-        return load_letter(source)
-    if "\n" not in source and (
-        source.lower().endswith((".pdf", ".txt")) or Path(source).exists()
-    ):
-        return load_letter(source)
-    return letter_from_text(source, letter_id or "text")
 
 
 def resolve_config(config: Config | None, **overrides: Any) -> Config:
@@ -53,7 +35,12 @@ def resolve_config(config: Config | None, **overrides: Any) -> Config:
 
 
 def get_backend(backend: str | Backend | None = None, config: Config | None = None) -> Backend:
-    """The (shared) backend instance for a name, or the default backend."""
+    """The (shared) backend instance for a name, or the default backend.
+
+    A new instance is checked before it is handed out (an LLM backend reaches
+    its endpoint, or starts the embedded server): a bad ``--base-url`` or key
+    raises :class:`~llm_extract.errors.BackendUnavailableError` here, once.
+    """
     if backend is not None and not isinstance(backend, str):
         return backend
     cfg = config or load_config()
@@ -63,6 +50,11 @@ def get_backend(backend: str | Backend | None = None, config: Config | None = No
         inst = _backends.get(key)
         if inst is None:
             inst = create_backend(name, cfg)
+            try:
+                check_backend(inst)
+            except BaseException:
+                inst.close()  # e.g. stop a local server that started but cannot serve
+                raise
             _backends[key] = inst
         return inst
 
@@ -96,7 +88,8 @@ def extract(
     Raises a subclass of :class:`~llm_extract.errors.ExtractionError` on bad
     input or when the backend cannot run.
     """
-    letter = to_letter(source, letter_id=letter_id)
+    loading = resolve_config(config, **overrides) if (config or overrides) else None
+    letter = to_letter(source, letter_id=letter_id, config=loading)
     if backend is not None and not isinstance(backend, str) and not overrides:
         # An instance carries its own configuration: reading the environment
         # again would be ~0.2 ms per letter for nothing in a batch.
@@ -105,37 +98,22 @@ def extract(
     return be.extract(letter)
 
 
-@dataclass(frozen=True)
-class ExtractResult:
-    """One letter's outcome in :func:`extract_many`: a record or an error."""
-
-    source: str
-    record: Record | None = None
-    error: ExtractionError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.record is not None
-
-
 def extract_many(
     sources: Iterable[Source],
     *,
     backend: str | Backend | None = None,
     config: Config | None = None,
     **overrides: Any,
-) -> Iterator[ExtractResult]:
-    """Extract many letters, one result each; a bad letter does not stop the rest.
+) -> Iterator[LetterResult]:
+    """Extract many letters, one :class:`~llm_extract.loop.LetterResult` each.
 
-    Only :class:`ExtractionError` is caught: anything else is a bug and raises.
+    A bad letter does not stop the rest (its result carries the error as data);
+    a backend that cannot run does, before the first letter (see
+    :mod:`llm_extract.loop` for the one rule every loop follows).
     """
     cfg = resolve_config(config, **overrides)
-    be = get_backend(backend, cfg)
-    for src in sources:
-        label = str(src.letter_id if isinstance(src, Letter) else src)
-        try:
-            yield ExtractResult(label, record=be.extract(to_letter(src)))
-        except ExtractionError as exc:
-            # info, not warning: callers report the error themselves (CLI: one line).
-            log.info("%s: %s", label, exc)
-            yield ExtractResult(label, error=exc)
+    yield from run_letters(sources, get_backend(backend, cfg), cfg)
+
+
+# The result type of extract_many before the one loop; the same class now.
+ExtractResult = LetterResult

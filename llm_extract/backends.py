@@ -1,21 +1,23 @@
-"""The backend boundary: what every extractor (rules, llm, hybrid) looks like.
+"""The backend registry: a backend by name, and the embedded default.
 
 A backend turns a :class:`~llm_extract.loading.Letter` into a
-:class:`~llm_extract.models.Record`.  Backends are peers: the deterministic
-parser is one, the LLM another, the hybrid combines them.  Implementations are
-imported lazily so that ``rules`` never imports ``openai``/``instructor``.
+:class:`~llm_extract.models.Record` (the protocol is in :mod:`llm_extract.base`).
+Backends are peers: the deterministic parser is one, the LLM another, the
+hybrid combines them.  Implementations are imported lazily so that ``rules``
+never imports ``openai``/``instructor``.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Protocol, runtime_checkable
 
+from .base import Backend, make_provenance
 from .config import BACKENDS, Config
 from .errors import BackendUnavailableError, ConfigError
-from .loading import Letter
-from .models import Provenance, Record, Usage
+
+# Backend and make_provenance live in base.py; named here for existing importers.
+__all__ = ["Backend", "create_backend", "default_backend_name", "make_provenance"]
 
 # name -> "module:Class"; each class takes (config: Config).
 _REGISTRY = {
@@ -23,40 +25,6 @@ _REGISTRY = {
     "llm": "llm_extract.llm.backend:LLMBackend",
     "hybrid": "llm_extract.llm.hybrid:HybridBackend",
 }
-
-
-@runtime_checkable
-class Backend(Protocol):
-    name: str
-    version: str
-
-    def extract(self, letter: Letter) -> Record: ...
-
-    def close(self) -> None: ...
-
-
-def make_provenance(
-    letter: Letter,
-    *,
-    backend: str,
-    version: str,
-    model: str | None = None,
-    prompt_version: str | None = None,
-    usage: Usage | None = None,
-    fallback: bool = False,
-    fallback_reason: str | None = None,
-) -> Provenance:
-    return Provenance(
-        source_file=letter.source_file,
-        text_sha256=letter.sha256,
-        backend=backend,
-        backend_version=version,
-        model=model,
-        prompt_version=prompt_version,
-        usage=usage or Usage(),
-        fallback=fallback,
-        fallback_reason=fallback_reason,
-    )
 
 
 def local_extra_installed() -> bool:

@@ -17,6 +17,11 @@ from .errors import ConfigError
 BACKENDS = ("rules", "llm", "hybrid")
 INSTRUCTOR_MODES = ("auto", "tools", "json", "json_schema", "md_json")
 SCHEMA_IN_PROMPT = ("auto", "yes", "no")
+# Mirrors of llm_extract.textroutes / llm_extract.ocr (not imported: config is
+# imported by everything, those modules are not needed to build a Config).
+TEXT_ROUTES = ("pdfium", "pypdf", "pypdf-layout", "pdftotext", "pdftotext-layout", "ocr")
+OCR_MODES = ("auto", "always", "never")
+OCR_ENGINES = ("auto", "rapidocr", "tesseract")
 
 
 def _default_cache_dir() -> Path:
@@ -51,6 +56,16 @@ class Config:
     local_port: int | None = None  # None = a free port
     local_ctx: int = 4096
     local_threads: int | None = None  # None = all cores
+    # Which extractor reads a PDF's text (llm_extract.textroutes.TEXT_ROUTES)
+    # and whether pages without a text layer go to OCR (auto/always/never);
+    # the OCR engine: auto (rapidocr when the ocr extra is installed, else
+    # tesseract when on PATH), rapidocr or tesseract.
+    text_from: str = "pdfium"
+    ocr: str = "auto"
+    ocr_engine: str = "auto"
+    # Circuit breaker (llm_extract.loop): stop a run after this many letters in a
+    # row fell back to the parser for the same transport reason (0 = never).
+    max_consecutive_fallbacks: int = 3
 
     def __post_init__(self) -> None:
         if self.backend is not None and self.backend not in BACKENDS:
@@ -70,6 +85,16 @@ class Config:
                 f"choose one of {', '.join(SCHEMA_IN_PROMPT)}",
                 field="schema_in_prompt",
             )
+        for name, allowed in (
+            ("text_from", TEXT_ROUTES),
+            ("ocr", OCR_MODES),
+            ("ocr_engine", OCR_ENGINES),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(
+                    f"unknown {name} {value!r}; choose one of {', '.join(allowed)}", field=name
+                )
         if self.local_host not in ("127.0.0.1", "localhost", "::1"):
             raise ConfigError(
                 "the embedded server only binds to loopback (127.0.0.1); "
@@ -102,6 +127,10 @@ _ENV = {
     "local_port": ("LLM_EXTRACT_LOCAL_PORT", int),
     "local_ctx": ("LLM_EXTRACT_LOCAL_CTX", int),
     "local_threads": ("LLM_EXTRACT_LOCAL_THREADS", int),
+    "text_from": ("LLM_EXTRACT_TEXT_FROM", str),
+    "ocr": ("LLM_EXTRACT_OCR", str),
+    "ocr_engine": ("LLM_EXTRACT_OCR_ENGINE", str),
+    "max_consecutive_fallbacks": ("LLM_EXTRACT_MAX_CONSECUTIVE_FALLBACKS", int),
 }
 
 

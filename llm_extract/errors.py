@@ -12,7 +12,7 @@ class ExtractionError(Exception):
     """Base class. ``exit_code`` is what the CLI exits with for this error."""
 
     exit_code = 1
-    # What the LLM calls spent before the error (provider.CallUsage), if any.
+    # What the LLM calls spent before the error (a models.Usage), if any.
     usage: object | None = None
 
     def __init__(
@@ -110,6 +110,14 @@ class LLMError(ExtractionError):
 
 class LLMResponseError(LLMError):
     """The LLM answered, but not with a valid object after the re-asks."""
+
+
+class EndpointDownError(LLMError):
+    """Letter after letter fell back for the same transport reason: the run stopped.
+
+    Raised by the loop's circuit breaker (:class:`llm_extract.loop.FallbackBreaker`)
+    so an archive is not silently degraded to the parser's records.
+    """
 
 
 class RecordValidationError(ExtractionError):

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import threading
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ftfy
 
 from .errors import (
+    ConfigError,
     CorruptPdfError,
     EmptyLetterError,
     EncryptedPdfError,
@@ -27,6 +30,20 @@ from .errors import (
     ScannedPdfError,
     UnsupportedFormatError,
 )
+from .models import OcrInfo, OcrPage
+from .ocr import (
+    INSTALL_HINT,
+    engine_version,
+    ocr_images,
+    ocr_unavailable_reason,
+    render_page,
+    resolve_engine,
+)
+from .textroutes import OCR_MODES, TEXT_ROUTES, repair_route_text, route_pages
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .document.layout import Layout
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +52,6 @@ SUPPORTED_SUFFIXES = (".pdf", ".txt")
 # PDFium is not thread-safe: two threads opening PDFs at once crash the process
 # (seen with the batch's thread pool). Every PDFium call goes through this lock.
 _PDFIUM_LOCK = threading.Lock()
-
-# Phrases every IMR Final Determination carries, in either layout.  Two of them
-# must be present; one alone is too weak (a rationale may quote "MAXIMUS").
-_IMR_MARKERS = (
-    re.compile(r"IMR\s+FINAL\s+DETERMINATION", re.I),
-    re.compile(r"MAXIMUS\s+Federal\s+Services", re.I),
-    re.compile(r"IMR\s+ISSUES,?\s+DECISIONS", re.I),
-    re.compile(r"Independent\s+Medical\s+Review", re.I),
-    re.compile(r"CLINICAL\s+CASE\s+SUMMARY", re.I),
-    re.compile(r"expert\s+reviewer", re.I),
-)
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,21 @@ class Letter:
     letter_id: str
     text: str
     source_file: str | None = None
+    # How the text was obtained ("pdfium", "text", "ocr", "pdftotext-layout", …)
+    # and, when OCR read some pages, the engine and per-page confidence.
+    text_source: str | None = None
+    ocr: OcrInfo | None = None
+    # Pages that show an image but yielded no text (no OCR engine installed):
+    # the record misses whatever they say, so the backends flag it.
+    unread_pages: tuple[int, ...] = ()
+
+    @property
+    def layout(self) -> Layout:
+        """The letter's layout (computed from the text; cheap, a few regex scans)."""
+        # Imported here: llm_extract.document imports this module.
+        from .document.layout import detect_layout
+
+        return detect_layout(self.text)
 
     @property
     def sha256(self) -> str:
@@ -146,17 +167,50 @@ def normalise_text(raw: str) -> str:
 
 
 def pdf_text(path: Path, *, letter_id: str | None = None) -> str:
-    """All pages' text from a PDF, pages joined by a newline."""
-    import pypdfium2 as pdfium  # imported here: loading text letters never needs it
-
+    """All pages' PDFium text, pages joined by a newline (no OCR)."""
     lid = letter_id or path.stem
+    pages = _pdfium_pages(path, lid)
+    text = "\n".join(pages)
+    if not text.strip():
+        raise _scanned_error(len(pages), lid, why=None)
+    return text
+
+
+def _pdfium_pages(path: Path, lid: str) -> list[str]:
+    return [text for text, _image in _pdfium_page_info(path, lid)]
+
+
+def _pdfium_page_info(path: Path, lid: str) -> list[tuple[str, bool]]:
+    """Each page's PDFium text and whether the page carries an image (a scan's page does)."""
+    import pypdfium2 as pdfium  # imported here: loading text letters never needs it
+    import pypdfium2.raw as pdfium_c
+
     with _PDFIUM_LOCK:
-        return _pdf_text_locked(pdfium, path, lid)
+        doc = _open_pdf(pdfium, path, lid)
+        try:
+            pages = []
+            for page in doc:
+                textpage = page.get_textpage()
+                text = textpage.get_text_range()
+                textpage.close()
+                has_image = False
+                if len(text.strip()) < _MIN_PAGE_CHARS:
+                    # Only asked for pages without text: walking objects costs time.
+                    has_image = any(
+                        obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE for obj in page.get_objects()
+                    )
+                pages.append((text, has_image))
+                page.close()
+        except pdfium.PdfiumError as exc:
+            raise CorruptPdfError(f"PDF page unreadable ({exc})", letter=lid, cause=exc) from exc
+        finally:
+            doc.close()
+    return pages
 
 
-def _pdf_text_locked(pdfium: Any, path: Path, lid: str) -> str:
+def _open_pdf(pdfium: Any, path: Path, lid: str) -> Any:
     try:
-        doc = pdfium.PdfDocument(str(path))
+        return pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
         msg = str(exc).lower()
         if "password" in msg:
@@ -169,30 +223,110 @@ def _pdf_text_locked(pdfium: Any, path: Path, lid: str) -> str:
         raise CorruptPdfError(
             f"not a readable PDF ({exc}); re-download or re-export it", letter=lid, cause=exc
         ) from exc
-    try:
-        pages = []
-        for page in doc:
-            textpage = page.get_textpage()
-            pages.append(textpage.get_text_range())
-            textpage.close()
-            page.close()
-    except pdfium.PdfiumError as exc:
-        raise CorruptPdfError(f"PDF page unreadable ({exc})", letter=lid, cause=exc) from exc
-    finally:
-        doc.close()
-    text = "\n".join(pages)
+
+
+def _scanned_error(n_pages: int, lid: str, *, why: str | None) -> ScannedPdfError:
+    how = why or f"OCR is off (--ocr never); use --ocr auto with {INSTALL_HINT}"
+    return ScannedPdfError(
+        f"the PDF has {n_pages} page(s) but no text layer (a scan?) and {how}",
+        letter=lid,
+    )
+
+
+def _ocr_pdf_pages(
+    path: Path, lid: str, numbers: list[int], engine: str
+) -> tuple[dict[int, str], OcrInfo]:
+    """OCR the 1-based ``numbers`` pages of the PDF; their text and the provenance."""
+    import pypdfium2 as pdfium
+
+    with _PDFIUM_LOCK:
+        doc = _open_pdf(pdfium, path, lid)
+        try:
+            images = []
+            for n in numbers:
+                page = doc[n - 1]
+                images.append((n, render_page(page)))
+                page.close()
+        finally:
+            doc.close()
+    read = ocr_images(images, engine)
+    info = OcrInfo(
+        engine=engine,
+        engine_version=engine_version(engine),
+        pages=[OcrPage(page=p.page, confidence=p.confidence) for p in read],
+    )
+    return {p.page: p.text for p in read}, info
+
+
+# A page with less text than this has no real text layer (a scan may carry a
+# stray OCR'd page number or a fax banner).
+_MIN_PAGE_CHARS = 40
+
+
+@dataclass(frozen=True)
+class _PdfText:
+    text: str
+    source: str
+    ocr: OcrInfo | None
+    unread_pages: tuple[int, ...]
+
+
+def _pdf_letter_text(
+    path: Path, lid: str, *, text_from: str, ocr: str, ocr_engine: str
+) -> _PdfText:
+    """The text of a PDF by the chosen route, with OCR where it is needed and allowed."""
+    if text_from == "ocr":
+        ocr = "always"
+    info_pages = _pdfium_page_info(path, lid)
+    if text_from in ("pdfium", "ocr"):
+        pages = [text for text, _image in info_pages]
+        source = "pdfium"
+    else:
+        pages = route_pages(text_from, path, letter_id=lid)
+        source = text_from
+    if len(pages) < len(info_pages):
+        pages += [""] * (len(info_pages) - len(pages))
+    no_text = not "".join(pages).strip()
+    # A page without a text layer needs OCR when it shows an image (a scan);
+    # a blank page (the corpus has trailing ones) does not.
+    scanned = [
+        k + 1
+        for k, page in enumerate(pages)
+        if len(page.strip()) < _MIN_PAGE_CHARS and (k >= len(info_pages) or info_pages[k][1])
+    ]
+    if ocr == "always":
+        todo = list(range(1, len(pages) + 1))
+    elif ocr == "auto":
+        todo = list(range(1, len(pages) + 1)) if no_text else scanned
+    else:
+        if no_text:
+            raise _scanned_error(len(pages), lid, why=None)
+        todo = []
+    engine = resolve_engine(ocr_engine) if todo else None
+    if todo and engine is None:
+        if ocr == "always" or no_text:
+            raise _scanned_error(len(pages), lid, why=ocr_unavailable_reason(ocr_engine))
+        # The pages with text are still worth reading; the scanned ones are
+        # lost, which the backends flag (Letter.unread_pages).
+        return _PdfText("\n".join(pages), source, None, tuple(todo))
+    info = None
+    if todo and engine is not None:
+        texts, info = _ocr_pdf_pages(path, lid, todo, engine)
+        for n, text in texts.items():
+            pages[n - 1] = text
+        source = "ocr" if len(todo) == len(pages) else f"{source}+ocr"
+    text = repair_route_text(text_from, "\n".join(pages))
     if not text.strip():
-        raise ScannedPdfError(
-            f"the PDF has {len(pages)} page(s) but no text layer (a scan?); "
-            "run OCR (e.g. ocrmypdf) and extract the result",
-            letter=lid,
-        )
-    return text
+        raise _scanned_error(len(pages), lid, why="OCR found no text on its pages")
+    unread = tuple(k + 1 for k in range(len(pages)) if k + 1 in scanned and not pages[k].strip())
+    return _PdfText(text, source, info, unread)
 
 
 def check_is_imr(text: str, letter_id: str) -> None:
-    hits = sum(1 for marker in _IMR_MARKERS if marker.search(text))
-    if hits < 2:
+    """Raise unless ``text`` carries two phrases of an IMR determination (any layout)."""
+    from .document.layout import imr_marker_count  # llm_extract.document imports this module
+
+    if imr_marker_count(text) < 2:
         raise NotIMRLetterError(
             "this is not an IMR Final Determination letter (none of its section "
             "headings such as 'IMR ISSUES, DECISIONS AND RATIONALES' were found)",
@@ -200,19 +334,64 @@ def check_is_imr(text: str, letter_id: str) -> None:
         )
 
 
-def letter_from_text(text: str, letter_id: str = "text", *, source_file: str | None = None) -> Letter:
+def letter_from_text(
+    text: str,
+    letter_id: str = "text",
+    *,
+    source_file: str | None = None,
+    text_source: str | None = "text",
+    ocr: OcrInfo | None = None,
+    unread_pages: tuple[int, ...] = (),
+) -> Letter:
     """A letter from text already in memory. Raises on empty or non-IMR text."""
     if not text or not text.strip():
         raise EmptyLetterError("the letter is empty", letter=letter_id)
     text = normalise_text(text)
     check_is_imr(text, letter_id)
-    return Letter(letter_id=letter_id, text=text, source_file=source_file)
+    return Letter(
+        letter_id=letter_id,
+        text=text,
+        source_file=source_file,
+        text_source=text_source,
+        ocr=ocr,
+        unread_pages=unread_pages,
+    )
 
 
-def load_letter(path: str | Path) -> Letter:
-    """Load a ``.pdf`` or ``.txt`` letter; ``letter_id`` is the file stem."""
+def load_letter(
+    path: str | Path,
+    *,
+    text_from: str | None = None,
+    ocr: str | None = None,
+    ocr_engine: str | None = None,
+    config: Config | None = None,
+) -> Letter:
+    """Load a ``.pdf`` or ``.txt`` letter; ``letter_id`` is the file stem.
+
+    ``text_from`` (a route of :data:`TEXT_ROUTES`, default ``pdfium``) says
+    which extractor reads a PDF; ``ocr`` (``auto``/``always``/``never``,
+    default ``auto``) whether pages without a text layer go to OCR.  Unset
+    arguments come from ``config`` (``Config.text_from``/``ocr``/``ocr_engine``).
+    A ``.txt`` letter is read as it is whatever the route.
+    """
+    if config is None and not (text_from and ocr and ocr_engine):
+        from .config import load_config  # the environment's LLM_EXTRACT_TEXT_FROM etc.
+
+        config = load_config()
+    text_from = text_from or (config.text_from if config else "pdfium")
+    ocr = ocr or (config.ocr if config else "auto")
+    ocr_engine = ocr_engine or (config.ocr_engine if config else "auto")
     p = Path(path)
     lid = p.stem
+    if text_from not in TEXT_ROUTES:
+        raise ConfigError(
+            f"unknown text route {text_from!r}; choose one of {', '.join(TEXT_ROUTES)}",
+            field="text_from",
+        )
+    if ocr not in OCR_MODES:
+        raise ConfigError(
+            f"unknown OCR mode {ocr!r}; choose one of {', '.join(OCR_MODES)}", field="ocr"
+        )
     if not p.exists():
         raise LetterNotFoundError(f"no such file: {p}", letter=lid)
     if not p.is_file():
@@ -223,12 +402,16 @@ def load_letter(path: str | Path) -> Letter:
             f"unsupported file type {suffix or '(none)'!r}; give a .pdf or .txt letter",
             letter=lid,
         )
+    info: OcrInfo | None = None
+    unread: tuple[int, ...] = ()
     try:
         if p.stat().st_size == 0:
             raise EmptyLetterError(f"the file is empty: {p}", letter=lid)
         if suffix == ".pdf":
-            raw = pdf_text(p, letter_id=lid)
+            got = _pdf_letter_text(p, lid, text_from=text_from, ocr=ocr, ocr_engine=ocr_engine)
+            raw, source, info, unread = got.text, got.source, got.ocr, got.unread_pages
         else:
+            source = "text"
             data = p.read_bytes()
             # Letters come as UTF-8 or Windows-1252 (PDF-to-text tools vary).
             try:
@@ -236,12 +419,32 @@ def load_letter(path: str | Path) -> Letter:
             except UnicodeDecodeError:
                 raw = data.decode("cp1252", errors="replace")
     except OSError as exc:
-        raise LetterNotFoundError(f"cannot read {p}: {exc.strerror}", letter=lid, cause=exc) from exc
-    return letter_from_text(raw, lid, source_file=str(p))
+        raise LetterNotFoundError(
+            f"cannot read {p}: {exc.strerror}", letter=lid, cause=exc
+        ) from exc
+    return letter_from_text(
+        raw, lid, source_file=str(p), text_source=source, ocr=info, unread_pages=unread
+    )
+
+
+def walk_letter_files(folder: Path) -> Iterator[Path]:
+    """Letter files (``.pdf``/``.txt``) under ``folder``, recursively, lazily:
+    depth first, each level sorted by name (an unreadable folder is logged and
+    skipped).  The one folder walk: ``extract`` and ``batch`` both use it."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        log.warning("cannot list %s: %s", folder, exc.strerror)
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from walk_letter_files(Path(entry.path))
+        elif entry.is_file() and Path(entry.name).suffix.lower() in SUPPORTED_SUFFIXES:
+            yield Path(entry.path)
 
 
 def iter_letter_paths(inputs: list[str | Path]) -> list[Path]:
-    """Expand files and folders (non-recursive sorted listing) into letter paths.
+    """Expand files and folders (searched recursively, sorted) into letter paths.
 
     A path that does not exist is returned as-is so the caller reports it as a
     per-letter error instead of silently dropping it.
@@ -250,9 +453,7 @@ def iter_letter_paths(inputs: list[str | Path]) -> list[Path]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            out.extend(
-                sorted(c for c in p.rglob("*") if c.is_file() and c.suffix.lower() in SUPPORTED_SUFFIXES)
-            )
+            out.extend(walk_letter_files(p))
         else:
             out.append(p)
     return out

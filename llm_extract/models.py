@@ -223,12 +223,27 @@ class OcrInfo(_Model):
 
 
 class Usage(_Model):
-    """What producing one record cost."""
+    """What producing one record (or one LLM call) cost."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    attempts: int = 0
+    attempts: int = 0  # HTTP requests sent: transport retries and re-asks included
     seconds: float = 0.0
+
+    def add(self, other: Usage) -> Usage:
+        """Add ``other`` into this one (in place) and return it, for running totals."""
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.attempts += other.attempts
+        self.seconds += other.seconds
+        return self
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage().add(self).add(other)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
 
 class Provenance(_Model):

@@ -83,7 +83,3 @@ def clean_string(value: str) -> str:
 def enum_token(value: str) -> str:
     """'Physical Therapy' -> 'physical_therapy'; 'Durable-Medical Equipment' likewise."""
     return re.sub(r"[^a-z0-9]+", "_", value.strip().lower()).strip("_")
-
-
-def casefold_set(values: list[str]) -> set[str]:
-    return {clean_string(v).casefold() for v in values if v and v.strip()}

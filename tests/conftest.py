@@ -34,6 +34,20 @@ def _require_corpus() -> Path:
     pytest.skip(reason)
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the corpus with ``corpus``.
+
+    A test needs it when the ``corpus`` fixture is in its fixture closure
+    (directly, or through ``seeds_dir``, ``letters_dir``, ``seed_paths``,
+    ``letter_paths`` or a fixture built on them), so ``pytest -m corpus``
+    selects exactly that tier and ``-m "not corpus"`` runs without it.
+    """
+    for item in items:
+        if "corpus" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.corpus)
+
+
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     """The corpus root (with ``letters/`` and ``seeds/``); skips or fails when absent."""

@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from llm_extract.batch.runner import BatchOptions, Summary, run_batch
+from llm_extract.batch.runner import BatchOptions, BatchSummary, run_batch
 from llm_extract.config import Config, load_config
 from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
+from llm_extract.llm.client import LLMClient
+from llm_extract.llm.transport import Backoff
 from llm_extract.loading import Letter
 from llm_extract.models import Record
-from llm_extract.provider import Backoff, LLMClient
 from llm_extract.rules.backend import RulesBackend
 
 FAST = Backoff(initial=0.01, maximum=0.05, jitter=0.01, max_retry_after=2.0)
@@ -75,7 +76,7 @@ def _config(fake: FakeOpenAI, **kw: object) -> Config:
     return load_config(env={}, **settings)
 
 
-def _batch(paths: list[Path], out: Path, backend: object, config: Config, **kw: object) -> Summary:
+def _batch(paths: list[Path], out: Path, backend: object, config: Config, **kw: object) -> BatchSummary:
     return run_batch(
         BatchOptions(
             inputs=[str(p) for p in paths],
@@ -338,14 +339,14 @@ def test_a_forked_child_drops_the_parents_http_client(fake: FakeOpenAI) -> None:
 
     client = LLMClient(_config(fake), backoff=FAST)
     client.complete(_Check, [{"role": "user", "content": "x"}])
-    assert client._client is not None
+    assert client._endpoint._client is not None
     ctx = multiprocessing.get_context("fork")
     parent_end, child_end = ctx.Pipe()
 
     def child() -> None:
-        dropped = client._client is None
+        dropped = client._endpoint._client is None
         client.complete(_Check, [{"role": "user", "content": "y"}])
-        child_end.send((dropped, client._client is not None))
+        child_end.send((dropped, client._endpoint._client is not None))
 
     proc = ctx.Process(target=child)
     proc.start()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pytest
 
-from llm_extract.batch.runner import BatchOptions, RateLimiter, Summary, run_batch
+from llm_extract.batch.runner import BatchOptions, BatchSummary, RateLimiter, run_batch
 from llm_extract.batch.store import Store, StoreError
 from llm_extract.cli import main
 from llm_extract.config import load_config
@@ -49,7 +49,7 @@ def last_run(outdir: Path) -> sqlite3.Row:
 
 def batch(
     inputs: list[str | Path], outdir: Path, backend: object = "rules", **kw: object
-) -> Summary:
+) -> BatchSummary:
     opts = BatchOptions(
         inputs=[str(i) for i in inputs],
         outdir=outdir,

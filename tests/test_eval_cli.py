@@ -359,8 +359,9 @@ def test_backend_run_scores_and_lists_failures(
 def test_html_context_uses_the_prediction_span_when_it_points_into_the_text() -> None:
     from llm_extract.evaluation.gold import GoldRecord
     from llm_extract.evaluation.report_html import render_html
-    from llm_extract.evaluation.scoring import Prediction, evaluate
+    from llm_extract.evaluation.scoring import evaluate
     from llm_extract.loading import letter_from_text
+    from llm_extract.loop import LetterResult
     from llm_extract.models import Record
 
     letter = letter_from_text(LETTER_TEXT, LETTER_ID)
@@ -376,7 +377,7 @@ def test_html_context_uses_the_prediction_span_when_it_points_into_the_text() ->
     pred = Record.model_validate(pred_data)
     result = evaluate(
         [GoldRecord(LETTER_ID, gold, Path("g.json"), "dev")],
-        {LETTER_ID: Prediction(LETTER_ID, record=pred, text=letter.text)},
+        {LETTER_ID: LetterResult.of_record(LETTER_ID, pred, text=letter.text)},
     )
     page = render_html(result)
     assert "<mark>Norco 10/325mg #60: Upheld</mark>" in page
@@ -386,8 +387,8 @@ def test_html_context_uses_the_prediction_span_when_it_points_into_the_text() ->
     result = evaluate(
         [GoldRecord(LETTER_ID, gold, Path("g.json"), "dev")],
         {
-            LETTER_ID: Prediction(
-                LETTER_ID, record=Record.model_validate(pred_data), text=letter.text
+            LETTER_ID: LetterResult.of_record(
+                LETTER_ID, Record.model_validate(pred_data), text=letter.text
             )
         },
     )

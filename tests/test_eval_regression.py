@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from llm_extract.config import load_config
+from llm_extract.evaluation import headline
 from llm_extract.evaluation.gold import gold_digest, load_gold
 from llm_extract.evaluation.runner import run_backend
 from llm_extract.evaluation.scoring import FIELD_NAMES, evaluate
@@ -53,12 +54,12 @@ def test_rules_does_not_regress_below_baseline(baseline: dict[str, Any], corpus:
     predictions = run_backend(gold, corpus, backend="rules", config=load_config(backend="rules"))
     current = evaluate(gold, predictions).to_dict(letters=False)
 
+    # Every headline figure of evaluation/headline.py; one the baseline lacks
+    # (added since it was made) is None there and skipped until it is regenerated.
+    now, base = headline.from_json(current), headline.from_json(baseline)
     figures = {
         **{f"fields.{n}": (current["fields"][n], baseline["fields"][n]) for n in FIELD_NAMES},
-        "mean_field_score": (current["mean_field_score"], baseline["mean_field_score"]),
-        "decision_accuracy": (current["decision_accuracy"], baseline["decision_accuracy"]),
-        "items.precision": (current["items"]["precision"], baseline["items"]["precision"]),
-        "items.recall": (current["items"]["recall"], baseline["items"]["recall"]),
+        **{name: (now[name], base[name]) for name in headline.names()},
     }
     regressions = [
         f"{name}: {now} < baseline {base}"

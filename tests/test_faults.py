@@ -22,7 +22,10 @@ from pydantic import BaseModel
 from llm_extract.config import Config, load_config
 from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
 from llm_extract.errors import BackendUnavailableError, LLMError, LLMResponseError
-from llm_extract.provider import NO_KEY, Backoff, CallUsage, LLMClient
+from llm_extract.llm.client import LLMClient
+from llm_extract.llm.endpoint import NO_KEY
+from llm_extract.llm.transport import Backoff
+from llm_extract.models import Usage
 
 # Fast backoff so that retries without Retry-After take milliseconds.
 FAST = Backoff(initial=0.01, maximum=0.05, jitter=0.01, max_retry_after=5.0)
@@ -57,7 +60,7 @@ def make_client(fake: FakeOpenAI, mode: str = "tools", **overrides: object) -> L
     return LLMClient(load_config(env={}, **settings), backoff=FAST)
 
 
-def complete(client: LLMClient) -> tuple[City, CallUsage]:
+def complete(client: LLMClient) -> tuple[City, Usage]:
     try:
         return client.complete(City, MESSAGES, letter_id="CM-TEST-1", field="city")
     finally:
@@ -125,15 +128,15 @@ def test_exhausted_retries_raise_llm_error_with_context(fake: FakeOpenAI) -> Non
     assert str(err).startswith("CM-TEST-1: field city: ")
     assert err.exit_code == 4
     assert len(fake.completions) == 3  # 1 + max_retries, not the openai client's own retries
-    assert isinstance(err.usage, CallUsage) and err.usage.attempts == 3
+    assert isinstance(err.usage, Usage) and err.usage.attempts == 3
 
 
 def test_default_backoff_can_be_shrunk_for_other_tests(
     fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from llm_extract import provider
+    from llm_extract.llm import transport
 
-    monkeypatch.setattr(provider, "DEFAULT_BACKOFF", FAST)
+    monkeypatch.setattr(transport, "DEFAULT_BACKOFF", FAST)
     fake.push(Reply.error(500), Reply.error(500), Reply.json(VALID))
     client = LLMClient(load_config(env={}, base_url=fake.base_url, model="m"))
     started = time.monotonic()
@@ -250,9 +253,9 @@ def test_reasks_are_logged_with_letter_and_field(
     fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.push(Reply.json({"name": "Paris"}), Reply.json(VALID))
-    with caplog.at_level(logging.INFO, logger="llm_extract.provider"):
+    with caplog.at_level(logging.INFO, logger="llm_extract.llm.structured"):
         complete(make_client(fake))
-    lines = [r.getMessage() for r in caplog.records if r.name == "llm_extract.provider"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "llm_extract.llm.structured"]
     assert any(
         m.startswith("CM-TEST-1 field city: answer 1 of 3 invalid") and m.endswith("re-asking")
         for m in lines
@@ -267,7 +270,7 @@ def test_never_valid_raises_llm_response_error_with_all_usage(fake: FakeOpenAI) 
     assert len(fake.completions) == 3  # first try + 2 re-asks
     assert err.letter == "CM-TEST-1" and err.field == "city"
     assert "3 attempt(s)" in err.message and "City" in err.message
-    assert isinstance(err.usage, CallUsage)
+    assert isinstance(err.usage, Usage)
     assert (err.usage.prompt_tokens, err.usage.completion_tokens) == (150, 15)
     assert err.cause is not None
 
@@ -332,7 +335,7 @@ def test_max_tokens_per_call(fake: FakeOpenAI) -> None:
 def test_concurrent_calls_overlap_and_count_their_own_usage(fake: FakeOpenAI) -> None:
     fake.default = Reply.schema(latency=0.3, usage=(11, 3))
     client = make_client(fake)
-    results: list[CallUsage] = []
+    results: list[Usage] = []
     lock = threading.Lock()
 
     def one() -> None:

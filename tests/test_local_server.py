@@ -186,7 +186,7 @@ def stand_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_embedded_client_starts_uses_and_stops_the_server(config: Config, stand_in: None) -> None:
-    from llm_extract.provider import LLMClient
+    from llm_extract.llm.client import LLMClient
 
     client = LLMClient(config)
     assert client.base_url is None  # nothing started yet
@@ -425,7 +425,7 @@ class Answer(BaseModel):
 def test_live_real_model_structured_completion(tmp_path: Path) -> None:
     pytest.importorskip("llama_cpp", reason="the `local` extra is not installed")
     from llm_extract.config import load_config
-    from llm_extract.provider import LLMClient
+    from llm_extract.llm.client import LLMClient
 
     config = load_config()  # the real cache: assembling 1.1 GB per test run would be wasteful
     started = time.monotonic()

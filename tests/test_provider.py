@@ -16,15 +16,10 @@ from pydantic import BaseModel, Field, ValidationError
 from llm_extract.config import Config, load_config
 from llm_extract.devtools.fake_openai import FakeOpenAI, Reply, minimal_instance
 from llm_extract.errors import BackendUnavailableError
-from llm_extract.models import Record
-from llm_extract.provider import (
-    CallUsage,
-    LLMClient,
-    MalformedBodyError,
-    is_transient,
-    resolve_mode,
-    retry_after_seconds,
-)
+from llm_extract.llm.client import LLMClient
+from llm_extract.llm.endpoint import resolve_mode
+from llm_extract.llm.transport import MalformedBodyError, is_transient, retry_after_seconds
+from llm_extract.models import Record, Usage
 
 
 # -- mode per endpoint ------------------------------------------------------------
@@ -121,13 +116,16 @@ def test_transient_transport_errors() -> None:
 
 
 # -- usage ------------------------------------------------------------------------------
-def test_call_usage_sums() -> None:
-    total = CallUsage()
-    total.add(CallUsage(100, 10, 1, 0.5)).add(CallUsage(50, 5, 2, 0.25))
-    assert total == CallUsage(150, 15, 3, 0.75)
+def test_usage_sums() -> None:
+    def u(p: int, c: int, a: int, s: float) -> Usage:
+        return Usage(prompt_tokens=p, completion_tokens=c, attempts=a, seconds=s)
+
+    total = Usage()
+    total.add(u(100, 10, 1, 0.5)).add(u(50, 5, 2, 0.25))
+    assert total == u(150, 15, 3, 0.75)
     assert total.total_tokens == 165
-    both = CallUsage(1, 2, 3, 4.0) + CallUsage(1, 1, 1, 1.0)
-    assert both == CallUsage(2, 3, 4, 5.0)
+    both = u(1, 2, 3, 4.0) + u(1, 1, 1, 1.0)
+    assert both == u(2, 3, 4, 5.0)
 
 
 # -- the returned object ------------------------------------------------------------------
@@ -184,3 +182,121 @@ def test_errors_carry_no_usage_by_default() -> None:
     from llm_extract.errors import LLMError
 
     assert LLMError("x").usage is None
+
+
+# -- check(): can the endpoint be used at all? ------------------------------------------
+def test_check_passes_on_a_live_endpoint() -> None:
+    with FakeOpenAI() as fake:
+        client = LLMClient(load_config(env={}, base_url=fake.base_url, model="m"))
+        client.check()
+        client.close()
+        gets = [r for r in fake.requests if r.method == "GET"]
+    assert [r.path for r in gets] == ["/v1/models"]
+    assert fake.completions == []  # no tokens spent
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_check_rejected_key_says_which_variable(
+    status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_LLM_KEY", "sk-wrong")
+    with FakeOpenAI() as fake:
+        fake.models_reply = Reply.error(status)
+        config = load_config(env={}, base_url=fake.base_url, model="m", api_key_env="FAKE_LLM_KEY")
+        client = LLMClient(config)
+        with pytest.raises(BackendUnavailableError) as info:
+            client.check()
+        client.close()
+        gets = [r for r in fake.requests if r.method == "GET"]
+    assert info.value.exit_code == 3
+    assert "rejected the API key" in info.value.message and "$FAKE_LLM_KEY" in info.value.message
+    assert "\n" not in str(info.value)
+    assert len(gets) == 1  # a rejected key is not retried
+
+
+def test_check_refused_connection_names_the_url_and_the_fix() -> None:
+    with FakeOpenAI() as gone:
+        url = gone.base_url  # a port that was just free, now closed again
+    client = LLMClient(load_config(env={}, base_url=url, model="m"))
+    with pytest.raises(BackendUnavailableError) as info:
+        client.check()
+    message = info.value.message
+    assert info.value.exit_code == 3
+    assert f"cannot reach {url}" in message and "--base-url" in message
+    assert "\n" not in str(info.value)
+
+
+def test_check_dns_failure_is_unavailable() -> None:
+    client = LLMClient(
+        load_config(env={}, base_url="http://llm-extract-check.invalid/v1", model="m")
+    )
+    with pytest.raises(BackendUnavailableError, match="cannot reach"):
+        client.check()
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_check_leaves_other_answers_to_the_calls(status: int) -> None:
+    # A server without /models (404), or one failing right now (5xx): the calls'
+    # own retries and errors decide, not the check.
+    with FakeOpenAI() as fake:
+        fake.models_reply = Reply.error(status)
+        client = LLMClient(load_config(env={}, base_url=fake.base_url, model="m"))
+        client.check()
+        client.close()
+
+
+def test_backends_expose_check() -> None:
+    from llm_extract.llm.backend import LLMBackend
+    from llm_extract.llm.hybrid import HybridBackend
+
+    with FakeOpenAI() as gone:
+        url = gone.base_url
+    for backend_cls in (LLMBackend, HybridBackend):
+        backend = backend_cls(load_config(env={}, base_url=url, model="m"))
+        with pytest.raises(BackendUnavailableError, match="cannot reach"):
+            backend.check()
+        backend.close()
+
+
+# -- the import boundary ---------------------------------------------------------------
+def _importers(package: str) -> set[str]:
+    """Modules of llm_extract that import ``package`` (at any depth of the file)."""
+    import ast
+    from pathlib import Path
+
+    import llm_extract
+
+    root = Path(llm_extract.__file__).parent
+    found = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                # from ..provider import X (in llm_extract/llm/) -> llm_extract.provider
+                here = path.relative_to(root.parent).with_suffix("").parts
+                base = list(here[: len(here) - node.level]) if node.level else []
+                names = [".".join([*base, *([node.module] if node.module else [])])]
+            if any(n == package or n.startswith(f"{package}.") for n in names):
+                found.add(path.relative_to(root.parent).with_suffix("").as_posix())
+    return found
+
+
+def test_only_the_provider_modules_import_openai_and_instructor() -> None:
+    provider = {
+        "llm_extract/llm/transport",
+        "llm_extract/llm/endpoint",
+        "llm_extract/llm/structured",
+    }
+    assert _importers("openai") <= provider
+    assert _importers("instructor") == {"llm_extract/llm/structured"}
+
+
+def test_the_llm_package_does_not_import_back_up_lazily() -> None:
+    # provider.py and llm/ imported each other inside functions; now the
+    # provider modules live in llm/ and every import is at the top.
+    import llm_extract.llm.client as client_module
+
+    assert client_module.LLMClient.__module__ == "llm_extract.llm.client"
+    assert _importers("llm_extract.provider") == set()

@@ -11,7 +11,8 @@ from pydantic import BaseModel
 from llm_extract.config import load_config
 from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
 from llm_extract.errors import ConfigError
-from llm_extract.provider import LLMClient, resolve_schema_in_prompt
+from llm_extract.llm.client import LLMClient
+from llm_extract.llm.endpoint import resolve_schema_in_prompt
 
 
 class Drug(BaseModel):

@@ -6,9 +6,11 @@ import datetime as dt
 
 import pytest
 
+from llm_extract.document.text import first_date
 from llm_extract.models import Category
-from llm_extract.rules.categories import body_region_of, category_of
-from llm_extract.rules.items import cpt_codes, date_of_service
+from llm_extract.rules.body_region import body_region_of
+from llm_extract.rules.categories import category_of
+from llm_extract.rules.items import cpt_codes
 from llm_extract.rules.medication import parse_medication
 
 
@@ -140,7 +142,7 @@ def test_medication(request_text: str, name: str, strength: str | None, days: in
 
 def test_date_of_service_and_cpt() -> None:
     text = "TPI 20553 X6 in the Right Lumbar Paraspinals DOS 12/29/15"
-    assert date_of_service(text) == dt.date(2015, 12, 29)
+    assert first_date(text) == dt.date(2015, 12, 29)
     assert cpt_codes(text) == ["20553"]
-    assert date_of_service("Physical therapy per 12/07/2016 order") == dt.date(2016, 12, 7)
+    assert first_date("Physical therapy per 12/07/2016 order") == dt.date(2016, 12, 7)
     assert cpt_codes("MRI of the lumbar spine (DOS 12/29/2016)") == []

@@ -26,11 +26,11 @@ from llm_extract.evaluation.scoring import (
     ITEM_FIELDS,
     LETTER_FIELDS,
     EvalResult,
-    Prediction,
-    diagnosis_matches,
     evaluate,
     score_value,
 )
+from llm_extract.evaluation.values import diagnosis_matches
+from llm_extract.loop import LetterResult, error_data
 from llm_extract.models import Item, Record
 
 GOLD: dict[str, Any] = {
@@ -102,7 +102,12 @@ def gold_record(**changes: Any) -> Record:
 
 def run(gold: Record, pred: Record | None, *, error: str | None = None) -> EvalResult:
     g = GoldRecord(gold.letter_id, gold, Path(f"{gold.letter_id}.json"), "dev")
-    p = Prediction(gold.letter_id, record=pred, error=error)
+    p = LetterResult(
+        source=gold.letter_id,
+        letter_id=gold.letter_id,
+        record=pred,
+        error=error_data("ExtractionError", error, None) if error else None,
+    )
     return evaluate([g], {gold.letter_id: p})
 
 
@@ -521,8 +526,8 @@ def test_figures_per_split() -> None:
             GoldRecord(other.letter_id, other, Path("test/b.json"), "test"),
         ],
         {
-            gold.letter_id: Prediction(gold.letter_id, record=gold),
-            other.letter_id: Prediction(other.letter_id, record=wrong),
+            gold.letter_id: LetterResult.of_record(gold.letter_id, gold),
+            other.letter_id: LetterResult.of_record(other.letter_id, wrong),
         },
     )
     splits = result.to_dict()["splits"]

@@ -6,7 +6,19 @@ two files with the same name in different folders, or one letter extracted by
 two backends, share a ``letter_id`` but never a ``key``); ``failures``: one
 row per letter that could not be extracted, with its error.
 
-The three formats carry the same columns, with list fields joined by ``"; "``
+**Corrections.**  By default the values a person set in ``llm-extract review``
+replace the extracted ones: ``corrected_fields`` (letters and items) names
+them, ``review_status`` / ``reviewed_by`` say who reviewed the letter, and a
+letter marked *unusable* moves to ``failures`` (``error_class`` ``Unusable``,
+the note as message).  A correction whose extraction has changed since is not
+applied and is counted in ``stale_corrections``.  ``--raw`` writes the
+extraction exactly as produced.  The columns are derived from the models
+(:mod:`llm_extract.fields`): a field added to the record becomes a column.
+
+``label-studio`` writes Label Studio tasks instead (the letter text with the
+extraction as pre-annotations): :mod:`llm_extract.review.labelstudio`.
+
+The three table formats carry the same columns, with list fields joined by ``"; "``
 so that a CSV opens in a spreadsheet as it is:
 
 - ``csv``: UTF-8 with a BOM-less header row, booleans ``true``/``false``, empty
@@ -27,39 +39,68 @@ import datetime as dt
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ConfigError
+from ..fields import flat, spec_fields
+from ..review.corrections import (
+    REOPENED,
+    UNUSABLE,
+    LetterState,
+    apply_corrections,
+    letter_ref,
+    open_if_present,
+)
+from ..review.paths import field_kind, get_path
 from .store import DONE, FAILED, Store
 
-Format = Literal["jsonl", "csv", "parquet"]
-FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet")
+Format = Literal["jsonl", "csv", "parquet", "label-studio"]
+FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet", "label-studio")
 JOIN = "; "
 _CHUNK_ROWS = 2000
+
+def _column(path: str) -> str:
+    """A field path's column: ``reviewer.specialties`` -> ``reviewer_specialties``;
+    ``guideline_sources.maximus`` -> ``maximus_sources`` (the name analysts know)."""
+    if path.startswith("guideline_sources."):
+        return f"{path.split('.', 1)[1]}_sources"
+    return flat(path)
+
+
+def _ctype(annotation: Any) -> str:
+    kind = field_kind(annotation)[0]
+    return {"int": "int", "bool": "bool", "date": "date"}.get(kind, "str")
+
+
+# field path -> column, derived from the models (llm_extract.fields): a field
+# added to the record is a column of the export without a change here.
+LETTER_FIELD_COLUMNS: dict[str, str] = {
+    f.path: _column(f.path) for f in spec_fields() if f.level == "letter"
+}
+ITEM_FIELD_COLUMNS: dict[str, str] = {
+    f.path: _column(f.path) for f in spec_fields() if f.level == "item"
+}
+_TYPES = {f"{f.level}:{f.path}": _ctype(f.annotation) for f in spec_fields()}
 
 # column -> type ("str", "int", "bool", "date", "float"): drives parquet types
 LETTER_COLUMNS: dict[str, str] = {
     "letter_id": "str",
-    "case_number": "str",
-    "date_assigned": "date",
-    "decision_date": "date",
-    "ur_denial_date": "date",
-    "application_received": "date",
-    "priority": "str",
-    "date_of_injury": "date",
-    "reviewer_specialties": "str",
-    "reviewer_subspecialties": "str",
-    "reviewer_licensure_states": "str",
-    "patient_age": "int",
-    "patient_sex": "str",
-    "patient_occupation": "str",
-    "diagnoses": "str",
+    **{col: _TYPES[f"letter:{p}"] for p, col in LETTER_FIELD_COLUMNS.items()},
     "n_items": "int",
     "n_upheld": "int",
     "n_overturned": "int",
     "needs_review": "bool",
+    "review_reasons": "str",
     "n_checks": "int",
+    # What a person did (empty in --raw exports and for letters nobody reviewed):
+    # the fields whose value a person set, the letter's review state, by whom,
+    # and corrections no longer applied because the extraction changed.
+    "corrected_fields": "str",
+    "review_status": "str",
+    "reviewed_by": "str",
+    "stale_corrections": "int",
     "backend": "str",
     "backend_version": "str",
     "model": "str",
@@ -78,23 +119,9 @@ LETTER_COLUMNS: dict[str, str] = {
 ITEM_COLUMNS: dict[str, str] = {
     "letter_id": "str",
     "item_index": "int",
-    "request": "str",
-    "original_request": "str",
-    "decision": "str",
-    "category": "str",
-    "quantity": "int",
-    "frequency_per_week": "int",
-    "duration_weeks": "int",
-    "body_region": "str",
-    "retrospective": "bool",
-    "date_of_service": "date",
-    "cpt_codes": "str",
-    "medication_name": "str",
-    "medication_strength": "str",
-    "medication_days_supply": "int",
-    "claims_administrator_sources": "str",
-    "maximus_sources": "str",
-    "maximus_guideline": "str",
+    **{col: _TYPES[f"item:{p}"] for p, col in ITEM_FIELD_COLUMNS.items()},
+    # the item's fields a person set, relative to the item (quantity; medication.name)
+    "corrected_fields": "str",
     "case_number": "str",
     "decision_date": "date",
     "reviewer_specialties": "str",
@@ -106,6 +133,7 @@ ITEM_COLUMNS: dict[str, str] = {
 FAILURE_COLUMNS: dict[str, str] = {
     "letter_id": "str",
     "source_file": "str",
+    # an extraction error's class, or "Unusable" for a letter a person marked so
     "error_class": "str",
     "error_message": "str",
     "field": "str",
@@ -125,91 +153,102 @@ def _joined(values: Iterable[Any] | None) -> str:
     return JOIN.join(str(v) for v in values or [])
 
 
-def letter_row(row: Any, rec: dict[str, Any]) -> dict[str, Any]:
+def _cell(value: Any) -> Any:
+    return _joined(value) if isinstance(value, list) else value
+
+
+@dataclass(frozen=True)
+class ReviewInfo:
+    """What a person did to one letter, for its export rows."""
+
+    corrected: tuple[str, ...] = ()
+    status: str | None = None
+    reviewer: str | None = None
+    stale: int = 0
+
+
+NO_REVIEW = ReviewInfo()
+
+
+def letter_row(row: Any, rec: dict[str, Any], review: ReviewInfo = NO_REVIEW) -> dict[str, Any]:
     """The ``letters`` row of one stored result (``row``) and its record."""
     items = rec.get("items") or []
-    reviewer = rec.get("reviewer") or {}
-    patient = rec.get("patient") or {}
     prov = rec.get("provenance") or {}
-    return {
-        "letter_id": rec.get("letter_id") or row["letter_id"],
-        "case_number": rec.get("case_number"),
-        "date_assigned": rec.get("date_assigned"),
-        "decision_date": rec.get("decision_date"),
-        "ur_denial_date": rec.get("ur_denial_date"),
-        "application_received": rec.get("application_received"),
-        "priority": rec.get("priority"),
-        "date_of_injury": rec.get("date_of_injury"),
-        "reviewer_specialties": _joined(reviewer.get("specialties")),
-        "reviewer_subspecialties": _joined(reviewer.get("subspecialties")),
-        "reviewer_licensure_states": _joined(reviewer.get("licensure_states")),
-        "patient_age": patient.get("age"),
-        "patient_sex": patient.get("sex"),
-        "patient_occupation": patient.get("occupation"),
-        "diagnoses": _joined(rec.get("diagnoses")),
-        "n_items": len(items),
-        "n_upheld": sum(1 for it in items if it.get("decision") == "upheld"),
-        "n_overturned": sum(1 for it in items if it.get("decision") == "overturned"),
-        "needs_review": bool(rec.get("needs_review")),
-        "n_checks": len(rec.get("checks") or []),
-        "backend": row["backend"],
-        "backend_version": row["backend_version"],
-        "model": row["model"],
-        "prompt_version": row["prompt_version"],
-        "schema_version": prov.get("schema_version"),
-        "fallback": bool(prov.get("fallback")),
-        "prompt_tokens": row["prompt_tokens"],
-        "completion_tokens": row["completion_tokens"],
-        "seconds": round(float(row["seconds"]), 4),
-        "source_file": row["source_path"],
-        "text_sha256": row["text_sha256"],
-        "file_sha256": row["file_sha256"],
-        "key": row["key"],
-    }
+    out: dict[str, Any] = {"letter_id": rec.get("letter_id") or row["letter_id"]}
+    for path, col in LETTER_FIELD_COLUMNS.items():
+        out[col] = _cell(get_path(rec, path))
+    out.update(
+        {
+            "n_items": len(items),
+            "n_upheld": sum(1 for it in items if it.get("decision") == "upheld"),
+            "n_overturned": sum(1 for it in items if it.get("decision") == "overturned"),
+            "needs_review": bool(rec.get("needs_review")),
+            "review_reasons": _joined(rec.get("review_reasons")),
+            "n_checks": len(rec.get("checks") or []),
+            "corrected_fields": _joined(review.corrected),
+            "review_status": review.status,
+            "reviewed_by": review.reviewer,
+            "stale_corrections": review.stale,
+            "backend": row["backend"],
+            "backend_version": row["backend_version"],
+            "model": row["model"],
+            "prompt_version": row["prompt_version"],
+            "schema_version": prov.get("schema_version"),
+            "fallback": bool(prov.get("fallback")),
+            "prompt_tokens": row["prompt_tokens"],
+            "completion_tokens": row["completion_tokens"],
+            "seconds": round(float(row["seconds"]), 4),
+            "source_file": row["source_path"],
+            "text_sha256": row["text_sha256"],
+            "file_sha256": row["file_sha256"],
+            "key": row["key"],
+        }
+    )
+    return out
 
 
-def item_rows(row: Any, rec: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def item_rows(
+    row: Any, rec: dict[str, Any], review: ReviewInfo = NO_REVIEW
+) -> Iterator[dict[str, Any]]:
     """The ``items`` rows of one stored result, ``item_index`` counting from 1."""
     specialties = _joined((rec.get("reviewer") or {}).get("specialties"))
     for i, it in enumerate(rec.get("items") or [], start=1):
-        med = it.get("medication") or {}
-        sources = it.get("guideline_sources") or {}
-        yield {
+        prefix = f"items[{i - 1}]."
+        out: dict[str, Any] = {
             "letter_id": rec.get("letter_id") or row["letter_id"],
             "item_index": i,
-            "request": it.get("request"),
-            "original_request": it.get("original_request"),
-            "decision": it.get("decision"),
-            "category": it.get("category"),
-            "quantity": it.get("quantity"),
-            "frequency_per_week": it.get("frequency_per_week"),
-            "duration_weeks": it.get("duration_weeks"),
-            "body_region": it.get("body_region"),
-            "retrospective": bool(it.get("retrospective")),
-            "date_of_service": it.get("date_of_service"),
-            "cpt_codes": _joined(it.get("cpt_codes")),
-            "medication_name": med.get("name"),
-            "medication_strength": med.get("strength"),
-            "medication_days_supply": med.get("days_supply"),
-            "claims_administrator_sources": _joined(sources.get("claims_administrator")),
-            "maximus_sources": _joined(sources.get("maximus")),
-            "maximus_guideline": it.get("maximus_guideline"),
-            "case_number": rec.get("case_number"),
-            "decision_date": rec.get("decision_date"),
-            "reviewer_specialties": specialties,
-            "backend": row["backend"],
-            "model": row["model"],
-            "key": row["key"],
         }
+        for path, col in ITEM_FIELD_COLUMNS.items():
+            value = get_path(it, path)
+            out[col] = bool(value) if _TYPES[f"item:{path}"] == "bool" else _cell(value)
+        out.update(
+            {
+                "corrected_fields": _joined(
+                    c.removeprefix(prefix) for c in review.corrected if c.startswith(prefix)
+                ),
+                "case_number": rec.get("case_number"),
+                "decision_date": rec.get("decision_date"),
+                "reviewer_specialties": specialties,
+                "backend": row["backend"],
+                "model": row["model"],
+                "key": row["key"],
+            }
+        )
+        yield out
 
 
-def failure_row(row: Any) -> dict[str, Any]:
+def failure_row(row: Any, unusable: LetterState | None = None) -> dict[str, Any]:
+    """A failed letter's row; or a letter a person marked unusable (``unusable``)."""
     error = json.loads(row["error_json"]) if row["error_json"] else {}
     return {
         "letter_id": row["letter_id"],
         "source_file": row["source_path"],
-        "error_class": row["error_class"],
-        "error_message": row["error_message"],
+        "error_class": "Unusable" if unusable else row["error_class"],
+        "error_message": (
+            f"marked unusable by {unusable.reviewer}: {unusable.note}"
+            if unusable
+            else row["error_message"]
+        ),
         "field": error.get("field"),
         "cause": error.get("cause"),
         "attempts": row["attempts"],
@@ -217,7 +256,7 @@ def failure_row(row: Any) -> dict[str, Any]:
         "backend_version": row["backend_version"],
         "model": row["model"],
         "prompt_version": row["prompt_version"],
-        "finished_at": row["finished_at"],
+        "finished_at": unusable.created_at if unusable else row["finished_at"],
         "file_sha256": row["file_sha256"],
         "key": row["key"],
     }
@@ -320,35 +359,111 @@ def _write_atomic(
     return n
 
 
-def _records(store: Store, backend: str | None) -> Iterator[tuple[Any, dict[str, Any]]]:
+class _Reviews:
+    """The store's corrections and letter states, applied to each exported record."""
+
+    def __init__(self, outdir: Path, raw: bool) -> None:
+        db = None if raw else open_if_present(outdir)
+        self.corrections = db.all_corrections() if db else {}
+        self.states = db.all_states() if db else {}
+        if db is not None:
+            db.close()
+        self.stale = 0
+        self.corrected = 0
+
+    def state(self, row: Any) -> LetterState | None:
+        return self.states.get(letter_ref(row))
+
+    def apply(self, row: Any, rec: dict[str, Any]) -> tuple[dict[str, Any], ReviewInfo]:
+        letter = letter_ref(row)
+        st = self.states.get(letter)
+        cs = self.corrections.get(letter)
+        if not cs and st is None:
+            return rec, NO_REVIEW
+        applied = apply_corrections(rec, cs or [])
+        return applied.record, ReviewInfo(
+            corrected=tuple(sorted(applied.corrected)),
+            status=st.status if st and st.status != REOPENED else None,
+            reviewer=st.reviewer if st else None,
+            stale=len(applied.stale),
+        )
+
+
+def _usable(store: Store, backend: str | None, reviews: _Reviews) -> Iterator[tuple[Any, dict[str, Any], ReviewInfo]]:
     for row in store.iter_results(DONE, backend=backend):
-        yield row, json.loads(row["record_json"])
+        st = reviews.state(row)
+        if st is not None and st.status == UNUSABLE:
+            continue
+        rec, info = reviews.apply(row, json.loads(row["record_json"]))
+        yield row, rec, info
+
+
+def _letters(store: Store, backend: str | None, reviews: _Reviews) -> Iterator[dict[str, Any]]:
+    for row, rec, info in _usable(store, backend, reviews):
+        reviews.stale += info.stale
+        reviews.corrected += len(info.corrected)
+        yield letter_row(row, rec, info)
+
+
+def _failures(store: Store, backend: str | None, reviews: _Reviews) -> Iterator[dict[str, Any]]:
+    for row in store.iter_results(FAILED, backend=backend):
+        yield failure_row(row)
+    if reviews.states:
+        for row in store.iter_results(DONE, backend=backend):
+            st = reviews.state(row)
+            if st is not None and st.status == UNUSABLE:
+                yield failure_row(row, st)
+
+
+@dataclass
+class ExportResult:
+    tables: dict[str, tuple[Path, int]]
+    corrected_values: int = 0
+    stale_corrections: int = 0
+
+    def items(self) -> Any:  # the old dict interface: name -> (path, rows)
+        return self.tables.items()
+
+    def __getitem__(self, name: str) -> tuple[Path, int]:
+        return self.tables[name]
 
 
 def export_store(
-    outdir: Path, fmt: Format, *, backend: str | None = None, dest: Path | None = None
-) -> dict[str, tuple[Path, int]]:
-    """Write ``letters``, ``items`` and ``failures`` tables; returns name -> (path, rows)."""
+    outdir: Path,
+    fmt: Format,
+    *,
+    backend: str | None = None,
+    dest: Path | None = None,
+    raw: bool = False,
+) -> ExportResult:
+    """Write ``letters``, ``items`` and ``failures`` tables; returns name -> (path, rows).
+
+    By default the values a person corrected in ``llm-extract review`` replace
+    the extracted ones (``corrected_fields`` names them) and letters marked
+    unusable move to ``failures``; ``raw=True`` writes the extraction as produced.
+    ``fmt="label-studio"`` writes Label Studio tasks instead (see
+    :mod:`llm_extract.review.labelstudio`).
+    """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "parquet":
         _require_pyarrow()  # fail before writing anything
     dest = dest or Path(outdir) / "export"
+    reviews = _Reviews(Path(outdir), raw)
     with Store(Path(outdir), writer=False) as store:
         try:
             dest.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create {dest}: {exc.strerror}") from exc
+        if fmt == "label-studio":
+            from ..review.labelstudio import write_tasks
+
+            return ExportResult(write_tasks(store, dest, backend=backend, reviews=reviews))
         out: dict[str, tuple[Path, int]] = {}
         letters = dest / f"letters.{fmt}"
         out["letters"] = (
             letters,
-            _write_atomic(
-                letters,
-                fmt,
-                LETTER_COLUMNS,
-                (letter_row(r, d) for r, d in _records(store, backend)),
-            ),
+            _write_atomic(letters, fmt, LETTER_COLUMNS, _letters(store, backend, reviews)),
         )
         items = dest / f"items.{fmt}"
         out["items"] = (
@@ -357,17 +472,12 @@ def export_store(
                 items,
                 fmt,
                 ITEM_COLUMNS,
-                (ir for r, d in _records(store, backend) for ir in item_rows(r, d)),
+                (ir for r, d, info in _usable(store, backend, reviews) for ir in item_rows(r, d, info)),
             ),
         )
         failures = dest / f"failures.{fmt}"
         out["failures"] = (
             failures,
-            _write_atomic(
-                failures,
-                fmt,
-                FAILURE_COLUMNS,
-                (failure_row(r) for r in store.iter_results(FAILED, backend=backend)),
-            ),
+            _write_atomic(failures, fmt, FAILURE_COLUMNS, _failures(store, backend, reviews)),
         )
-    return out
+    return ExportResult(out, reviews.corrected, reviews.stale)

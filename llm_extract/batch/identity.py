@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..backends import Backend
+from ..base import BackendIdentity
+
+__all__ = ["BackendIdentity", "file_sha256", "letter_key", "missing_key"]
 
 _CHUNK = 1 << 20
 
@@ -35,37 +36,6 @@ def file_sha256(path: Path) -> str:
         while chunk := fh.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class BackendIdentity:
-    """The parts of a backend that change what a letter's record is."""
-
-    name: str
-    version: str
-    model: str | None = None
-    prompt_version: str | None = None
-
-    @classmethod
-    def of(cls, backend: Backend) -> BackendIdentity:
-        # LLM backends expose `model` and `prompt_version` (the values their
-        # records' provenance names); rules has neither.
-        model = getattr(backend, "model", None)
-        prompt_version = getattr(backend, "prompt_version", None)
-        return cls(
-            name=str(backend.name),
-            version=str(backend.version),
-            model=str(model) if model is not None else None,
-            prompt_version=str(prompt_version) if prompt_version is not None else None,
-        )
-
-    def describe(self) -> str:
-        parts = [f"{self.name} {self.version}"]
-        if self.model:
-            parts.append(f"model {self.model}")
-        if self.prompt_version:
-            parts.append(f"prompt {self.prompt_version}")
-        return ", ".join(parts)
 
 
 def letter_key(content_sha256: str, ident: BackendIdentity) -> str:

@@ -12,7 +12,8 @@ An INPUT is one of:
 - a path that does not exist: yielded as-is, so the batch records it as a
   failure (``LetterNotFoundError``) instead of dropping it.
 
-Paths are yielded one at a time (folders are walked with ``os.scandir``), so
+Paths are yielded one at a time (folders are walked lazily by
+:func:`llm_extract.loading.walk_letter_files`, as ``extract`` does), so
 an archive of millions of letters never sits in memory as a list.  A path named
 twice (directly and through a folder, say) is yielded twice: remembering every
 path seen would make memory grow with the archive, and the batch extracts a
@@ -23,12 +24,11 @@ from __future__ import annotations
 
 import glob
 import logging
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import InputError
-from ..loading import SUPPORTED_SUFFIXES
+from ..loading import SUPPORTED_SUFFIXES, walk_letter_files
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +42,6 @@ class InputListError(InputError):
 
 def is_glob(spec: str) -> bool:
     return any(ch in _GLOB_CHARS for ch in spec)
-
-
-def _walk(folder: Path) -> Iterator[Path]:
-    """Letter files under ``folder``, depth first, each level sorted by name."""
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError as exc:
-        log.warning("cannot list %s: %s", folder, exc.strerror)
-        return
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(Path(entry.path))
-        elif entry.is_file() and Path(entry.name).suffix.lower() in SUPPORTED_SUFFIXES:
-            yield Path(entry.path)
 
 
 def _read_list(list_file: Path) -> Iterator[str]:
@@ -80,7 +66,7 @@ def _expand_one(spec: str, *, in_list: bool) -> Iterator[Path]:
         return
     p = Path(spec).expanduser()
     if p.is_dir():
-        yield from _walk(p)
+        yield from walk_letter_files(p)
     elif p.is_file():
         if p.suffix.lower() in LIST_SUFFIXES and not in_list:
             for line in _read_list(p):
@@ -94,7 +80,7 @@ def _expand_one(spec: str, *, in_list: bool) -> Iterator[Path]:
         for m in matches:
             mp = Path(m)
             if mp.is_dir():
-                yield from _walk(mp)
+                yield from walk_letter_files(mp)
             elif mp.suffix.lower() in SUPPORTED_SUFFIXES:
                 yield mp
     else:

@@ -12,7 +12,7 @@ The children are **forked** from the batch process after the backend has
 been built, so they start in milliseconds with everything imported (a
 spawned child re-imports openai and instructor: ~1.5 s of CPU each, which
 at 160 letters/s is the cost of 200+ letters).  Each child uses its copy of
-the backend; :mod:`llm_extract.provider` drops a copied HTTP client after a
+the backend; :mod:`llm_extract.llm.endpoint` drops a copied HTTP client after a
 fork, so no connection is shared between processes.  Only backends that talk
 to an endpoint of their own (``--base-url``) run here: a child must never
 own, or stop, the embedded llama.cpp server.
@@ -37,12 +37,12 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from ..backends import Backend
-from .worker import Outcome, Task, crash_if_told, extract_path
+from ..base import Backend
+from ..config import Config
+from ..loop import LetterResult
+from .worker import Task, crash_if_told, extract_path
 
 log = logging.getLogger(__name__)
-
-Ident = tuple[str, str, str | None, str | None]
 
 
 def fork_available() -> bool:
@@ -53,11 +53,11 @@ def _child_main(
     tasks: Connection,
     results: Connection,
     backend: Backend,
-    ident: Ident,
+    config: Config | None,
     threads: int,
     init: Callable[[], None] | None,
 ) -> None:
-    """A child: read tasks, extract them on ``threads`` threads, send outcomes back."""
+    """A child: read tasks, extract them on ``threads`` threads, send results back."""
     # A pool re-made after a crash is forked while the progress bar runs, which
     # has sys.stdout/stderr pointing at its console (whose lock another thread
     # may have held at the fork): the child writes to the real streams.
@@ -68,9 +68,13 @@ def _child_main(
 
     def run(seq: int, task: Task) -> None:
         crash_if_told(Path(task.path).stem)
-        outcome = extract_path(task, ident, backend)
+        payload: LetterResult | BaseException
+        try:
+            payload = extract_path(task, backend, config)
+        except Exception as exc:  # what stops the batch (a ConfigError): the parent decides
+            payload = exc
         with send_lock:
-            results.send((seq, outcome))
+            results.send((seq, payload))
 
     with cf.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="extract") as pool:
         while True:
@@ -89,18 +93,18 @@ class _Child:
     process: Any  # multiprocessing.Process (the fork context's class)
     tasks: Connection
     results: Connection
-    inflight: dict[int, cf.Future[Outcome]] = field(default_factory=dict)
+    inflight: dict[int, cf.Future[LetterResult]] = field(default_factory=dict)
 
 
 class ThreadedProcessPool:
-    """``processes`` forked workers × ``threads`` threads; submit(task) -> Future[Outcome]."""
+    """``processes`` forked workers × ``threads`` threads; submit(task) -> Future[LetterResult]."""
 
     def __init__(
         self,
         processes: int,
         threads: int,
         backend: Backend,
-        ident: Ident,
+        config: Config | None,
         *,
         init: Callable[[], None] | None = None,
     ) -> None:
@@ -115,7 +119,7 @@ class ThreadedProcessPool:
             result_r, result_w = ctx.Pipe(duplex=False)
             proc = ctx.Process(
                 target=_child_main,
-                args=(task_r, result_w, backend, ident, threads, init),
+                args=(task_r, result_w, backend, config, threads, init),
                 daemon=True,
                 name="llm-extract-worker",
             )
@@ -127,8 +131,8 @@ class ThreadedProcessPool:
         self._reader.start()
 
     # -- parent side --------------------------------------------------------
-    def submit(self, task: Task) -> cf.Future[Outcome]:
-        fut: cf.Future[Outcome] = cf.Future()
+    def submit(self, task: Task) -> cf.Future[LetterResult]:
+        fut: cf.Future[LetterResult] = cf.Future()
         with self._lock:
             if self._broken is not None:
                 raise BrokenProcessPool(self._broken)
@@ -147,7 +151,7 @@ class ThreadedProcessPool:
         return fut
 
     def _read(self) -> None:
-        """Resolve futures as outcomes arrive; break the pool when a child dies."""
+        """Resolve futures as results arrive; break the pool when a child dies."""
         conns = {c.results: c for c in self._children}
         sentinels = {c.process.sentinel: c for c in self._children}
         # Until every child has exited: a dead child's pipe may report EOF before
@@ -157,14 +161,11 @@ class ThreadedProcessPool:
                 if ready in conns:
                     child = conns[ready]
                     try:
-                        seq, outcome = ready.recv()
+                        seq, payload = ready.recv()
                     except (EOFError, OSError):
                         del conns[ready]  # the child exited (or died)
                         continue
-                    with self._lock:
-                        fut = child.inflight.pop(seq, None)
-                    if fut is not None:
-                        fut.set_result(outcome)
+                    self._resolve(child, seq, payload)
                 elif ready in sentinels:
                     child = sentinels.pop(ready)
                     child.process.join()
@@ -174,7 +175,7 @@ class ThreadedProcessPool:
                         return
 
     def _drain(self, child: _Child, conns: dict[Connection, _Child]) -> None:
-        """Outcomes a finished child sent before it exited are still in its pipe."""
+        """Results a finished child sent before it exited are still in its pipe."""
         if child.results not in conns:
             return
         del conns[child.results]
@@ -182,13 +183,20 @@ class ThreadedProcessPool:
             try:
                 if not child.results.poll():
                     return
-                seq, outcome = child.results.recv()
+                seq, payload = child.results.recv()
             except (EOFError, OSError):
                 return
-            with self._lock:
-                fut = child.inflight.pop(seq, None)
-            if fut is not None:
-                fut.set_result(outcome)
+            self._resolve(child, seq, payload)
+
+    def _resolve(self, child: _Child, seq: int, payload: LetterResult | BaseException) -> None:
+        with self._lock:
+            fut = child.inflight.pop(seq, None)
+        if fut is None:
+            return
+        if isinstance(payload, BaseException):
+            fut.set_exception(payload)
+        else:
+            fut.set_result(payload)
 
     def _break(self, reason: str) -> None:
         log.warning("%s; letters in flight will be retried", reason)
@@ -223,4 +231,3 @@ class ThreadedProcessPool:
         self._reader.join(timeout=5)
         for fut in orphans:
             fut.cancel()
-

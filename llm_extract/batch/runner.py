@@ -22,9 +22,16 @@ Either way only this (main) thread touches the store, and at most
 inputs stream from a generator and results are written and dropped as they
 arrive, so memory does not grow with the size of the archive.
 
-Resume: a letter is skipped when its key is in the store (done, or failed
-unless ``retry_failed``).  Nothing is marked "in flight" in the store: a
-letter killed mid-extraction has no row and is simply extracted again.
+Resume: a letter is skipped when its key is in the store (done, or failed or
+a fallback unless ``retry_failed``).  Nothing is marked "in flight" in the
+store: a letter killed mid-extraction has no row and is simply extracted again.
+
+Stopping: each letter runs through :func:`llm_extract.loop.process_one`, so a
+:class:`~llm_extract.errors.ConfigError` met by a letter (a key rejected
+mid-run) stops the batch, and the loop's :class:`~llm_extract.loop.FallbackBreaker`
+stops it when letter after letter falls back for the same transport reason.
+Either way what finished is committed, submitting stops, letters not started
+are cancelled, and :attr:`BatchSummary.stopped` holds the error.
 """
 
 from __future__ import annotations
@@ -41,25 +48,27 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from .. import api
-from ..backends import Backend
+from ..base import Backend, BackendIdentity
 from ..config import Config
-from ..errors import ConfigError
-from .identity import BackendIdentity, file_sha256, letter_key, missing_key
+from ..errors import ConfigError, ExtractionError
+from ..loop import FallbackBreaker, LetterResult, check_backend, error_as_data
+from .identity import file_sha256, letter_key, missing_key
 from .inputs import count_inputs, expand_inputs
 from .multipool import ThreadedProcessPool, fork_available
 from .progress import BatchProgress
-from .store import DONE, FAILED, Store
-from .worker import Outcome, Task, extract_path
+from .store import DONE, FAILED, FALLBACK, Store
+from .worker import Task, extract_path
 
 log = logging.getLogger(__name__)
 
 Executor = Literal["auto", "thread", "process", "multi"]
-Mode = Literal["thread", "process", "multi"]
+# What runs the letters once "auto" is decided.
+WorkerKind = Literal["thread", "process", "multi"]
 HTTP_DEFAULT_CONCURRENCY = 4
 # From this many letters in flight on an endpoint of its own, an HTTP batch runs
 # in forked worker processes with threads each (see multipool.py): below it one
@@ -84,14 +93,20 @@ class Prices:
         ) / 1e6
 
 
+class WorkerCrashed(Exception):  # the name is the stored error class, as before
+    """The worker process extracting a letter died (native crash, OOM killer)."""
+
+
 @dataclass
-class Summary:
+class BatchSummary:
     total: int = 0
-    done: int = 0
+    done: int = 0  # extracted now (fallbacks not included)
     failed: int = 0
-    skipped: int = 0  # already in the store (done, or failed and not retried)
+    fallbacks: int = 0  # extracted now, but the parser's record: the LLM failed
+    skipped: int = 0  # already in the store (done, or failed/fallback and not retried)
     duplicates: int = 0  # same content as another path (counted in skipped)
     previously_failed: int = 0  # skipped because an earlier run recorded a failure
+    previously_fallback: int = 0  # skipped because an earlier run stored a fallback
     seconds: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -101,18 +116,26 @@ class Summary:
     concurrency: int = 0
     backend: str = ""
     failures: list[dict[str, Any]] = field(default_factory=list)  # first few, for the report
+    # The error that stopped the run early (ConfigError, EndpointDownError), if any.
+    stopped: ExtractionError | None = field(default=None, repr=False)
 
     @property
     def any_failed(self) -> bool:
         return self.failed > 0 or self.previously_failed > 0
 
     @property
+    def any_fallback(self) -> bool:
+        return self.fallbacks > 0 or self.previously_fallback > 0
+
+    @property
     def letters_per_s(self) -> float:
-        n = self.done + self.failed
+        n = self.done + self.failed + self.fallbacks
         return n / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["failures"] = [dict(f) for f in self.failures]
+        d["stopped"] = error_as_data(self.stopped, None) if self.stopped is not None else None
         d["letters_per_s"] = round(self.letters_per_s, 2)
         return d
 
@@ -156,7 +179,7 @@ def choose_executor(
     executor: Executor,
     concurrency: int | None = None,
     config: Config | None = None,
-) -> Mode:
+) -> WorkerKind:
     """``auto``: processes for ``rules`` (CPU-bound), threads for HTTP backends, and
     forked processes with threads each for an HTTP backend on an endpoint of its
     own (``--base-url``) from ``MULTI_MIN_CONCURRENCY`` letters in flight."""
@@ -257,16 +280,9 @@ def _make_task(path: Path, ident: BackendIdentity) -> Task:
 class _Pool:
     """The executor, recreated when a worker process dies (BrokenProcessPool)."""
 
-    def __init__(
-        self,
-        mode: str,
-        concurrency: int,
-        opts: BatchOptions,
-        backend: Backend,
-        ident: tuple[str, str, str | None, str | None],
-    ) -> None:
+    def __init__(self, mode: str, concurrency: int, opts: BatchOptions, backend: Backend) -> None:
         self.mode, self.concurrency, self.opts = mode, concurrency, opts
-        self.backend, self.ident = backend, ident
+        self.backend = backend
         self.executor = self._make()
 
     def _make(self) -> cf.Executor | ThreadedProcessPool:
@@ -276,7 +292,7 @@ class _Pool:
                 processes,
                 threads,
                 self.backend,
-                self.ident,
+                self.opts.config,
                 init=functools.partial(
                     _init_process_worker, logging.getLogger().getEffectiveLevel()
                 ),
@@ -290,7 +306,7 @@ class _Pool:
             )
         return cf.ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="extract")
 
-    def _submit(self, task: Task) -> cf.Future[Outcome]:
+    def _submit(self, task: Task) -> cf.Future[LetterResult]:
         if isinstance(self.executor, ThreadedProcessPool):
             return self.executor.submit(task)
         if self.mode == "process":
@@ -300,11 +316,19 @@ class _Pool:
             # from each of them; the main process handles it.
             with _sigint_ignored():
                 return self.executor.submit(
-                    extract_path, task, self.ident, None, self.opts.config, str(self.opts.backend)
+                    extract_path, task, None, self.opts.config, str(self.opts.backend)
                 )
-        return self.executor.submit(extract_path, task, self.ident, self.backend)
+        return self.executor.submit(extract_path, task, self.backend, self.opts.config)
 
-    def submit(self, task: Task) -> cf.Future[Outcome]:
+    def cancel_pending(
+        self, futures: Iterable[cf.Future[LetterResult]]
+    ) -> list[cf.Future[LetterResult]]:
+        """Cancel the letters not started yet; returns those cancelled."""
+        if isinstance(self.executor, ThreadedProcessPool):
+            return []  # its futures never say "running": a cancel would lose a result
+        return [f for f in list(futures) if f.cancel()]
+
+    def submit(self, task: Task) -> cf.Future[LetterResult]:
         try:
             return self._submit(task)
         except BrokenExecutor:
@@ -325,14 +349,15 @@ class _Run:
         opts: BatchOptions,
         store: Store,
         ident: BackendIdentity,
-        on_outcome: Callable[[Outcome, Summary], None] | None,
+        on_result: Callable[[LetterResult, BatchSummary], None] | None,
     ) -> None:
         self.opts = opts
         self.store = store
         self.ident = ident
-        self.on_outcome = on_outcome
-        self.summary = Summary(backend=ident.describe())
-        self.inflight: dict[cf.Future[Outcome], Task] = {}
+        self.on_result = on_result
+        self.summary = BatchSummary(backend=ident.describe())
+        self.breaker = FallbackBreaker.for_config(opts.config)
+        self.inflight: dict[cf.Future[LetterResult], Task] = {}
         self.inflight_keys: dict[str, str] = {}  # key -> path
         self.suspects: list[Task] = []  # in flight when a worker died: retry alone
         self.isolated: set[str] = set()
@@ -345,13 +370,16 @@ class _Run:
             specs = list(self.store.failed_paths())
         return expand_inputs(specs), count_inputs(specs)
 
-    def collect(self, futures: Iterable[cf.Future[Outcome]], progress: BatchProgress) -> None:
+    def collect(self, futures: Iterable[cf.Future[LetterResult]], progress: BatchProgress) -> None:
         """Commit every finished letter in ``futures`` (one transaction), then count them."""
-        outcomes: list[Outcome] = []
+        finished: list[tuple[Task, LetterResult]] = []
         for fut in futures:
             task = self.inflight.pop(fut)
+            if fut.cancelled():  # not started when the run stopped: no row, redone next time
+                self.inflight_keys.pop(task.key, None)
+                continue
             try:
-                outcome = fut.result()
+                result = fut.result()
             except BrokenExecutor as exc:
                 # A worker process died (a crash in native code, the OOM killer) and
                 # took every letter in flight in that pool with it, innocent or not.
@@ -361,55 +389,65 @@ class _Run:
                     log.warning("a worker died while extracting %s; will retry it alone", task.path)
                     self.suspects.append(task)
                     continue
-                outcome = self._crashed(task, exc)
-            except Exception as exc:  # extract_path never raises; this is a last resort
+                result = self._crashed(task, exc)
+            except ConfigError as exc:
+                # The backend cannot go on (a key rejected mid-run): stop the batch.
+                self.inflight_keys.pop(task.key, None)
+                self.stop(exc)
+                continue
+            except Exception as exc:  # process_one never raises for a letter; a last resort
                 log.error("worker failed on %s: %s", task.path, exc)
-                outcome = self._crashed(task, exc)
+                result = self._crashed(task, exc)
             self.inflight_keys.pop(task.key, None)
             self.isolated.discard(task.key)
-            outcomes.append(outcome)
+            finished.append((task, result))
         # Group commit: the letters that finished together share one fsync.
-        self.store.commit_many(outcomes, self.run_id)
-        s = self.summary
-        for outcome in outcomes:
-            if outcome.ok:
-                s.done += 1
-            else:
-                s.failed += 1
-                if len(s.failures) < 20:
-                    s.failures.append({"path": outcome.path, **(outcome.error or {})})
-                log.warning("%s: %s", outcome.path, (outcome.error or {}).get("message"))
-            s.prompt_tokens += outcome.prompt_tokens
-            s.completion_tokens += outcome.completion_tokens
-            progress.finished(
-                ok=outcome.ok, tokens=outcome.prompt_tokens + outcome.completion_tokens
-            )
-            if self.on_outcome is not None:
-                self.on_outcome(outcome, s)
+        self.store.commit_many(finished, self.ident, self.run_id)
+        for task, result in finished:
+            self._count(task, result, progress)
 
-    def _crashed(self, task: Task, exc: BaseException) -> Outcome:
-        ident = self.ident
-        return Outcome(
-            key=task.key,
-            path=task.path,
-            letter_id=Path(task.path).stem,
-            file_sha256=task.file_sha256,
-            backend=ident.name,
-            backend_version=ident.version,
-            model=ident.model,
-            prompt_version=ident.prompt_version,
-            error={
-                "error": "WorkerCrashed" if isinstance(exc, BrokenExecutor) else type(exc).__name__,
-                "message": f"the worker extracting this letter died: {exc}",
-                "letter": Path(task.path).stem,
-                "field": None,
-                "cause": repr(exc),
-            },
-        )
+    def _count(self, task: Task, result: LetterResult, progress: BatchProgress) -> None:
+        s = self.summary
+        if result.fallback:
+            s.fallbacks += 1
+        elif result.ok:
+            s.done += 1
+        else:
+            s.failed += 1
+            if len(s.failures) < 20:
+                s.failures.append({"path": task.path, **(result.error or {})})
+            log.warning("%s: %s", task.path, (result.error or {}).get("message"))
+        prompt, completion = result.tokens()
+        s.prompt_tokens += prompt
+        s.completion_tokens += completion
+        progress.finished(ok=result.ok and not result.fallback, tokens=prompt + completion)
+        if self.on_result is not None:
+            self.on_result(result, s)
+        try:
+            self.breaker.observe(result)
+        except ExtractionError as exc:
+            self.stop(exc)
+
+    def stop(self, exc: ExtractionError) -> None:
+        """Stop submitting; cancel what has not started (the first reason is kept)."""
+        if self.summary.stopped is None:
+            self.summary.stopped = exc
+            log.error("stopping the batch: %s", exc)
+        for fut in self.pool.cancel_pending(self.inflight):
+            task = self.inflight.pop(fut)
+            self.inflight_keys.pop(task.key, None)
+
+    def _crashed(self, task: Task, exc: BaseException) -> LetterResult:
+        if isinstance(exc, BrokenExecutor):
+            exc = WorkerCrashed(f"the worker extracting this letter died: {exc}")
+        return LetterResult.failed(task.path, exc, letter_id=Path(task.path).stem)
 
     def run_suspects(self, progress: BatchProgress) -> None:
         """Retry, one at a time with nothing else in flight, the letters of a dead worker."""
         while self.suspects:
+            if self.summary.stopped is not None:
+                self.suspects.clear()  # not recorded: redone by the next run
+                return
             while self.inflight:  # let the rest finish first (they may add suspects)
                 self.wait_some(progress, None)
             task = self.suspects.pop(0)
@@ -430,23 +468,29 @@ class _Run:
 def run_batch(
     opts: BatchOptions,
     *,
-    on_outcome: Callable[[Outcome, Summary], None] | None = None,
-) -> Summary:
-    """Run one batch into ``opts.outdir``; returns what happened."""
+    on_result: Callable[[LetterResult, BatchSummary], None] | None = None,
+) -> BatchSummary:
+    """Run one batch into ``opts.outdir``; returns what happened.
+
+    Raises :class:`ConfigError` before the first letter when the backend cannot
+    run (a dead endpoint, a rejected key) or OUTDIR cannot hold a store.  A run
+    stopped later (see the module docstring) returns with ``stopped`` set.
+    """
     t_start = time.perf_counter()
     mode = choose_executor(opts.backend, opts.executor, opts.concurrency, opts.config)
     concurrency = opts.concurrency or default_concurrency(mode, opts.backend, opts.config)
+    # Before the store: a dead endpoint leaves no trace in OUTDIR.
+    backend = api.get_backend(opts.backend, opts.config)  # checked when built
+    check_backend(backend)  # an instance passed in (library use) is checked here
     with Store(opts.outdir) as store:
-        backend = api.get_backend(opts.backend, opts.config)  # fails fast when unusable
         ident = BackendIdentity.of(backend)
-        run = _Run(opts, store, ident, on_outcome)
+        run = _Run(opts, store, ident, on_result)
         run.summary.executor, run.summary.concurrency = mode, concurrency
         run.run_id = store.start_run(argv=opts.argv, backend=ident.describe())
         log.info("batch: %s, %s", ident.describe(), describe_workers(mode, concurrency))
         paths, total = run.paths()
         run.summary.total = total
-        ident_tuple = (ident.name, ident.version, ident.model, ident.prompt_version)
-        pool = run.pool = _Pool(mode, concurrency, opts, backend, ident_tuple)
+        pool = run.pool = _Pool(mode, concurrency, opts, backend)
         limiter = RateLimiter(opts.rpm)
         max_inflight = INFLIGHT_PER_WORKER * concurrency
         s = run.summary
@@ -455,6 +499,8 @@ def run_batch(
             with progress:
                 for path in paths:
                     run.run_suspects(progress)
+                    if s.stopped is not None:
+                        break
                     task = _make_task(path, ident)
                     if _skip(run, task, progress):
                         continue
@@ -462,6 +508,8 @@ def run_batch(
                         run.wait_some(progress, None)
                     while (wait := limiter.delay()) > 0:
                         run.wait_some(progress, wait)
+                    if s.stopped is not None:
+                        break
                     limiter.take()
                     progress.started()
                     run.inflight[pool.submit(task)] = task
@@ -492,14 +540,16 @@ def _skip(run: _Run, task: Task, progress: BatchProgress) -> bool:
         progress.skipped()
         return True
     status = run.store.status_of(task.key)
-    if status is None or (status == FAILED and run.opts.retry_failed):
+    if status is None or (status in (FAILED, FALLBACK) and run.opts.retry_failed):
         return False
-    assert status in (DONE, FAILED)
+    assert status in (DONE, FAILED, FALLBACK)
     if not run.store.has_source(task.path, task.key):
         run.store.add_source(task.path, task.key, run.run_id)
         s.duplicates += 1
     s.skipped += 1
     if status == FAILED:
         s.previously_failed += 1
+    elif status == FALLBACK:
+        s.previously_fallback += 1
     progress.skipped()
     return True

@@ -12,6 +12,11 @@ three ways:
   the letter names none.
 
 Rows stream from the store; memory grows with the number of groups only.
+
+The values counted are the corrected ones: what a person set in
+``llm-extract review`` replaces the extraction, letters marked unusable are
+left out, and :class:`ReviewCounts` says how many letters were reviewed and
+how many values corrected (``stats --raw``: the extraction as produced).
 """
 
 from __future__ import annotations
@@ -62,11 +67,46 @@ class Group:
 
 
 @dataclass
+class ReviewCounts:
+    """What people did in ``llm-extract review`` (counted into the rates unless --raw)."""
+
+    reviewed_letters: int = 0  # marked reviewed (their values are a person's)
+    unusable_letters: int = 0  # marked unusable: left out of the rates
+    corrected_letters: int = 0  # letters with at least one value a person changed
+    corrected_values: int = 0  # values a person changed, in all
+    stale_corrections: int = 0  # not applied: the extraction changed since
+    raw: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reviewed_letters": self.reviewed_letters,
+            "unusable_letters": self.unusable_letters,
+            "corrected_letters": self.corrected_letters,
+            "corrected_values": self.corrected_values,
+            "stale_corrections": self.stale_corrections,
+            "raw": self.raw,
+        }
+
+    def line(self) -> str:
+        if self.raw:
+            return "raw extraction: corrections from `llm-extract review` are not applied"
+        out = (
+            f"{self.reviewed_letters} letter(s) reviewed by a person, "
+            f"{self.unusable_letters} marked unusable (not counted); "
+            f"{self.corrected_values} value(s) corrected in {self.corrected_letters} letter(s)"
+        )
+        if self.stale_corrections:
+            out += f"; {self.stale_corrections} stale correction(s) not applied"
+        return out
+
+
+@dataclass
 class Stats:
     overall: Group = field(default_factory=lambda: Group("all"))
     by: dict[str, dict[str, Group]] = field(default_factory=lambda: {dim: {} for dim in DIMENSIONS})
     failed_letters: int = 0
     backends: list[str] = field(default_factory=list)
+    review: ReviewCounts = field(default_factory=lambda: ReviewCounts())
 
     def rows(self, dim: str) -> list[Group]:
         """A dimension's groups, most items first, then by name."""
@@ -77,6 +117,7 @@ class Stats:
             "overall": self.overall.as_dict(),
             "failed_letters": self.failed_letters,
             "backends": self.backends,
+            "review": self.review.as_dict(),
             **{dim: [g.as_dict() for g in self.rows(dim)] for dim in DIMENSIONS},
         }
 
@@ -140,11 +181,39 @@ def compute_stats(records: Iterable[dict[str, Any]]) -> Stats:
     return stats
 
 
-def stats_from_store(outdir: Path, *, backend: str | None = None) -> Stats:
+def stats_from_store(outdir: Path, *, backend: str | None = None, raw: bool = False) -> Stats:
+    """The figures of a store, with the corrections of ``llm-extract review`` applied
+    (letters marked unusable left out) unless ``raw``."""
+    from ..review.corrections import REVIEWED, UNUSABLE, apply_corrections, letter_ref
+    from ..review.corrections import open_if_present
+
+    db = None if raw else open_if_present(Path(outdir))
+    corrections = db.all_corrections() if db else {}
+    states = db.all_states() if db else {}
+    if db is not None:
+        db.close()
+    review = ReviewCounts(raw=raw)
+
+    def records() -> Iterable[dict[str, Any]]:
+        for row in store.iter_results(DONE, backend=backend):
+            rec = json.loads(row["record_json"])
+            letter = letter_ref(row)
+            st = states.get(letter)
+            if st is not None and st.status == UNUSABLE:
+                review.unusable_letters += 1
+                continue
+            review.reviewed_letters += st is not None and st.status == REVIEWED
+            if letter in corrections:
+                applied = apply_corrections(rec, corrections[letter])
+                rec = applied.record
+                review.corrected_values += len(applied.corrected)
+                review.corrected_letters += bool(applied.corrected)
+                review.stale_corrections += len(applied.stale)
+            yield rec
+
     with Store(Path(outdir), writer=False) as store:
-        stats = compute_stats(
-            json.loads(row["record_json"]) for row in store.iter_results(DONE, backend=backend)
-        )
+        stats = compute_stats(records())
+        stats.review = review
         stats.failed_letters = store.counts(backend=backend)["failed"]
         stats.backends = [
             " ".join(x for x in (b, v, m, f"prompt {p}" if p else None) if x) + f" ({n} letters)"

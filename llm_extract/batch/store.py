@@ -38,8 +38,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ..base import BackendIdentity
 from ..errors import ConfigError
-from .worker import Outcome
+from ..loop import LetterResult
+from .worker import Task
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,10 @@ STORE_VERSION = "1"
 
 DONE = "done"
 FAILED = "failed"
+# Not a value of the status column: a done row whose record is the parser's
+# because the LLM failed (column ``fallback``).  status_of() reports it apart so
+# that --retry-failed redoes it and a re-run counts it.
+FALLBACK = "fallback"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -76,7 +82,8 @@ CREATE TABLE IF NOT EXISTS results (
     seconds           REAL NOT NULL DEFAULT 0,
     attempts          INTEGER NOT NULL DEFAULT 1,
     run_id            INTEGER,
-    finished_at       TEXT NOT NULL
+    finished_at       TEXT NOT NULL,
+    fallback          INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS results_status ON results (status);
 -- Every path seen for a key (renamed duplicates point at the same key).
@@ -99,9 +106,16 @@ CREATE TABLE IF NOT EXISTS runs (
     seconds           REAL,
     prompt_tokens     INTEGER,
     completion_tokens INTEGER,
-    cost_usd          REAL
+    cost_usd          REAL,
+    fallbacks         INTEGER
 );
 """
+# Columns added after store version 1 was first written: added in place to an
+# older store (readers of the old columns are unaffected).
+_ADDED_COLUMNS = (
+    ("results", "fallback", "INTEGER NOT NULL DEFAULT 0"),
+    ("runs", "fallbacks", "INTEGER"),
+)
 
 
 class StoreError(ConfigError):
@@ -143,6 +157,7 @@ class Store:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=FULL")
                 self.db.executescript(_SCHEMA)
+                self._add_columns()
                 self.db.execute(
                     "INSERT OR IGNORE INTO meta (name, value) VALUES ('store_version', ?)",
                     (STORE_VERSION,),
@@ -181,6 +196,12 @@ class Store:
         fh.flush()
         self._lock_fh = fh
 
+    def _add_columns(self) -> None:
+        for table, column, decl in _ADDED_COLUMNS:
+            have = {str(r[1]) for r in self.db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
     # --- lifecycle -----------------------------------------------------------
     def close(self) -> None:
         db = getattr(self, "db", None)
@@ -214,8 +235,8 @@ class Store:
     def finish_run(self, run_id: int, summary: dict[str, Any]) -> None:
         self.db.execute(
             "UPDATE runs SET finished_at = ?, done = ?, skipped = ?, failed = ?, duplicates = ?,"
-            " seconds = ?, prompt_tokens = ?, completion_tokens = ?, cost_usd = ?"
-            " WHERE run_id = ?",
+            " seconds = ?, prompt_tokens = ?, completion_tokens = ?, cost_usd = ?,"
+            " fallbacks = ? WHERE run_id = ?",
             (
                 _now(),
                 summary["done"],
@@ -226,20 +247,27 @@ class Store:
                 summary["prompt_tokens"],
                 summary["completion_tokens"],
                 summary.get("cost_usd"),
+                summary.get("fallbacks", 0),
                 run_id,
             ),
         )
 
     # --- letters -------------------------------------------------------------
     def status_of(self, key: str) -> str | None:
-        row = self.db.execute("SELECT status FROM results WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        """``done``, ``failed``, ``fallback`` (done, but the parser's record), or None."""
+        row = self.db.execute(
+            "SELECT status, fallback FROM results WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        return FALLBACK if row[0] == DONE and row[1] else str(row[0])
 
-    def commit(self, outcome: Outcome, run_id: int | None) -> None:
-        """Record one finished letter (its record or its error) atomically."""
-        self.commit_many([outcome], run_id)
-
-    def commit_many(self, outcomes: list[Outcome], run_id: int | None) -> None:
+    def commit_many(
+        self,
+        finished: list[tuple[Task, LetterResult]],
+        ident: BackendIdentity,
+        run_id: int | None,
+    ) -> None:
         """Record the letters that have finished, in one transaction (one fsync).
 
         Group commit: the runner passes every letter that is finished *now*, so
@@ -247,14 +275,15 @@ class Store:
         was what capped the batch, as every commit runs in the main thread.  Each
         letter's row and path still go in together or not at all.
         """
-        if not outcomes:
+        if not finished:
             return
+        rows = [_result_row(task, result, ident, run_id) for task, result in finished]
         with self.db:  # BEGIN ... COMMIT (ROLLBACK on error)
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany(_UPSERT_RESULT, [_result_row(o, run_id) for o in outcomes])
+            self.db.executemany(_UPSERT_RESULT, rows)
             self.db.executemany(
                 "INSERT OR IGNORE INTO sources (path, key, run_id) VALUES (?, ?, ?)",
-                [(o.path, o.key, run_id) for o in outcomes],
+                [(task.path, task.key, run_id) for task, _ in finished],
             )
 
     def add_source(self, path: str, key: str, run_id: int | None) -> None:
@@ -271,10 +300,10 @@ class Store:
         return row is not None
 
     def failed_paths(self) -> Iterator[str]:
-        """Every path of every failed letter (for ``--retry-failed`` without INPUTs)."""
+        """Every path of every failed or fallback letter (``--retry-failed`` without INPUTs)."""
         for row in self.db.execute(
             "SELECT DISTINCT s.path FROM sources s JOIN results r ON r.key = s.key"
-            " WHERE r.status = 'failed' ORDER BY s.path"
+            " WHERE r.status = 'failed' OR r.fallback = 1 ORDER BY s.path"
         ):
             yield str(row[0])
 
@@ -302,14 +331,16 @@ class Store:
             reader.close()
 
     def counts(self, *, backend: str | None = None) -> dict[str, int]:
-        out = {DONE: 0, FAILED: 0}
-        sql = "SELECT status, COUNT(*) FROM results"
+        """Rows by status; ``fallback`` counts the done rows that are fallbacks."""
+        out = {DONE: 0, FAILED: 0, FALLBACK: 0}
+        sql = "SELECT status, COUNT(*), SUM(fallback) FROM results"
         params: tuple[str, ...] = ()
         if backend is not None:
             sql += " WHERE backend = ?"
             params = (backend,)
-        for status, n in self.db.execute(sql + " GROUP BY status", params):
+        for status, n, fallbacks in self.db.execute(sql + " GROUP BY status", params):
             out[str(status)] = int(n)
+            out[FALLBACK] += int(fallbacks or 0)
         return out
 
     def backends(self) -> list[tuple[str, str, str | None, str | None, int]]:
@@ -328,8 +359,8 @@ INSERT INTO results (
     key, status, letter_id, source_path, file_sha256, text_sha256,
     backend, backend_version, model, prompt_version, record_json,
     error_class, error_message, error_json, prompt_tokens, completion_tokens,
-    seconds, attempts, run_id, finished_at
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+    seconds, attempts, run_id, finished_at, fallback
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
     status = excluded.status, letter_id = excluded.letter_id,
     source_path = excluded.source_path, text_sha256 = excluded.text_sha256,
@@ -338,30 +369,35 @@ ON CONFLICT (key) DO UPDATE SET
     prompt_tokens = excluded.prompt_tokens,
     completion_tokens = excluded.completion_tokens,
     seconds = excluded.seconds, attempts = results.attempts + 1,
-    run_id = excluded.run_id, finished_at = excluded.finished_at
+    run_id = excluded.run_id, finished_at = excluded.finished_at,
+    fallback = excluded.fallback
 """
 
 
-def _result_row(outcome: Outcome, run_id: int | None) -> tuple[Any, ...]:
-    error = outcome.error or {}
+def _result_row(
+    task: Task, result: LetterResult, ident: BackendIdentity, run_id: int | None
+) -> tuple[Any, ...]:
+    error = result.error or {}
+    record = result.record
     return (
-        outcome.key,
-        DONE if outcome.ok else FAILED,
-        outcome.letter_id,
-        outcome.path,
-        outcome.file_sha256,
-        outcome.text_sha256,
-        outcome.backend,
-        outcome.backend_version,
-        outcome.model,
-        outcome.prompt_version,
-        outcome.record_json,
+        task.key,
+        DONE if record is not None else FAILED,
+        result.letter_id,
+        task.path,
+        task.file_sha256,
+        result.text_sha256,
+        ident.name,
+        ident.version,
+        ident.model,
+        ident.prompt_version,
+        record.to_json() if record is not None else None,
         error.get("error"),
         error.get("message"),
-        json.dumps(error) if outcome.error else None,
-        outcome.prompt_tokens,
-        outcome.completion_tokens,
-        outcome.seconds,
+        json.dumps(error) if result.error else None,
+        result.usage.prompt_tokens,
+        result.usage.completion_tokens,
+        result.seconds,
         run_id,
         _now(),
+        int(result.fallback),
     )

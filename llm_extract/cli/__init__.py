@@ -23,6 +23,7 @@ _COMMANDS = {
     "export": "llm_extract.cli.batch_cmd:export_command",
     "stats": "llm_extract.cli.batch_cmd:stats_command",
     "serve": "llm_extract.cli.serve_cmd:serve_command",
+    "review": "llm_extract.cli.review_cmd:review_command",
 }
 
 

@@ -1,9 +1,11 @@
 """``llm-extract batch``, ``export`` and ``stats``: archive-scale extraction.
 
 See docs/batch.md.  Exit codes of ``batch``: 0 every letter extracted, 1 some
-letter failed (in this run, or in an earlier one and not retried), 2 bad usage,
-3 configuration (backend unavailable, OUTDIR locked or not a store), 130
-interrupted.
+letter failed (in this run, or in an earlier one and not retried), 5 no letter
+failed but some are fallbacks (the parser's record: the LLM failed), 2 bad
+usage, 3 configuration (backend unavailable — checked before the first letter —,
+OUTDIR locked or not a store), 4 stopped by the circuit breaker (letter after
+letter fell back for the same transport reason), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -19,29 +21,35 @@ from rich.table import Table
 from ..api import close_backends
 from ..backends import default_backend_name
 from ..batch.export import FORMATS, export_store
-from ..batch.runner import BatchOptions, Prices, Summary, describe_workers, run_batch
+from ..batch.runner import BatchOptions, BatchSummary, Prices, describe_workers, run_batch
 from ..batch.stats import DIMENSIONS, Stats, heading, pct, stats_from_store
 from .common import backend_options, config_from_options
 
 EXIT_SOME_FAILED = 1
+EXIT_SOME_FELL_BACK = 5
 EXIT_INTERRUPTED = 130
 
 
-def _print_summary(s: Summary, outdir: Path, console: Console) -> None:
+def _print_summary(s: BatchSummary, outdir: Path, console: Console) -> None:
     t = Table(title=f"batch summary ({outdir})", show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column(justify="right")
     t.add_row("letters in inputs", str(s.total))
     t.add_row("done (extracted now)", str(s.done))
     t.add_row("failed (now)", str(s.failed))
+    t.add_row("fallbacks (now: the LLM failed, parser's record)", str(s.fallbacks))
     skipped = f"{s.skipped}"
-    if s.duplicates or s.previously_failed:
-        skipped += f"  ({s.duplicates} duplicate content, {s.previously_failed} failed earlier)"
+    if s.duplicates or s.previously_failed or s.previously_fallback:
+        skipped += (
+            f"  ({s.duplicates} duplicate content, {s.previously_failed} failed earlier, "
+            f"{s.previously_fallback} fallbacks earlier)"
+        )
     t.add_row("skipped (already in store)", skipped)
     t.add_row("time", f"{s.seconds:.2f} s")
-    if s.done + s.failed:
+    if s.done + s.failed + s.fallbacks:
         t.add_row("throughput", f"{s.letters_per_s:.1f} letters/s")
-    t.add_row("workers", describe_workers(s.executor, s.concurrency))
+    engine = s.executor.startswith(("ray", "batch api"))  # these name their own workers
+    t.add_row("workers", s.executor if engine else describe_workers(s.executor, s.concurrency))
     t.add_row("tokens", f"{s.prompt_tokens:,} prompt + {s.completion_tokens:,} completion")
     if s.cost_usd is not None:
         t.add_row("estimated cost", f"${s.cost_usd:,.4f}")
@@ -53,10 +61,15 @@ def _print_summary(s: Summary, outdir: Path, console: Console) -> None:
             f"… and {s.failed - len(s.failures[:10])} more: "
             f"`llm-extract export {outdir}` writes them all to export/failures.csv"
         )
-    if s.previously_failed:
+    if s.previously_failed or s.previously_fallback:
         console.print(
-            f"{s.previously_failed} letter(s) failed in an earlier run: "
-            "add --retry-failed to try them again"
+            f"{s.previously_failed + s.previously_fallback} letter(s) failed or fell back "
+            "to the parser in an earlier run: add --retry-failed to try them again"
+        )
+    if s.fallbacks:
+        console.print(
+            f"[yellow]{s.fallbacks} fallback(s)[/yellow]: the LLM failed and the record is "
+            "the parser's (needs_review); --retry-failed extracts them again"
         )
     if s.interrupted:
         console.print("[yellow]interrupted[/yellow]: run the same command again to resume")
@@ -99,8 +112,8 @@ def _print_summary(s: Summary, outdir: Path, console: Console) -> None:
 @click.option(
     "--retry-failed",
     is_flag=True,
-    help="Extract again the letters that failed before (without INPUTs: every failed "
-    "letter in OUTDIR). Done letters are still skipped.",
+    help="Extract again the letters that failed or fell back to the parser before "
+    "(without INPUTs: every such letter in OUTDIR). Done letters are still skipped.",
 )
 @click.option(
     "--price-prompt",
@@ -119,6 +132,31 @@ def _print_summary(s: Summary, outdir: Path, console: Console) -> None:
     default=None,
     help="Live progress bar on stderr (default: when stderr is a terminal).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["builtin", "ray"]),
+    default="builtin",
+    show_default=True,
+    help="builtin: this machine's threads/processes; ray: a pool of Ray actors "
+    "(local, or a cluster with --ray-address; needs the ray extra). See docs/distributed.md.",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Join this Ray cluster (host:port, or 'auto') instead of starting Ray locally.",
+)
+@click.option(
+    "--dataset",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --engine ray: the workers also write letters/ and items/ Parquet parts here.",
+)
+@click.option(
+    "--batch-api",
+    is_flag=True,
+    help="Send the LLM requests through the endpoint's Batch API (/v1/batches: about "
+    "half the price, results within 24 h); a killed command resumes polling.",
+)
 def batch_command(
     inputs: tuple[str, ...],
     outdir: Path,
@@ -129,6 +167,10 @@ def batch_command(
     price_prompt: float | None,
     price_completion: float | None,
     progress: bool | None,
+    engine: str,
+    ray_address: str | None,
+    dataset: Path | None,
+    batch_api: bool,
     **backend_opts: Any,
 ) -> int:
     """Extract many letters into OUTDIR, resumably; failures are recorded, not fatal.
@@ -147,10 +189,16 @@ def batch_command(
 
     Each letter is committed to OUTDIR/batch.sqlite3 the moment it finishes; run
     the same command again after a crash or Ctrl-C to resume. Exit code 0 when
-    every letter was extracted, 1 when any failed.
+    every letter was extracted, 1 when any failed, 5 when some fell back to the
+    parser (the LLM failed); 3 when the backend cannot run (checked before the
+    first letter), 4 when letter after letter fell back (the run stops).
     """
     if not inputs and not retry_failed:
         raise click.UsageError("give at least one INPUT (file, folder, glob or @list)")
+    if engine != "ray" and (ray_address or dataset):
+        raise click.UsageError("--ray-address and --dataset go with --engine ray")
+    if batch_api and engine == "ray":
+        raise click.UsageError("--batch-api runs on the endpoint's side: drop --engine ray")
     config = config_from_options(**backend_opts)
     backend = config.backend or default_backend_name(config)
     opts = BatchOptions(
@@ -167,13 +215,26 @@ def batch_command(
         argv=sys.argv[1:],
     )
     try:
-        summary = run_batch(opts)
+        if batch_api:
+            from ..batch.batch_api import run_batch_api
+
+            summary = run_batch_api(opts)
+        elif engine == "ray":
+            from ..batch.ray_engine import RayOptions, run_batch_ray
+
+            summary = run_batch_ray(opts, RayOptions(address=ray_address, dataset=dataset))
+        else:
+            summary = run_batch(opts)
     finally:
         close_backends()
     _print_summary(summary, outdir, Console())
+    if summary.stopped is not None:
+        raise summary.stopped  # one line and its exit code (3 or 4), after the summary
     if summary.interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_SOME_FAILED if summary.any_failed else 0
+    if summary.any_failed:
+        return EXIT_SOME_FAILED
+    return EXIT_SOME_FELL_BACK if summary.any_fallback else 0
 
 
 @click.command("export")

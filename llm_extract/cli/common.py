@@ -7,13 +7,13 @@ from typing import Any
 
 import click
 
-from ..config import BACKENDS, INSTRUCTOR_MODES, Config, load_config
+from ..config import BACKENDS, INSTRUCTOR_MODES, OCR_MODES, TEXT_ROUTES, Config, load_config
 
 F = Callable[..., Any]
 
 
 def backend_options(func: F) -> F:
-    """--backend, --base-url, --model, --api-key-env, --instructor-mode."""
+    """--backend, --base-url, --model, --api-key-env, --instructor-mode, --text-from, --ocr."""
     options = [
         click.option(
             "--backend",
@@ -41,6 +41,21 @@ def backend_options(func: F) -> F:
             type=click.Choice(INSTRUCTOR_MODES),
             default=None,
             help="How instructor asks for structured output (default: auto per endpoint).",
+        ),
+        click.option(
+            "--text-from",
+            type=click.Choice(TEXT_ROUTES),
+            default=None,
+            help="Which extractor reads a PDF's text: pdfium (default), pypdf, pypdf-layout, "
+            "pdftotext, pdftotext-layout (poppler-utils), ocr (every page). "
+            "Default: $LLM_EXTRACT_TEXT_FROM, else pdfium.",
+        ),
+        click.option(
+            "--ocr",
+            type=click.Choice(OCR_MODES),
+            default=None,
+            help="OCR pages without a text layer: auto (default), always, never. "
+            'Needs the ocr extra (pip install -e ".[ocr]") or tesseract.',
         ),
     ]
     for option in reversed(options):

@@ -13,9 +13,10 @@ from rich.console import Console
 
 from ..api import close_backends, get_backend
 from ..backends import default_backend_name
-from ..errors import InputError
-from ..evaluation.compare import compare, headline, load_result, print_comparison
-from ..evaluation.gold import SPLITS, gold_digest, load_gold, load_predictions
+from ..errors import BackendUnavailableError, InputError
+from ..evaluation import headline
+from ..evaluation.compare import compare, load_result, print_comparison
+from ..evaluation.gold import SPLITS, GoldRecord, gold_digest, load_gold, load_predictions
 from ..evaluation.report_html import write_html
 from ..evaluation.report_text import print_report
 from ..evaluation.runner import (
@@ -25,7 +26,9 @@ from ..evaluation.runner import (
     predictions_from_records,
     run_backend,
 )
-from ..evaluation.scoring import FIELD_NAMES, HEADLINE_NAMES, EvalResult, Prediction, evaluate
+from ..evaluation.scoring import FIELD_NAMES, EvalResult, evaluate
+from ..loop import LetterResult
+from ..textroutes import route_available
 from .common import backend_options, config_from_options
 
 
@@ -39,10 +42,10 @@ def parse_fail_under(specs: Sequence[str]) -> list[tuple[str, float]]:
             raise click.BadParameter(
                 f"{spec!r}: expected FIELD=VALUE, e.g. decision=0.9", param_hint="--fail-under"
             )
-        if name not in HEADLINE_NAMES and name not in FIELD_NAMES:
+        if name not in headline.names() and name not in FIELD_NAMES:
             raise click.BadParameter(
                 f"{spec!r}: unknown field {name!r}; use a field name "
-                f"(e.g. decision, patient.age) or one of {', '.join(HEADLINE_NAMES)}",
+                f"(e.g. decision, patient.age) or one of {', '.join(headline.names())}",
                 param_hint="--fail-under",
             )
         try:
@@ -73,15 +76,11 @@ def check_fail_under(
 
 
 def _figures_from_dict(result: dict[str, Any]) -> dict[str, float | None]:
-    items = result.get("items") or {}
-    return {**(result.get("fields") or {}), **headline(result), "items.f1": items.get("f1")}
+    """Field scores and headline figures of an ``eval --json`` document."""
+    return {**(result.get("fields") or {}), **headline.from_json(result)}
 
 
-def _figures(result: EvalResult) -> dict[str, float | None]:
-    return {n: result.field_value(n) for n in (*FIELD_NAMES, *HEADLINE_NAMES)}
-
-
-def _run_meta(predictions: dict[str, Prediction]) -> dict[str, Any]:
+def _run_meta(predictions: dict[str, LetterResult]) -> dict[str, Any]:
     """Backend version, model and prompt version, from the first record's provenance."""
     for p in predictions.values():
         if p.record is not None and p.record.provenance is not None:
@@ -161,8 +160,8 @@ def _package_version() -> str:
     multiple=True,
     metavar="FIELD=VALUE",
     help="Exit 1 when FIELD's score is below VALUE (a fraction). FIELD: a field name "
-    "(decision, patient.age, medication.name …) or mean_field_score, decision_accuracy, "
-    "items.precision, items.recall, items.f1. Repeatable. With --compare, applies to B.",
+    f"(decision, patient.age, medication.name …) or {', '.join(headline.names())}. "
+    "Repeatable. With --compare, applies to B.",
 )
 @backend_options
 def eval_command(
@@ -195,34 +194,53 @@ def eval_command(
     """
     limits = parse_fail_under(fail_under)
     out_console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 130)
-    err_console = Console(stderr=True)
-
     if compare_files:
         if predictions_file or any(v is not None for v in backend_opts.values()):
             raise click.UsageError(
                 "--compare reads two results; it cannot be combined with --backend or --predictions"
             )
-        a, b = (load_result(p) for p in compare_files)
-        cmp = compare(a, b)
-        if as_json:
-            click.echo(json.dumps(cmp, indent=2))
-        else:
-            print_comparison(cmp, out_console)
-        reason = check_fail_under(_figures_from_dict(b), limits)
-        if reason:
-            click.echo(reason, err=True)
-            return 1
-        return 0
-
+        return _fail_under(_compare(compare_files, as_json, out_console), limits)
     if predictions_file and backend_opts.get("backend"):
         raise click.UsageError("give either --backend (run it) or --predictions (score a file)")
+
     gold_root = gold_dir or default_gold_dir()
     letters_root = letters_dir or default_letters_dir()
-    gold = load_gold(gold_root, split=split)
-    if limit:
-        gold = gold[:limit]
+    gold = load_gold(gold_root, split=split)[:limit]
+    meta = _meta(gold, gold_root, split)
+    if predictions_file:
+        predictions = _read_predictions(predictions_file, gold, letters_root, meta, bool(html_file))
+    else:
+        predictions = _run(gold, letters_root, backend_opts, meta)
+    meta.update(_run_meta(predictions))
+    result = evaluate(gold, predictions, meta=meta)
 
-    meta: dict[str, Any] = {
+    if save_predictions:
+        _save_predictions(save_predictions, predictions)
+    _report(result, as_json, html_file, out_console)
+    return _fail_under(result.figures(), limits)
+
+
+def _fail_under(figures: dict[str, float | None], limits: list[tuple[str, float]]) -> int:
+    reason = check_fail_under(figures, limits)
+    if reason:
+        click.echo(reason, err=True)
+        return 1
+    return 0
+
+
+def _compare(files: tuple[Path, Path], as_json: bool, console: Console) -> dict[str, float | None]:
+    """Print the comparison of two results; return B's figures (for --fail-under)."""
+    a, b = (load_result(p) for p in files)
+    cmp = compare(a, b)
+    if as_json:
+        click.echo(json.dumps(cmp, indent=2))
+    else:
+        print_comparison(cmp, console)
+    return _figures_from_dict(b)
+
+
+def _meta(gold: list[GoldRecord], gold_root: Path, split: str) -> dict[str, Any]:
+    return {
         "backend": None,
         "predictions_file": None,
         "gold_dir": str(gold_root),
@@ -230,57 +248,77 @@ def eval_command(
         "gold_sha256": gold_digest(gold),
         "llm_extract_version": _package_version(),
     }
-    if predictions_file:
-        predictions = predictions_from_records(load_predictions(predictions_file), gold)
-        meta["predictions_file"] = str(predictions_file)
-        backends = {
-            p.record.provenance.backend
-            for p in predictions.values()
-            if p.record is not None and p.record.provenance is not None
-        }
-        meta["backend"] = backends.pop() if len(backends) == 1 else None
-        if html_file and letters_root.is_dir():
-            attach_texts(predictions, letters_root)
-    else:
-        if not letters_root.is_dir():
-            raise InputError(
-                f"letters folder not found: {letters_root} (pass --letters DIR or set IMR_CORPUS)"
-            )
-        config = config_from_options(**backend_opts)
-        backend_name = default_backend_name(config)
-        meta["backend"] = backend_name
-        try:
-            get_backend(backend_name, config)  # fail fast when the backend cannot run
-            predictions = _run_with_progress(gold, letters_root, backend_name, config, err_console)
-        finally:
-            close_backends()
-    meta.update(_run_meta(predictions))
 
-    result = evaluate(gold, predictions, meta=meta)
 
-    if save_predictions:
-        save_predictions.parent.mkdir(parents=True, exist_ok=True)
-        with save_predictions.open("w", encoding="utf-8") as fh:
-            for p in predictions.values():
-                if p.record is not None:
-                    fh.write(p.record.to_json() + "\n")
+def _read_predictions(
+    path: Path,
+    gold: Sequence[GoldRecord],
+    letters_root: Path,
+    meta: dict[str, Any],
+    want_texts: bool,
+) -> dict[str, LetterResult]:
+    """Score mode: the records of a JSON Lines file; the backend if they share one."""
+    predictions = predictions_from_records(load_predictions(path), gold)
+    meta["predictions_file"] = str(path)
+    backends = {
+        p.record.provenance.backend
+        for p in predictions.values()
+        if p.record is not None and p.record.provenance is not None
+    }
+    meta["backend"] = backends.pop() if len(backends) == 1 else None
+    if want_texts and letters_root.is_dir():
+        attach_texts(predictions, letters_root)
+    return predictions
+
+
+def _run(
+    gold: Sequence[GoldRecord],
+    letters_root: Path,
+    backend_opts: dict[str, str | None],
+    meta: dict[str, Any],
+) -> dict[str, LetterResult]:
+    """Run mode: extract every gold letter with the configured backend."""
+    if not letters_root.is_dir():
+        raise InputError(
+            f"letters folder not found: {letters_root} (pass --letters DIR or set IMR_CORPUS)"
+        )
+    config = config_from_options(**backend_opts)
+    backend_name = default_backend_name(config)
+    meta["backend"] = backend_name
+    meta["text_from"] = config.text_from
+    meta["ocr"] = config.ocr
+    skipped = route_available(config.text_from)
+    if skipped is not None:
+        # The route's tool is missing here: the run is skipped, not scored as empty.
+        raise BackendUnavailableError(f"text route {config.text_from} skipped: {skipped}")
+    try:
+        get_backend(backend_name, config)  # fail fast when the backend cannot run
+        return _run_with_progress(gold, letters_root, backend_name, config, Console(stderr=True))
+    finally:
+        close_backends()
+
+
+def _save_predictions(path: Path, predictions: dict[str, LetterResult]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for p in predictions.values():
+            if p.record is not None:
+                fh.write(p.record.to_json() + "\n")
+
+
+def _report(result: EvalResult, as_json: bool, html_file: Path | None, console: Console) -> None:
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
-        print_report(result, out_console)
+        print_report(result, console)
     if html_file:
         write_html(result, html_file)
         click.echo(f"HTML report written to {html_file}", err=True)
-    reason = check_fail_under(_figures(result), limits)
-    if reason:
-        click.echo(reason, err=True)
-        return 1
-    return 0
 
 
 def _run_with_progress(
     gold: Sequence[Any], letters_root: Path, backend: str, config: Any, console: Console
-) -> dict[str, Prediction]:
+) -> dict[str, LetterResult]:
     if not console.is_terminal:
         return run_backend(gold, letters_root, backend=backend, config=config)
     from rich.progress import Progress

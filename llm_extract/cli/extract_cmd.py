@@ -48,19 +48,27 @@ def extract_command(
     paths = iter_letter_paths(list(inputs))
     if not paths:
         raise click.UsageError("no .pdf or .txt letters found in the given inputs")
-    get_backend(config.backend, config)  # fail fast on a backend that cannot run
+    # Fails fast (one line, exit 3) on a backend that cannot run: a dead endpoint,
+    # a rejected key, a local server that does not start.
+    get_backend(config.backend, config)
     single = len(paths) == 1 and output is None and as_jsonl is not True
     failed = 0
+    exit_code = 0
     out = output.open("w", encoding="utf-8") if output else sys.stdout
     try:
         for result in extract_many(paths, backend=config.backend, config=config):
             if result.record is None:
                 failed += 1
-                if single:
-                    assert result.error is not None
-                    raise result.error
-                click.echo(f"error: {result.error}", err=True)
+                click.echo(f"error: {result.error_message}", err=True)
+                exit_code = result.exit_code if single else 2
                 continue
+            if result.fallback:
+                reason = result.record.provenance.fallback_reason  # type: ignore[union-attr]
+                click.echo(
+                    f"warning: {result.source}: the LLM failed, the record is the parser's "
+                    f"(needs_review): {reason}",
+                    err=True,
+                )
             if single:
                 out.write(result.record.to_json(indent=2) + "\n")
             else:
@@ -71,8 +79,10 @@ def extract_command(
             out.close()
         close_backends()
     if output:
-        click.echo(f"{len(paths) - failed} record(s) written to {output}, {failed} failed", err=True)
-    return 2 if failed else 0
+        click.echo(
+            f"{len(paths) - failed} record(s) written to {output}, {failed} failed", err=True
+        )
+    return exit_code
 
 
 @click.command("schema")

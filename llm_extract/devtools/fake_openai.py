@@ -27,8 +27,10 @@ Run standalone (schema mode, e.g. for a throughput benchmark)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -44,6 +46,30 @@ class _Server(ThreadingHTTPServer):
     # The default listen backlog (5) drops SYNs when dozens of clients connect at
     # once, and each dropped SYN costs a 1 s retransmit: the benchmarks run -j 32.
     request_queue_size = 128
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Close kept-alive connections too: a stopped server must not answer on them
+        (a test of an endpoint that dies mid-run would otherwise go on being served)."""
+        with self._open_lock:
+            conns, self._open = list(self._open), set()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass(frozen=True)
@@ -127,6 +153,9 @@ class FakeOpenAI:
         self._script: deque[Reply] = deque(script)
         self.default = default or Reply.schema()
         self.model = model
+        # What GET /models answers: None = the model list; e.g. Reply.error(401)
+        # to test a client's check of the endpoint.
+        self.models_reply: Reply | None = None
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -170,6 +199,7 @@ class FakeOpenAI:
         self._closing.set()
         self._server.shutdown()
         self._server.server_close()
+        self._server.drop_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -249,7 +279,14 @@ def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 pass  # the client gave up (e.g. its timeout); nothing to do
 
         def do_GET(self) -> None:
-            if self.path.rstrip("/").endswith("/models"):
+            request = RecordedRequest("GET", self.path, dict(self.headers.items()), None)
+            with fake._lock:
+                fake.requests.append(request)
+                scripted = fake.models_reply
+            if scripted is not None and scripted.kind == "status":
+                error = {"error": {"message": f"fake {scripted.status}", "type": "fake_error"}}
+                self._send(scripted.status, json.dumps(error).encode(), scripted.headers)
+            elif self.path.rstrip("/").endswith("/models"):
                 body = {"object": "list", "data": [{"id": fake.model, "object": "model"}]}
                 self._send(200, json.dumps(body).encode())
             else:

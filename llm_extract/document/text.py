@@ -88,16 +88,6 @@ NUMBER_WORDS = {
     "twice": 2,
     "thrice": 3,
 }
-# "single" and "once"/"twice" are handled by the callers that accept them.
-NUMBER_WORD_RE = r"(?:twenty-four|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty)"
-NUM = rf"(?:\d+|{NUMBER_WORD_RE})"
-
-
-def to_int(token: str) -> int | None:
-    token = token.strip().lower()
-    if token.isdigit():
-        return int(token)
-    return NUMBER_WORDS.get(token)
 
 
 def words_to_digits_safe(text: str) -> str:

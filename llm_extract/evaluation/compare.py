@@ -1,9 +1,10 @@
 """Compare two ``llm-extract eval --json`` results: per-field deltas.
 
 Typical uses: ``rules`` vs ``hybrid`` on the same gold, or a run before and
-after a prompt change.  Only the stable top-level keys are read
-(``mean_field_score``, ``decision_accuracy``, ``fields``, ``items``), so the
-committed baseline (evals/baseline-rules.json) works as either side.
+after a prompt change.  Only the stable keys are read (the headline
+figures of :mod:`.headline` at their dotted paths, and ``fields``), so the
+committed baseline (evals/baseline-rules.json) works as either side; a
+headline figure one side lacks shows as ``-``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import InputError, RecordValidationError
+from . import headline
 from .report_text import percent
 
 REQUIRED_KEYS = ("mean_field_score", "decision_accuracy", "fields", "items")
@@ -42,23 +44,13 @@ def _delta(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else round(b - a, 4)
 
 
-def headline(result: dict[str, Any]) -> dict[str, float | None]:
-    items = result.get("items") or {}
-    return {
-        "mean_field_score": result.get("mean_field_score"),
-        "decision_accuracy": result.get("decision_accuracy"),
-        "items.precision": items.get("precision"),
-        "items.recall": items.get("recall"),
-    }
-
-
 def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """``{"headline": {...}, "fields": {name: {"a", "b", "delta"}}, "gold_changed": bool}``."""
     names = list(a["fields"]) + [n for n in b["fields"] if n not in a["fields"]]
     fields = {n: {"a": a["fields"].get(n), "b": b["fields"].get(n)} for n in names}
     for v in fields.values():
         v["delta"] = _delta(v["a"], v["b"])
-    ha, hb = headline(a), headline(b)
+    ha, hb = headline.from_json(a), headline.from_json(b)
     return {
         "a": _label(a),
         "b": _label(b),

@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..errors import InputError, RecordValidationError
+from ..fields import ITEM_EXTRAS, LETTER_EXTRAS
 from ..models import Record
 
 log = logging.getLogger(__name__)
@@ -104,12 +105,19 @@ def load_gold(gold_dir: str | Path, *, split: str = "all") -> list[GoldRecord]:
 
 
 def gold_digest(gold: list[GoldRecord]) -> str:
-    """A hash of the gold set's content, so a stale baseline can be detected."""
+    """A hash of the gold set's RECORD.md content, so a stale baseline can be detected.
+
+    What the models carry beyond the spec (:data:`llm_extract.fields.LETTER_EXTRAS`,
+    ``ITEM_EXTRAS``) is left out: a new provenance field must not look like a
+    change of the labels.
+    """
     h = hashlib.sha256()
+    extras = set(LETTER_EXTRAS) - {"letter_id", "items"}
     for g in sorted(gold, key=lambda g: g.letter_id):
-        data = g.record.model_dump(mode="json", exclude={"provenance", "checks", "needs_review"})
+        data = g.record.model_dump(mode="json", exclude=extras)
         for item in data["items"]:
-            item.pop("span", None)
+            for name in ITEM_EXTRAS:
+                item.pop(name, None)
         h.update(json.dumps(data, sort_keys=True).encode("utf-8"))
     return h.hexdigest()
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..models import Item
+from . import headline
 from .report_text import percent
-from .scoring import EXACT, EvalResult, FieldScore, LetterResult, Outcome
+from .scoring import EXACT, EvalResult, FieldScore, InstanceScore, ScoredLetter
 
 CONTEXT_BEFORE = 250
 CONTEXT_AFTER = 700
@@ -144,7 +145,7 @@ def context(text: str | None, span: tuple[int, int] | None) -> str:
     return f'<pre class="ctx">{pre}<mark>{_e(text[s:e])}</mark>{post}</pre>'
 
 
-def _wrong_table(outcomes: list[Outcome]) -> str:
+def _wrong_table(outcomes: list[InstanceScore]) -> str:
     rows = "".join(
         f"<tr><td>{_e(o.field)}</td><td class=gold>{_value(o.gold)}</td>"
         f"<td class=pred>{_value(o.predicted)}</td><td class=num>{o.score:.2f}</td></tr>"
@@ -156,7 +157,11 @@ def _wrong_table(outcomes: list[Outcome]) -> str:
     )
 
 
-def _letter_section(lr: LetterResult) -> str:
+def _item_div(title: str, tag: str, body: str) -> str:
+    return f"<div class=item><h4>{title}{tag}</h4>{body}</div>"
+
+
+def _letter_section(lr: ScoredLetter) -> str:
     text = lr.prediction.text
     prov = lr.predicted.provenance
     spans_valid = (
@@ -166,7 +171,7 @@ def _letter_section(lr: LetterResult) -> str:
     )
     wrong = lr.wrong()
     letter_wrong = [o for o in wrong if o.item is None]
-    by_item: dict[int, list[Outcome]] = {}
+    by_item: dict[int, list[InstanceScore]] = {}
     for o in wrong:
         if o.item is not None:
             by_item.setdefault(o.item, []).append(o)
@@ -188,27 +193,31 @@ def _letter_section(lr: LetterResult) -> str:
     for gi in sorted(by_item):
         # only matched items have wrong fields (a missed item is listed below)
         pj, sim = next((p, s) for g, p, s in lr.alignment.pairs if g == gi)
-        pred_item = p_items[pj]
         parts.append(
-            f"<div class=item><h4>Gold item {gi + 1}: {_e(g_items[gi].request)}"
-            f"<span class=tag>predicted item {pj + 1}, similarity {sim:.2f}</span></h4>"
-            + _wrong_table(by_item[gi])
-            + context(text, item_span(text or "", pred_item, g_items[gi], spans_valid=spans_valid))
-            + "</div>"
+            _item_div(
+                f"Gold item {gi + 1}: {_e(g_items[gi].request)}",
+                f"<span class=tag>predicted item {pj + 1}, similarity {sim:.2f}</span>",
+                _wrong_table(by_item[gi])
+                + context(
+                    text, item_span(text or "", p_items[pj], g_items[gi], spans_valid=spans_valid)
+                ),
+            )
         )
     for gi in lr.alignment.missed:
         parts.append(
-            f"<div class=item><h4>Gold item {gi + 1}: {_e(g_items[gi].request)}"
-            f'<span class="tag miss">missed: no predicted item matches</span></h4>'
-            + context(text, item_span(text or "", None, g_items[gi], spans_valid=False))
-            + "</div>"
+            _item_div(
+                f"Gold item {gi + 1}: {_e(g_items[gi].request)}",
+                '<span class="tag miss">missed: no predicted item matches</span>',
+                context(text, item_span(text or "", None, g_items[gi], spans_valid=False)),
+            )
         )
     for pj in lr.alignment.extra:
         parts.append(
-            f"<div class=item><h4>Predicted item {pj + 1}: {_e(p_items[pj].request)}"
-            f'<span class="tag extra">extra: no gold item matches</span></h4>'
-            + context(text, item_span(text or "", p_items[pj], None, spans_valid=spans_valid))
-            + "</div>"
+            _item_div(
+                f"Predicted item {pj + 1}: {_e(p_items[pj].request)}",
+                '<span class="tag extra">extra: no gold item matches</span>',
+                context(text, item_span(text or "", p_items[pj], None, spans_valid=spans_valid)),
+            )
         )
     parts.append("</details>")
     return "".join(parts)
@@ -220,16 +229,12 @@ def _split_table(result: EvalResult) -> str:
         return ""
     rows = "".join(
         f"<tr><td>{_e(name or '(root)')}</td><td class=num>{len(sub.letters)}</td>"
-        f"<td class=num>{_pct(sub.mean_field_score)}</td>"
-        f"<td class=num>{_pct(sub.decision_accuracy)}</td>"
-        f"<td class=num>{_pct(sub.items.precision)}</td>"
-        f"<td class=num>{_pct(sub.items.recall)}</td></tr>"
+        + "".join(f"<td class=num>{_pct(fig.value(sub))}</td>" for fig in headline.HEADLINES)
+        + "</tr>"
         for name, sub in splits.items()
     )
-    return (
-        "<table style='width:auto'><tr><th>split</th><th>letters</th><th>mean field score</th>"
-        f"<th>decision accuracy</th><th>item precision</th><th>item recall</th></tr>{rows}</table>"
-    )
+    heads = "".join(f"<th>{_e(fig.label)}</th>" for fig in headline.HEADLINES)
+    return f"<table style='width:auto'><tr><th>split</th><th>letters</th>{heads}</tr>{rows}</table>"
 
 
 def render_html(result: EvalResult) -> str:
@@ -237,13 +242,8 @@ def render_html(result: EvalResult) -> str:
     cost = result.cost()
     it = result.items
     source = meta.get("backend") or meta.get("predictions_file") or "?"
-    cards = [
-        ("mean field score", _pct(result.mean_field_score)),
-        ("decision accuracy", _pct(result.decision_accuracy)),
-        ("item precision", _pct(it.precision)),
-        ("item recall", _pct(it.recall)),
-        ("letters", f"{len(result.letters)} ({len(result.errors)} failed)"),
-    ]
+    cards = [(fig.label, _pct(fig.value(result))) for fig in headline.HEADLINES]
+    cards.append(("letters", f"{len(result.letters)} ({len(result.errors)} failed)"))
     if cost["seconds_per_letter"] is not None:
         cards.append(("seconds / letter", f"{cost['seconds_per_letter']:.2f}"))
     if cost["tokens_per_letter"]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from . import headline
+from .headline import Figure
 from .scoring import DIAGNOSES, EXACT, SET_F1, EvalResult, FieldScore
 
 # "F1~": F1 with Jaccard >= 0.5 word-set matching (diagnoses).
@@ -74,22 +77,40 @@ def field_table(result: EvalResult, title: str | None = None) -> Table:
     return table
 
 
+def _headline_lines(result: EvalResult) -> list[str]:
+    """One line per headline figure, or per group of them (``items``)."""
+    groups: dict[str, list[Figure]] = {}
+    for fig in headline.HEADLINES:
+        groups.setdefault(fig.group, []).append(fig)
+    lines = []
+    for group, figs in groups.items():
+        if len(figs) == 1 and figs[0].name == group:
+            line = f"{figs[0].label:<17} {_pct(figs[0].value(result))} %"
+        else:
+            parts = "  ".join(f"{fig.short} {_pct(fig.value(result))} %" for fig in figs)
+            line = f"{group:<17} {parts}"
+        lines.append(line + _NOTES.get(group, lambda r: "")(result))
+    return lines
+
+
+# Counts shown after a headline line, by group.
+_NOTES: dict[str, Callable[[EvalResult], str]] = {
+    "mean_field_score": lambda r: f"  (over {len(r.fields)} fields)",
+    "items": lambda r: (
+        f"  ({r.items.matched} matched of {r.items.gold} gold, {r.items.predicted} predicted)"
+    ),
+}
+
+
 def summary_lines(result: EvalResult) -> list[str]:
-    it = result.items
     cost: dict[str, Any] = result.cost()
-    lines = [
-        f"mean field score  {_pct(result.mean_field_score)} %  (over {len(result.fields)} fields)",
-        f"decision accuracy {_pct(result.decision_accuracy)} %",
-        f"items             precision {_pct(it.precision)} %  recall {_pct(it.recall)} %  "
-        f"({it.matched} matched of {it.gold} gold, {it.predicted} predicted)",
+    lines = _headline_lines(result)
+    lines.append(
         f"letters           {len(result.letters)} scored, {len(result.errors)} failed",
-    ]
+    )
     for name, sub in result.by_split().items():
-        lines.append(
-            f"  split {name or '(root)':<10} {len(sub.letters)} letters: mean field score "
-            f"{_pct(sub.mean_field_score)} %, decision accuracy {_pct(sub.decision_accuracy)} %, "
-            f"items P {_pct(sub.items.precision)} % R {_pct(sub.items.recall)} %"
-        )
+        figures = ", ".join(f"{fig.label} {_pct(fig.value(sub))} %" for fig in headline.HEADLINES)
+        lines.append(f"  split {name or '(root)':<10} {len(sub.letters)} letters: {figures}")
     if cost["seconds_per_letter"] is not None:
         lines.append(
             f"cost              {cost['seconds_per_letter']:.2f} s/letter "

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from ..api import extract
-from ..backends import Backend
+from ..api import get_backend
+from ..base import Backend
 from ..config import Config
-from ..errors import ConfigError, ExtractionError
+from ..errors import ExtractionError, LetterNotFoundError
 from ..loading import load_letter
+from ..loop import LetterResult, error_data, run_letters
 from ..models import Record
 from .gold import GoldRecord
-from .scoring import Prediction
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +60,6 @@ def find_letter(letters_dir: Path, letter_id: str) -> Path | None:
     return None
 
 
-def _failure(letter_id: str, exc: BaseException, seconds: float | None) -> Prediction:
-    if isinstance(exc, ExtractionError):
-        log.warning("%s: %s", letter_id, exc)
-        return Prediction(letter_id, error=str(exc), error_type=type(exc).__name__, seconds=seconds)
-    # Not a typed error: a bug in a backend.  The evaluation goes on (one bad
-    # letter must not hide the other figures) but the traceback is logged.
-    log.error("%s: unexpected %s", letter_id, type(exc).__name__, exc_info=exc)
-    return Prediction(
-        letter_id,
-        error=f"unexpected {type(exc).__name__}: {exc}",
-        error_type=type(exc).__name__,
-        seconds=seconds,
-    )
-
-
 def run_backend(
     gold: Sequence[GoldRecord],
     letters_dir: Path,
@@ -82,68 +67,64 @@ def run_backend(
     backend: str | Backend | None,
     config: Config,
     progress: ProgressFn | None = None,
-) -> dict[str, Prediction]:
+) -> dict[str, LetterResult]:
     """Extract every gold letter with ``backend``; time each letter (load + extract).
 
-    A letter that cannot be found or fails becomes a Prediction with ``error``
-    (scored as an empty record); the run goes on.  A :class:`ConfigError`
-    (including :class:`BackendUnavailableError`) stops the run: it is about the
-    backend, not the letter.
+    Through the one loop (:func:`llm_extract.loop.run_letters`): a letter that
+    cannot be found or fails is a result with ``error`` (scored as an empty
+    record) and the run goes on; a :class:`ConfigError` (including
+    :class:`BackendUnavailableError`, checked before the first letter) stops
+    it, as does the fallback circuit breaker: scoring every letter as empty, or
+    as the parser's, would only hide that the backend cannot run.
     """
-    out: dict[str, Prediction] = {}
+    be = get_backend(backend, config)
+    out: dict[str, LetterResult] = {}
+    found: list[Path] = []
     for g in gold:
-        lid = g.letter_id
-        path = find_letter(letters_dir, lid)
+        path = find_letter(letters_dir, g.letter_id)
         if path is None:
-            out[lid] = Prediction(
-                lid,
-                error=f"letter file not found in {letters_dir} (letters/{lid}.pdf, seeds/{lid}.txt)",
-                error_type="LetterNotFoundError",
+            out[g.letter_id] = LetterResult.failed(
+                g.letter_id,
+                LetterNotFoundError(
+                    f"letter file not found in {letters_dir} "
+                    f"(letters/{g.letter_id}.pdf, seeds/{g.letter_id}.txt)"
+                ),
+                letter_id=g.letter_id,
             )
             if progress:
-                progress(lid)
-            continue
-        started = time.perf_counter()
-        text: str | None = None
-        try:
-            letter = load_letter(path)
-            text = letter.text
-            record = extract(letter, backend=backend, config=config)
-        except ConfigError:
-            # Not about this letter: the backend cannot run at all (no endpoint, no
-            # model).  Scoring every letter as empty would only hide that.
-            raise
-        except Exception as exc:  # see _failure: typed errors and bugs both become data
-            out[lid] = _failure(lid, exc, time.perf_counter() - started)
-            out[lid].text = text
+                progress(g.letter_id)
         else:
-            out[lid] = Prediction(
-                lid, record=record, seconds=time.perf_counter() - started, text=text
-            )
+            found.append(path)
+    for result in run_letters(found, be, config, keep_text=True):
+        out[result.letter_id] = result
         if progress:
-            progress(lid)
-    return out
+            progress(result.letter_id)
+    return {g.letter_id: out[g.letter_id] for g in gold if g.letter_id in out}
 
 
 def predictions_from_records(
     records: dict[str, Record], gold: Sequence[GoldRecord]
-) -> dict[str, Prediction]:
+) -> dict[str, LetterResult]:
     """Predictions read from a file; a gold letter missing from it is an error."""
-    out: dict[str, Prediction] = {}
+    out: dict[str, LetterResult] = {}
     for g in gold:
         rec = records.get(g.letter_id)
         if rec is None:
-            out[g.letter_id] = Prediction(
-                g.letter_id,
-                error="no prediction for this letter in the predictions file",
-                error_type="MissingPrediction",
+            out[g.letter_id] = LetterResult(
+                source=g.letter_id,
+                letter_id=g.letter_id,
+                error=error_data(
+                    "MissingPrediction",
+                    "no prediction for this letter in the predictions file",
+                    None,
+                ),
             )
         else:
-            out[g.letter_id] = Prediction(g.letter_id, record=rec)
+            out[g.letter_id] = LetterResult.of_record(g.letter_id, rec)
     return out
 
 
-def attach_texts(predictions: dict[str, Prediction], letters_dir: Path) -> int:
+def attach_texts(predictions: dict[str, LetterResult], letters_dir: Path) -> int:
     """Load the letter text for predictions that lack it (for the HTML report).
 
     Best effort: a letter that cannot be found or read simply has no context
@@ -157,7 +138,7 @@ def attach_texts(predictions: dict[str, Prediction], letters_dir: Path) -> int:
         if path is None:
             continue
         try:
-            pred.text = load_letter(path).text
+            predictions[lid] = replace(pred, text=load_letter(path).text)
             loaded += 1
         except ExtractionError as exc:
             log.info("%s: no text for the report: %s", lid, exc)

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import logging
 
-from ..backends import make_provenance
+from ..base import make_provenance
 from ..config import Config
 from ..document.segment import ItemBlock, segment_letter
 from ..document.text import clean
 from ..loading import Letter
-from ..models import GuidelineSources, Item, Medication, Patient, Record, Reviewer, Span
-from ..provider import CallUsage
+from ..models import GuidelineSources, Item, Medication, Patient, Record, Reviewer, Span, Usage
 from .client import LazyClient, LLMIdentity, to_usage
 from .excerpts import summary_excerpt
 from .prompting import load_prompt
@@ -57,7 +56,7 @@ class LLMBackend(LLMIdentity):
     def extract(self, letter: Letter) -> Record:
         seg = segment_letter(letter)
         t = letter.text
-        total = CallUsage()
+        total = Usage()
         client = self._llm.client
         lid = letter.letter_id
 

@@ -1,50 +1,43 @@
-"""Merge the LLM's answer into the parser's record, recording every disagreement.
+"""Arbitration: the parser's value or the LLM's, decided by evidence.
 
-Who wins, and why (docs/llm-backends.md has the table):
+The hybrid asks the LLM only for fields the parser is not certain of
+(:mod:`llm_extract.rules.certainty`).  For each answered field the table
+:data:`ARBITERS` says where the value must stand in the letter (the case
+summary, the item's decision statement, the whole letter), how it is located
+(:mod:`llm_extract.evidence`), what makes it implausible, and how two values
+compare.  One procedure, :func:`arbitrate_field`, then decides, in order:
 
-- **held to the parser** — item list, decisions, dates, counts, age, sex: the
-  parser reads them from fixed places (the decision word after the colon, the
-  header labels, "a 52 year old male"); the LLM's value is only a check.
-- **filled by the LLM** — what the parser leaves null because its rules do not
-  cover it: an unfamiliar request's category, a body region or drug name the
-  keyword lists miss, diagnoses and occupation in unusual phrasing.  A copied
-  value is used only when it occurs in the text it was copied from.
+1. the LLM gave nothing -> the parser's value;
+2. agreement settles it (``reader="both"``);
+3. a value that breaks its field's validator loses (a strength or a volume
+   as a count, a device as a body region, a complaint as a diagnosis, a job
+   word such as "injured worker" as an occupation);
+4. a grounded value beats an ungrounded one;
+5. the parser found nothing: a grounded LLM value fills it; an ungrounded one
+   is dropped (a category, which gold always has, is kept and the record
+   flagged) -- an ungrounded LLM value is never kept silently;
+6. two grounded, plausible readings that disagree: the better-evidenced one
+   is kept (the parser's on a tie), both go into ``checks`` and the record is
+   flagged (``record.flag``) -- unless the difference is immaterial (the
+   model dropped a release modifier from a drug name; a diagnosis list split
+   differently into the same diagnoses).
 
-Each disagreement becomes a :class:`~llm_extract.models.Check`.  It is
-*resolved* when the rule that picked a side is certain (the decision word is
-literal text; the header's date of injury wins by RECORD.md; the parser's
-count is written in the request); otherwise — two readings of a count, an
-age or a date with no rule to choose — it is unresolved and the record is
-marked ``needs_review``.
+Decisions and the item list are never asked: they stay the parser's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from ..document.text import find_dates
-from ..models import Category, Check, Item, Medication, Record
-from .excerpts import grounded
-from .schemas import HybridAnswer, ItemLabel
-
-# A body region the model proposes must name anatomy. Being copied from the
-# request is not enough: on the holdout letters the model answered the device
-# itself ("wheelchair", "commode", "bath/shower chair") where the request names
-# no site. This list is deliberately wider than the parser's site words, so the
-# model can still add sites the parser does not know.
-_ANATOMY = re.compile(
-    r"\b(?:spin|cervic|thorac|lumb|sacr|cocc|neck|head|fac(?:e|ial)|jaw|tmj|temporomandib"
-    r"|chest|rib|abdom|pelv|groin|butt|glute|hip|thigh|leg|knee|ankle|foot|feet|toe|heel"
-    r"|shoulder|arm|elbow|wrist|hand|finger|thumb|digit|extremit|trapez|paraspin|carpal"
-    r"|cubital|tarsal|scalp|skull|cran|clavic|scapul|calf|shin|hamstring|quadricep|achilles"
-    r"|plantar|menisc|rotator|bicep|tricep|lung|heart|kidney|bladder|prostat|breast|skin"
-    r"|teeth|tooth|dental|back|torso|trunk|joint)\w*"
-    r"|\b(?:eyes?|ears?|nose|mouth|[CTLS]\d(?:\s*-\s*[CTLS]?\d)?)\b",
-    re.I,
-)
+from ..evidence import Found, Locator, field_value, locate
+from ..models import Category, Check, Evidence, Item, Medication, Record
+from ..rules.categories import has_keyword_for
+from ..rules.certainty import ANATOMY
+from ..rules.counts import _blank, words_to_digits
 
 # What letters call the patient is not an occupation.  On a holdout letter the
 # model answered occupation "injured worker" (copied from the summary, so
@@ -54,265 +47,404 @@ _NOT_AN_OCCUPATION = re.compile(
     r"|individual|person|man|woman|male|female|ip|iw)s?$",
     re.I,
 )
+_DIAGNOSIS_CUE = re.compile(r"diagnos|treat(?:ed|ment|ing)\s+for|impression|assessment|ICD", re.I)
+_CUE_IN_VALUE = re.compile(r"\bdiagnos\w*|\bincludes?\b|\btreated\s+for\b", re.I)
+_STRENGTH_IN_NAME = re.compile(r"\d\s*(?:mg|mcg|%|ml|g)\b", re.I)
+_TIME_UNIT_AFTER = re.compile(
+    r"\s*-?\s*(?:days?|months?|years?|hours?|hrs?|minutes?|mins?)\b", re.I
+)
+_MODIFIER = re.compile(
+    r"^(?:(?:ER|XR|SR|CR|DR|ODT|XL|HCL|HCl|DS|CD|LA|IR|\(.*\)|sodium|hydrochloride)\s*)+$"
+)
 
-HELD_DECISION = "decisions are held to the parser's reading of the decision word"
-HELD_ITEMS = "the item list is held to the parser's segmentation of the decision lines"
+REASON_UNAVAILABLE = "LLM unavailable: {reason}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class LetterContext:
-    """The text each LLM value was drawn from, for grounding and tie-breaks."""
+    """Where each kind of value should stand, as ``(start, end)`` ranges of the letter text."""
 
-    summary: str
-    requests: list[str]
-    header_has_injury_date: bool = False
+    text: str
+    summary: tuple[int, int] | None
+    lines: list[tuple[int, int]]  # each item's decision statement
+
+    def ranges(self, where: str, item: int | None) -> list[tuple[int, int]]:
+        if where == "summary":
+            return [self.summary] if self.summary else []
+        if where == "letter":
+            return [*([self.summary] if self.summary else []), (0, len(self.text))]
+        if item is not None and item < len(self.lines):
+            return [self.lines[item]]
+        return []
+
+
+@dataclass(frozen=True)
+class Arbiter:
+    """How one kind of field is arbitrated (one row of :data:`ARBITERS`)."""
+
+    where: str  # "summary" | "request" | "letter"
+    # Why a value is implausible (None: plausible); gets the value and the text it should stand in.
+    implausible: Callable[[Any, str], str | None] = lambda v, text: None
+    same: Callable[[Any, Any], bool] = lambda a, b: a == b
+    # Keep an ungrounded LLM value where the parser found none (flagged)?
+    keep_ungrounded: bool = False
+    # Two grounded readings whose difference does not matter (keep the parser's, no flag).
+    immaterial: Callable[[Any, Any], bool] = lambda llm, rules: False
+    # Locate a value (default: the evidence locator by type).
+    find: Callable[[Locator, Any, list[tuple[int, int]]], Found | None] = locate
+
+
+def _fold(v: Any) -> Any:
+    return " ".join(v.split()).casefold() if isinstance(v, str) else v
+
+
+def _same_text(a: Any, b: Any) -> bool:
+    return _fold(a) == _fold(b)
+
+
+def _quantity_implausible(value: int, request: str) -> str | None:
+    """A count must be written outside strengths, volumes, levels and dates, and not be a duration."""
+    if value <= 0:
+        return "not a positive count"
+    spelled = words_to_digits(request)
+    blanked = _blank(spelled)
+    nums = [(int(m.group(0)), m.end()) for m in re.finditer(r"\d+", blanked)]
+    if any(n == value and not _TIME_UNIT_AFTER.match(blanked, end) for n, end in nums):
+        return None
+    if any(a * b == value for i, (a, _) in enumerate(nums) for b, _ in nums[i + 1 :]):
+        return None
+    if any(int(m.group(0)) == value for m in re.finditer(r"\d+", spelled)):
+        return "the number is a strength, volume, level, date or duration, not a count"
+    return None  # not written at all: the grounding step decides
+
+
+def _body_region_implausible(value: str, request: str) -> str | None:
+    return None if ANATOMY.search(value) else "names no anatomy (a device is not a body region)"
+
+
+def _occupation_implausible(value: str, text: str) -> str | None:
+    return "a word for the patient, not a job" if _NOT_AN_OCCUPATION.match(value.strip()) else None
+
+
+def _medication_implausible(value: str, request: str) -> str | None:
+    return "holds a strength" if _STRENGTH_IN_NAME.search(value) else None
+
+
+def _modifier_only(llm: Any, rules: Any) -> bool:
+    """The model dropped what RECORD.md keeps in a drug name (release modifiers, salts)."""
+    a, b = _fold(llm), _fold(rules)
+    if not (isinstance(a, str) and isinstance(b, str)) or not b.startswith(a):
+        return False
+    rest = rules.strip()[len(llm.strip()) :].strip()
+    return bool(rest) and bool(_MODIFIER.match(rest))
+
+
+def _age_implausible(value: int, text: str) -> str | None:
+    return None if 0 < value < 120 else "not an age"
+
+
+def _words(s: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", s.casefold()))
+
+
+def _jaccard(a: str, b: str) -> float:
+    wa, wb = _words(a), _words(b)
+    return len(wa & wb) / len(wa | wb) if wa | wb else 1.0
+
+
+def _same_diagnoses(a: Any, b: Any) -> bool:
+    return {_fold(x) for x in a} == {_fold(x) for x in b}
+
+
+def _diagnoses_match(llm: list[str], rules: list[str]) -> bool:
+    """The same diagnoses, written differently: one-to-one by word overlap >= 0.5 (the scorer's)."""
+    if len(llm) != len(rules):
+        return False
+    free = list(rules)
+    for d in llm:
+        best = max(free, key=lambda r: _jaccard(d, r), default=None)
+        if best is None or _jaccard(d, best) < 0.5:
+            return False
+        free.remove(best)
+    return True
+
+
+def _find_int_no_products(loc: Locator, value: Any, where: list[tuple[int, int]]) -> Found | None:
+    for lo, hi in where:
+        found = loc.find_int(value, lo, hi, products=False)
+        if found:
+            return found
+    return None
+
+
+def _find_category(loc: Locator, value: Any, where: list[tuple[int, int]]) -> Found | None:
+    # A category is grounded by the request it was derived from: one of the
+    # category's own keywords occurs there.
+    for lo, hi in where:
+        if has_keyword_for(value, loc.text[lo:hi]):
+            return Found(((lo, hi),), "exact")
+    return None
+
+
+ARBITERS: dict[str, Arbiter] = {
+    "age": Arbiter("summary", _age_implausible, find=_find_int_no_products),
+    "sex": Arbiter("summary"),
+    "occupation": Arbiter(
+        "letter", _occupation_implausible, _same_text, immaterial=lambda a, b: False
+    ),
+    "date_of_injury": Arbiter("summary"),
+    "category": Arbiter("request", keep_ungrounded=True, find=_find_category),
+    "body_region": Arbiter("request", _body_region_implausible, _same_text),
+    "medication_name": Arbiter(
+        "request", _medication_implausible, _same_text, immaterial=_modifier_only
+    ),
+    "quantity": Arbiter("request", _quantity_implausible),
+}
+# The record path of each answer key ({i}: the item's index).
+PATHS = {
+    "age": "patient.age",
+    "sex": "patient.sex",
+    "occupation": "patient.occupation",
+    "date_of_injury": "date_of_injury",
+    "diagnoses": "diagnoses",
+    "category": "items[{i}].category",
+    "body_region": "items[{i}].body_region",
+    "medication_name": "items[{i}].medication.name",
+    "quantity": "items[{i}].quantity",
+}
 
 
 @dataclass
-class _Merger:
+class _Arbitration:
     record: Record
-    checks: list[Check] = field(default_factory=list)
+    ctx: LetterContext
+    loc: Locator
 
     def check(
-        self, name: str, llm: Any, rules: Any, kept: str, reason: str, *, resolved: bool
+        self, path: str, llm: Any, rules: Any, kept: str, reason: str, *, resolved: bool
     ) -> None:
-        self.checks.append(
+        self.record.checks = [
+            *self.record.checks,
             Check(
-                field=name,
+                field=path,
                 llm_value=_plain(llm),
                 rules_value=_plain(rules),
                 kept=kept,
                 reason=reason,
                 resolved=resolved,
-            )
+            ),
+        ]
+
+    def set_evidence(self, ev: Evidence) -> None:
+        self.record.evidence = [e if e.field != ev.field else ev for e in self.record.evidence] + (
+            [] if any(e.field == ev.field for e in self.record.evidence) else [ev]
         )
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
     if hasattr(value, "value"):  # enums
         return value.value
     return value
 
 
-def merge(rules: Record, answer: HybridAnswer, ctx: LetterContext) -> Record:
-    """The hybrid record: ``rules`` with the LLM's fills, checks and ``needs_review``."""
-    m = _Merger(rules.model_copy(deep=True))
-    _merge_letter(m, answer, ctx)
-    _merge_items(m, answer.items, ctx)
-    m.record.checks = [*rules.checks, *m.checks]
-    m.record.needs_review = rules.needs_review or any(not c.resolved for c in m.record.checks)
-    return m.record
-
-
-def _merge_letter(m: _Merger, a: HybridAnswer, ctx: LetterContext) -> None:
-    rec = m.record
-    # Date of injury: held to the parser; filled only with a date the summary states.
-    if a.date_of_injury is not None:
-        if rec.date_of_injury is None:
-            if a.date_of_injury in {d for d, _, _ in find_dates(ctx.summary)}:
-                rec.date_of_injury = a.date_of_injury
-        elif rec.date_of_injury != a.date_of_injury:
-            if ctx.header_has_injury_date:
-                m.check(
-                    "date_of_injury",
-                    a.date_of_injury,
-                    rec.date_of_injury,
-                    "rules",
-                    "the header's date of injury wins over the summary's (RECORD.md)",
-                    resolved=True,
-                )
-            else:
-                m.check(
-                    "date_of_injury",
-                    a.date_of_injury,
-                    rec.date_of_injury,
-                    "rules",
-                    "two readings of the date of injury; the parser's is kept",
-                    resolved=False,
-                )
-    # Age and sex: stated together ("a 52 year old male"); held to the parser.
-    p = rec.patient
-    if a.age is not None:
-        if p.age is None:
-            if str(a.age) in ctx.summary:
-                p.age = a.age
-        elif p.age != a.age:
-            m.check(
-                "patient.age",
-                a.age,
-                p.age,
-                "rules",
-                "two readings of the age; the parser's is kept",
-                resolved=False,
-            )
-    if a.sex is not None:
-        if p.sex is None:
-            if a.sex.value in ctx.summary.lower():
-                p.sex = a.sex
-        elif p.sex != a.sex:
-            m.check(
-                "patient.sex",
-                a.sex,
-                p.sex,
-                "rules",
-                "the sex stated with the age is kept (the parser's reading)",
-                resolved=False,
-            )
-    # Occupation and diagnoses: the parser knows the usual phrasings only.
-    if (
-        a.occupation is not None
-        and grounded(a.occupation, ctx.summary)
-        and not _NOT_AN_OCCUPATION.match(a.occupation.strip())
-    ):
-        if p.occupation is None:
-            p.occupation = a.occupation
-        elif p.occupation.casefold() != a.occupation.casefold():
-            m.check(
-                "patient.occupation",
-                a.occupation,
-                p.occupation,
-                "rules",
-                "the parser matched the stated-occupation phrase",
-                resolved=True,
-            )
-    llm_dx = [d for d in a.diagnoses if grounded(d, ctx.summary)]
-    if llm_dx:
-        if not rec.diagnoses:
-            rec.diagnoses = llm_dx
-        elif {d.casefold() for d in llm_dx} != {d.casefold() for d in rec.diagnoses}:
-            m.check(
-                "diagnoses",
-                llm_dx,
-                rec.diagnoses,
-                "rules",
-                "the parser split the summary's diagnosis list",
-                resolved=True,
-            )
-
-
-def _merge_items(m: _Merger, labels: list[ItemLabel], ctx: LetterContext) -> None:
-    items = m.record.items
-    by_n: dict[int, ItemLabel] = {}
-    for answered in labels:
-        by_n.setdefault(answered.n, answered)
-    if sorted(by_n) != list(range(1, len(items) + 1)) or len(labels) != len(items):
-        m.check("items", len(labels), len(items), "rules", HELD_ITEMS, resolved=True)
-    for i, item in enumerate(items):
-        label = by_n.get(i + 1)
-        if label is not None:
-            request = ctx.requests[i] if i < len(ctx.requests) else item.request
-            _merge_item(m, i, item, label, request)
-
-
-_NUMBER_WORDS = {
-    w: i
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve".split()  # noqa: SIM905
+def _llm_evidence(path: str, found: Found | None, reader: str = "llm") -> Evidence:
+    return Evidence.model_construct(
+        field=path,
+        spans=found.to_spans() if found else [],
+        reader=reader,
+        rule="llm" if reader == "llm" else None,
+        certainty="heuristic",
+        grounded=found is not None,
     )
-}
-_NUMBER = re.compile(r"\d+|[a-z]+", re.I)
 
 
-def count_is_written(count: int, request: str) -> bool:
-    """True when ``count`` is a number in ``request``, or the product of two of them.
+def _set(record: Record, path: str, value: Any) -> None:
+    m = re.fullmatch(r"items\[(\d+)\]\.(.+)", path)
+    if m is None:
+        if path.startswith("patient."):
+            setattr(record.patient, path.split(".", 1)[1], value)
+        else:
+            setattr(record, path, value)
+        return
+    item: Item = record.items[int(m.group(1))]
+    leaf = m.group(2)
+    if leaf == "medication.name":
+        if value is None:
+            return
+        if item.medication is None:
+            item.medication = Medication(name=value)
+        else:
+            item.medication.name = value
+    else:
+        setattr(item, leaf, value)
 
-    Then the parser's count is read off the text (``#60``, ``2x6`` -> 12,
-    ``two times a week for six weeks`` -> 12) and a different LLM count is
-    the model's misreading, not a question for a person.
-    """
-    numbers = []
-    for tok in _NUMBER.findall(request):
-        if tok.isdigit():
-            numbers.append(int(tok))
-        elif tok.lower() in _NUMBER_WORDS:
-            numbers.append(_NUMBER_WORDS[tok.lower()])
-    if count in numbers:
-        return True
-    return any(a * b == count for i, a in enumerate(numbers) for b in numbers[i + 1 :])
 
-
-def _merge_item(m: _Merger, i: int, item: Item, label: ItemLabel, request: str) -> None:
-    where = f"items[{i}]"
-    if label.decision is not None and label.decision != item.decision:
-        m.check(
-            f"{where}.decision",
-            label.decision,
-            item.decision,
-            "rules",
-            HELD_DECISION,
+def arbitrate_field(a: _Arbitration, key: str, path: str, llm: Any, item: int | None) -> None:
+    """One field by :data:`ARBITERS`; see the module docstring for the order of the rules."""
+    arb = ARBITERS[key]
+    rec = a.record
+    rules = field_value(rec, path)
+    rules_ev = rec.evidence_for(path)
+    if llm is None:
+        return
+    if arb.same(llm, rules):
+        if rules_ev is not None:
+            a.set_evidence(rules_ev.model_copy(update={"reader": "both"}))
+        return
+    where = a.ctx.ranges(arb.where, item)
+    text = " ".join(a.loc.text[lo:hi] for lo, hi in where)
+    found = arb.find(a.loc, llm, where)
+    bad = arb.implausible(llm, text)
+    if bad:
+        a.check(path, llm, rules, "rules", f"the model's value {bad}", resolved=True)
+        return
+    rules_grounded = rules is not None and (rules_ev is None or rules_ev.grounded)
+    if found is None:
+        if rules is None and arb.keep_ungrounded:
+            _set(rec, path, llm)
+            a.set_evidence(_llm_evidence(path, None))
+            a.check(
+                path,
+                llm,
+                None,
+                "llm",
+                "the parser has no rule for it; the model's reading only",
+                resolved=False,
+            )
+            rec.flag(f"{path} is the model's reading only (not grounded in the request)")
+            return
+        a.check(
+            path, llm, rules, "rules", "the model's value is not in the letter text", resolved=True
+        )
+        return
+    if rules is None:
+        _set(rec, path, llm)
+        a.set_evidence(_llm_evidence(path, found))
+        return
+    if not rules_grounded:
+        _set(rec, path, llm)
+        a.set_evidence(_llm_evidence(path, found))
+        a.check(
+            path,
+            llm,
+            rules,
+            "llm",
+            "the model's value is in the letter text, the parser's is not",
             resolved=True,
         )
-    # Counts: the parser applies RECORD.md's counting rules (2x6 -> 12, a
-    # range's upper bound, no count for a volume); two different numbers
-    # need a person.  A count the parser did not find is not filled.
-    if label.quantity is not None and label.quantity != item.quantity:
-        if item.quantity is None:
-            m.check(
-                f"{where}.quantity",
-                label.quantity,
-                None,
-                "rules",
-                "the parser found no count in the request",
-                resolved=True,
-            )
-        elif count_is_written(item.quantity, request):
-            m.check(
-                f"{where}.quantity",
-                label.quantity,
-                item.quantity,
-                "rules",
-                "the parser's count is written in the request (a number, or visits x weeks)",
-                resolved=True,
-            )
+        return
+    if arb.immaterial(llm, rules):
+        a.check(
+            path,
+            llm,
+            rules,
+            "rules",
+            "the parser keeps what RECORD.md keeps (modifiers, salts)",
+            resolved=True,
+        )
+        return
+    # Two grounded, plausible readings.  The better-evidenced one is kept: the
+    # parser's value is cut verbatim by a rule, the model's is a reading of
+    # the same text, so the parser's wins the tie; a person decides.
+    a.check(path, llm, rules, "rules", "two readings, both in the letter text", resolved=False)
+    rec.flag(f"{path}: the parser and the model read it differently")
+
+
+def arbitrate_diagnoses(a: _Arbitration, llm: list[str]) -> None:
+    """Diagnoses element-wise: grounded, in a diagnosis sentence, not a complaint."""
+    rec = a.record
+    path = "diagnoses"
+    rules = list(rec.diagnoses)
+    rules_ev = rec.evidence_for(path)
+    if not llm or _same_diagnoses(llm, rules):
+        if llm and rules_ev is not None:
+            a.set_evidence(rules_ev.model_copy(update={"reader": "both"}))
+        return
+    where = a.ctx.ranges("summary", None)
+    kept: list[str] = []
+    spans: list[Found] = []
+    dropped: list[str] = []
+    for d in llm:
+        found = locate(a.loc, d, where)
+        sentence = _sentence_around(a.loc.text, found) if found else ""
+        # A complaint ("complains of neck pain") is no diagnosis: a kept one
+        # stands in a sentence with a diagnosis cue.
+        if found is None or _CUE_IN_VALUE.search(d) or not _DIAGNOSIS_CUE.search(sentence):
+            dropped.append(d)
         else:
-            m.check(
-                f"{where}.quantity",
-                label.quantity,
-                item.quantity,
-                "rules",
-                "two readings of the count; the parser's is kept",
-                resolved=False,
-            )
-    if label.category is not None:
-        if item.category is None:
-            item.category = label.category
-        elif label.category != item.category:
-            m.check(
-                f"{where}.category",
-                label.category,
-                item.category,
-                "rules",
-                "the parser's category rule matched this request",
+            kept.append(d)
+            spans.append(found)
+    if dropped:
+        a.check(
+            path,
+            dropped,
+            rules,
+            "rules",
+            "not in a diagnosis sentence of the summary (a complaint, or not in the text)",
+            resolved=True,
+        )
+    if not kept:
+        return
+    rules_bad = [d for d in rules if _CUE_IN_VALUE.search(d)]
+    merged = Found(tuple(s for f in spans for s in f.spans), "exact")
+    if not rules or (rules_bad and not dropped):
+        rec.diagnoses = kept
+        a.set_evidence(_llm_evidence(path, merged))
+        if rules:
+            a.check(
+                path,
+                kept,
+                rules,
+                "llm",
+                "the parser's list keeps a cue word inside a diagnosis",
                 resolved=True,
             )
-    if (
-        label.body_region is not None
-        and grounded(label.body_region, request)
-        and _ANATOMY.search(label.body_region)
-    ):
-        if item.body_region is None:
-            item.body_region = label.body_region
-        elif item.body_region.casefold() != label.body_region.casefold():
-            m.check(
-                f"{where}.body_region",
-                label.body_region,
-                item.body_region,
-                "rules",
-                "the parser matched the body region in the request",
-                resolved=True,
-            )
-    name = label.medication_name
-    if item.category is Category.MEDICATION and name is not None and grounded(name, request):
-        if item.medication is None:
-            item.medication = Medication(name=name)
-        elif item.medication.name.casefold() != name.casefold():
-            m.check(
-                f"{where}.medication.name",
-                name,
-                item.medication.name,
-                "rules",
-                "the parser cut the drug name from the request",
-                resolved=True,
-            )
+        return
+    if _diagnoses_match(kept, rules):
+        a.check(
+            path, kept, rules, "rules", "the same diagnoses, written differently", resolved=True
+        )
+        return
+    a.check(
+        path,
+        kept,
+        rules,
+        "rules",
+        "two readings of the diagnosis list, both in the summary",
+        resolved=False,
+    )
+    rec.flag("diagnoses: the parser and the model split the list differently")
+
+
+def _sentence_around(text: str, found: Found) -> str:
+    s = found.spans[0][0]
+    e = found.spans[-1][1]
+    lo = max(text.rfind(". ", 0, s), text.rfind("\n\n", 0, s)) + 1
+    hi = text.find(". ", e)
+    return text[lo : len(text) if hi == -1 else hi]
+
+
+def arbitrate(
+    rules: Record, answers: list[tuple[str, int | None, Any]], ctx: LetterContext
+) -> Record:
+    """The hybrid record: ``rules`` with each ``(key, item index, LLM value)`` arbitrated."""
+    a = _Arbitration(rules.model_copy(deep=True), ctx, Locator(ctx.text))
+    for key, item, value in answers:
+        if key == "diagnoses":
+            arbitrate_diagnoses(a, value)
+            continue
+        path = PATHS[key].format(i=item)
+        if (
+            key == "medication_name"
+            and a.record.items[item or 0].category is not Category.MEDICATION
+        ):
+            continue
+        arbitrate_field(a, key, path, value, item)
+    for i, it in enumerate(a.record.items):
+        if it.category is None:
+            a.record.flag(f"items[{i}].category: neither reader could decide it")
+    return a.record

@@ -18,31 +18,42 @@ from ..document.text import DATE_RE, clean
 
 # A sentence ends at . ! ? followed by space and an upper-case letter or digit.
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"(])")
-_NEEDED = re.compile(
-    r"\d+\s*-?\s*(?:year|yr)s?\s*-?\s*old|\bage\s+\d+|\baged\s+\d+"
-    r"|diagnos|treat(?:ed|ment)\s+for|injur|\bDOI\b",
-    re.I,
-)
+_AGE = r"\d+\s*-?\s*(?:year|yr)s?\s*-?\s*old|\bage\s+\d+|\baged\s+\d+"
+_DIAGNOSES = r"diagnos|treat(?:ed|ment)\s+for"
+# The sentences each summary field is stated in (RECORD.md's phrases).
+_NEEDED_BY_FIELD = {
+    "age": _AGE,
+    "sex": _AGE + r"|\b(?:is|was)\s+an?\s+(?:male|female|man|woman)\b",
+    "occupation": _AGE + r"|\boccupation\b|\bemployed\b|\bwork(?:s|ed|ing)?\s+as\b|\bjob\b",
+    "date_of_injury": r"injur|\bDOI\b",
+    "diagnoses": _DIAGNOSES,
+}
+ALL_FIELDS = frozenset(_NEEDED_BY_FIELD)
 _INJURY = re.compile(r"injur|\bDOI\b", re.I)
 # Enough for the longest age/injury/diagnosis sentences seen in the corpus.
 MAX_EXCERPT_CHARS = 1400
 
 
-def summary_excerpt(summary: str, *, limit: int = MAX_EXCERPT_CHARS) -> str:
-    """The summary's sentences that state age, sex, occupation, injury date or diagnoses.
+def summary_excerpt(
+    summary: str, *, limit: int = MAX_EXCERPT_CHARS, fields: frozenset[str] = ALL_FIELDS
+) -> str:
+    """The summary's sentences that state the ``fields`` asked (age, sex, occupation, …).
 
     "injur" alone is in nearly every sentence ("the injured worker"), so an
     injury sentence is kept only when it also holds a date.
     """
+    needed = re.compile("|".join(_NEEDED_BY_FIELD[f] for f in sorted(fields)), re.I)
+    other = re.compile(
+        "|".join(_NEEDED_BY_FIELD[f] for f in sorted(fields) if f != "date_of_injury") or r"(?!)",
+        re.I,
+    )
     text = clean(summary)
     keep: list[str] = []
     size = 0
     for sentence in _SENTENCE.split(text):
-        if not _NEEDED.search(sentence):
+        if not needed.search(sentence):
             continue
-        only_injury = _INJURY.search(sentence) and not re.search(
-            r"\d+\s*-?\s*(?:year|yr)|diagnos|treat(?:ed|ment)\s+for", sentence, re.I
-        )
+        only_injury = _INJURY.search(sentence) and not other.search(sentence)
         if only_injury and not DATE_RE.search(sentence):
             continue
         if size + len(sentence) > limit:

@@ -1,14 +1,20 @@
-"""The ``hybrid`` backend: the deterministic parser first, the LLM for the rest.
+"""The ``hybrid`` backend: the parser decides; the LLM is asked only what it is not sure of.
 
-One LLM call per letter, on a small excerpt: the case summary's sentences
-that state age, injury date and diagnoses, then the letter's numbered
-decision lines (``prompts/hybrid.md``).  The instruction prefix never varies,
-so the llama.cpp server reuses it from the previous letter and evaluates only
-the excerpt.  The answer is merged into the parser's record by
-:mod:`llm_extract.llm.crosscheck`, which records every disagreement.
+1. The parser reads the whole letter; every value carries its evidence and the
+   parser's certainty (:mod:`llm_extract.rules.certainty`).
+2. The fields the LLM can answer (:data:`ASKABLE`) that the parser did not
+   decide by an exact rule are asked in **one** call, whose answer schema
+   holds only those fields (:func:`~llm_extract.llm.schemas.hybrid_answer_for`);
+   the instruction prefix (``prompts/hybrid.md``) is identical for every
+   letter, so llama.cpp reuses it.  A letter decided with certainty makes no
+   call and spends no tokens.
+3. Each answer is arbitrated by evidence (:mod:`llm_extract.llm.crosscheck`).
+   Decisions and the item list are never asked: they stay the parser's.
 
 If the LLM fails after its retries the record is the parser's, marked
-``provenance.fallback`` with the reason: nothing is lost.
+``provenance.fallback`` and flagged (``LLM unavailable: …``).  A letter of an
+unknown layout (``document.layout``) goes whole to the ``llm`` backend and is
+flagged.
 """
 
 from __future__ import annotations
@@ -16,43 +22,103 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import Any
 
-from ..backends import make_provenance
+from ..base import make_provenance
 from ..config import Config
+from ..document.layout import detect_layout
 from ..document.segment import Segments, segment_letter
 from ..document.text import clean
 from ..errors import BackendUnavailableError, LLMError
 from ..loading import Letter
-from ..models import Record
-from ..provider import CallUsage
+from ..models import Record, Usage
 from ..rules.backend import parse_letter
 from .client import LazyClient, LLMIdentity, to_usage
-from .crosscheck import LetterContext, merge
+from .crosscheck import REASON_UNAVAILABLE, LetterContext, arbitrate
 from .excerpts import summary_excerpt
 from .prompting import load_prompt
-from .schemas import hybrid_answer_for
+from .schemas import hybrid_answer_for, item_key
 
 log = logging.getLogger(__name__)
 
 # 1.1: an LLM body region must name anatomy; 1.2: exactly one label per decision
-# line; 1.3: "injured worker" and the like are not an occupation
-HYBRID_VERSION = "hybrid-1.3"
-# Per item the answer is ~40 tokens; the summary facts ~60.
-_BASE_TOKENS = 160
-_TOKENS_PER_ITEM = 60
-_HEADER_INJURY = re.compile(r"Date\s+of\s+Injury\s*:\s*\S", re.I)
+# line; 1.3: "injured worker" and the like are not an occupation; 2.0: only the
+# fields the parser is not certain of are asked, arbitration by evidence.
+HYBRID_VERSION = "hybrid-2.0"
+
+# Record path -> answer key, for the fields the LLM may be asked.
+ASKABLE_LETTER = {
+    "patient.age": "age",
+    "patient.sex": "sex",
+    "patient.occupation": "occupation",
+    "date_of_injury": "date_of_injury",
+    "diagnoses": "diagnoses",
+}
+ASKABLE_ITEM = {
+    "category": "category",
+    "body_region": "body_region",
+    "medication.name": "medication_name",
+    "quantity": "quantity",
+}
+_ITEM_PATH = re.compile(r"items\[(\d+)\]\.(.+)")
+# Completion budget: the JSON keys and short values (a diagnosis list is the longest).
+_BASE_TOKENS = 24
+_TOKENS_PER_FIELD = {"diagnoses": 90, "occupation": 16}
+_TOKENS_DEFAULT = 14
+_TOKENS_PER_ITEM = 8
 
 
-def decision_lines(letter: Letter, seg: Segments) -> str:
-    """``1. request: Decision`` per item, as the letter writes the decision statement."""
+def decision_lines(letter: Letter, seg: Segments, only: set[int] | None = None) -> str:
+    """``N. request: Decision`` per item (only the ``only`` indexes), as the letter writes it."""
     return "\n".join(
         f"{k}. {clean(block.decision_line.text(letter.text))}"
         for k, block in enumerate(seg.items, start=1)
+        if only is None or k - 1 in only
     )
 
 
+def uncertain_fields(
+    rules: Record,
+) -> tuple[tuple[str, ...], tuple[tuple[int, tuple[str, ...]], ...]]:
+    """The answer keys to ask: letter fields, and per item index its fields.
+
+    Every askable field the parser did not decide by an exact rule.
+    """
+    letter: list[str] = []
+    items: dict[int, list[str]] = {}
+    for ev in rules.evidence:
+        if ev.certainty == "exact":
+            continue
+        if ev.field in ASKABLE_LETTER:
+            letter.append(ASKABLE_LETTER[ev.field])
+            continue
+        m = _ITEM_PATH.fullmatch(ev.field)
+        if m and m.group(2) in ASKABLE_ITEM:
+            items.setdefault(int(m.group(1)), []).append(ASKABLE_ITEM[m.group(2)])
+    order_l = list(ASKABLE_LETTER.values())
+    order_i = list(ASKABLE_ITEM.values())
+    return (
+        tuple(sorted(set(letter), key=order_l.index)),
+        tuple(
+            (i, tuple(sorted(set(names), key=order_i.index))) for i, names in sorted(items.items())
+        ),
+    )
+
+
+def _answers(
+    answer: Any,
+    letter_fields: tuple[str, ...],
+    item_fields: tuple[tuple[int, tuple[str, ...]], ...],
+) -> list[tuple[str, int | None, Any]]:
+    out: list[tuple[str, int | None, Any]] = [(k, None, getattr(answer, k)) for k in letter_fields]
+    for i, names in item_fields:
+        sub = getattr(answer, item_key(i))
+        out.extend((k, i, getattr(sub, k)) for k in names)
+    return out
+
+
 class HybridBackend(LLMIdentity):
-    """Rules first, the LLM for what rules cannot decide; see module docstring."""
+    """Rules first, the LLM only where rules are unsure; see module docstring."""
 
     name = "hybrid"
     version = HYBRID_VERSION
@@ -64,62 +130,100 @@ class HybridBackend(LLMIdentity):
 
     def extract(self, letter: Letter) -> Record:
         started = time.perf_counter()
+        layout = detect_layout(letter.text)
+        if not layout.known:
+            return self._whole_letter_to_llm(letter, layout.name)
         rules = parse_letter(letter)  # raises InputError subclasses for bad letters
         seg = segment_letter(letter)
-        summary = summary_excerpt(seg.summary.text(letter.text)) if seg.summary else ""
-        messages = self._prompt.messages(
-            summary=summary or "(none)", lines=decision_lines(letter, seg)
-        )
-        max_tokens = _BASE_TOKENS + _TOKENS_PER_ITEM * len(seg.items)
-        try:
-            answer, usage = self._llm.client.complete(
-                hybrid_answer_for(len(seg.items)),
-                messages,
-                letter_id=letter.letter_id,
-                field="hybrid",
-                max_tokens=max_tokens,
+        letter_fields, item_fields = uncertain_fields(rules)
+        if not letter_fields and not item_fields:
+            rules.provenance = self._provenance(
+                letter, Usage(seconds=time.perf_counter() - started)
             )
+            rules.provenance.layout = layout.name
+            return rules  # decided with certainty: no call, no tokens
+        try:
+            answer, usage = self._ask(letter, seg, letter_fields, item_fields)
         except BackendUnavailableError:
             raise  # misconfiguration (bad key, no model): the user must fix it
         except LLMError as exc:
-            spent: CallUsage = getattr(exc, "usage", None) or CallUsage()
+            spent: Usage = getattr(exc, "usage", None) or Usage()
             log.warning("%s: LLM failed, keeping the rules record: %s", letter.letter_id, exc)
-            rules.provenance = make_provenance(
-                letter,
-                backend=self.name,
-                version=self.version,
-                model=self._model_name(),
-                prompt_version=self.prompt_version,
-                usage=to_usage(spent),
-                fallback=True,
-                fallback_reason=str(exc),
-            )
+            rules.provenance = self._provenance(letter, spent, fallback_reason=str(exc))
+            rules.provenance.layout = layout.name
+            rules.flag(REASON_UNAVAILABLE.format(reason=str(exc)))
             return rules
         ctx = LetterContext(
-            summary=summary,
-            requests=[b.request for b in seg.items],
-            header_has_injury_date=bool(
-                seg.header and _HEADER_INJURY.search(seg.header.text(letter.text))
-            ),
+            text=letter.text,
+            summary=(seg.summary.start, seg.summary.end) if seg.summary else None,
+            lines=[(b.decision_line.start, b.decision_line.end) for b in seg.items],
         )
-        record = merge(rules, answer, ctx)
-        total = to_usage(usage)
-        record.provenance = make_provenance(
-            letter,
-            backend=self.name,
-            version=self.version,
-            model=self.model,
-            prompt_version=self.prompt_version,
-            usage=total,
-        )
+        record = arbitrate(rules, _answers(answer, letter_fields, item_fields), ctx)
+        record.provenance = self._provenance(letter, usage)
+        record.provenance.layout = layout.name
         log.debug(
-            "%s: hybrid in %.1fs (%d checks, needs_review=%s)",
+            "%s: hybrid in %.1fs (%d asked, %d checks, needs_review=%s)",
             letter.letter_id,
             time.perf_counter() - started,
+            len(letter_fields) + sum(len(n) for _, n in item_fields),
             len(record.checks),
             record.needs_review,
         )
         return record
+
+    def _ask(
+        self,
+        letter: Letter,
+        seg: Segments,
+        letter_fields: tuple[str, ...],
+        item_fields: tuple[tuple[int, tuple[str, ...]], ...],
+    ) -> tuple[Any, Usage]:
+        summary = ""
+        if letter_fields and seg.summary:
+            summary = summary_excerpt(
+                seg.summary.text(letter.text), fields=frozenset(letter_fields)
+            )
+        lines = decision_lines(letter, seg, {i for i, _ in item_fields}) if item_fields else ""
+        messages = self._prompt.messages(summary=summary or "(none)", lines=lines or "(none)")
+        max_tokens = (
+            _BASE_TOKENS
+            + sum(_TOKENS_PER_FIELD.get(k, _TOKENS_DEFAULT) for k in letter_fields)
+            + sum(_TOKENS_PER_ITEM + _TOKENS_DEFAULT * len(n) for _, n in item_fields)
+        )
+        return self._llm.client.complete(
+            hybrid_answer_for(letter_fields, item_fields),
+            messages,
+            letter_id=letter.letter_id,
+            field="hybrid",
+            max_tokens=max_tokens,
+        )
+
+    def _whole_letter_to_llm(self, letter: Letter, layout: str) -> Record:
+        # The parser's sections are not to be trusted on a layout it does not
+        # know; the llm backend reads every field itself.
+        from .backend import LLMBackend
+
+        backend = LLMBackend(self.config)
+        backend._llm = self._llm  # share the one client (and the embedded server)
+        record = backend.extract(letter)
+        if record.provenance is not None:
+            record.provenance.layout = layout
+        record.flag(f"unknown letter layout ({layout}): every value is the LLM's reading")
+        return record
+
+    def _provenance(
+        self, letter: Letter, usage: Usage, *, fallback_reason: str | None = None
+    ) -> Any:
+        return make_provenance(
+            letter,
+            backend=self.name,
+            version=self.version,
+            model=self._model_name(),
+            prompt_version=self.prompt_version,
+            usage=to_usage(usage),
+            fallback=fallback_reason is not None,
+            fallback_reason=fallback_reason,
+        )
 
     def _model_name(self) -> str | None:
         try:

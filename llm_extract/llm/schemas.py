@@ -24,7 +24,6 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Field,
     WithJsonSchema,
     create_model,
     field_validator,
@@ -215,23 +214,8 @@ class _Answer(BaseModel):
         return compact_schema(super().model_json_schema(*args, **kwargs))
 
 
-# --- hybrid: what rules cannot decide ----------------------------------------
-class ItemLabel(_Answer):
-    # One disputed item, labelled from its decision line alone.
-
-    n: int
-    # Not nullable: every decision line has both (``other`` is a category).
-    decision: Decision
-    category: LabelCategory
-    body_region: OptStr
-    medication_name: OptStr
-    quantity: int | None
-
-    _dec = field_validator("decision", mode="before")(classmethod(lambda cls, v: _enum_or_none(v)))
-
-
 class SummaryFacts(_Answer):
-    # Facts about the patient from the clinical case summary.
+    # Facts about the patient from the clinical case summary (the llm backend).
 
     age: int | None
     sex: Sex | None
@@ -242,27 +226,51 @@ class SummaryFacts(_Answer):
     _sex = field_validator("sex", mode="before")(classmethod(lambda cls, v: _enum_or_none(v)))
 
 
-class HybridAnswer(SummaryFacts):
-    # One call per letter: the summary facts, then a label per decision line.
-    items: list[ItemLabel]
+# --- hybrid: only what the parser is not certain of ---------------------------
+# The answer types of the fields the hybrid may ask, by answer key.  Keys are
+# short (completion tokens are the slow part) and say what they hold.
+LETTER_FIELDS: dict[str, Any] = {
+    "age": (int | None, ...),
+    "sex": (Annotated[Sex | None, BeforeValidator(_enum_or_none)], ...),
+    "occupation": (OptStr, ...),
+    "date_of_injury": (LetterDate, ...),
+    "diagnoses": (StrList, ...),
+}
+ITEM_FIELDS: dict[str, Any] = {
+    "category": (LLMCategory, ...),
+    "body_region": (OptStr, ...),
+    "medication_name": (OptStr, ...),
+    "quantity": (int | None, ...),
+}
 
 
-@functools.lru_cache(maxsize=64)
-def hybrid_answer_for(lines: int) -> type[HybridAnswer]:
-    """:class:`HybridAnswer` with exactly ``lines`` items, one per decision line.
+def item_key(index: int) -> str:
+    """The answer key of the item on decision line ``index + 1``."""
+    return f"item_{index + 1}"
 
-    The parser found the decision lines; the model only labels them.  The
-    count goes into the schema as ``minItems``/``maxItems``: llama.cpp's grammar
-    then cannot produce a seventh label for a one-line letter (a 1.5B model
-    did, until ``max_tokens`` cut it off), and an endpoint without a grammar
-    gets a validation error and an instructor re-ask instead.  The class keeps
-    the name ``HybridAnswer`` (TOOLS mode names the tool after it).
+
+@functools.lru_cache(maxsize=256)
+def hybrid_answer_for(
+    letter_fields: tuple[str, ...], item_fields: tuple[tuple[int, tuple[str, ...]], ...]
+) -> type[_Answer]:
+    """The answer model of one letter: only the fields the parser is not certain of.
+
+    ``letter_fields`` are keys of :data:`LETTER_FIELDS`; ``item_fields`` pairs an
+    item's index with keys of :data:`ITEM_FIELDS`.  Every field is required
+    but nullable (a grammar skips optional fields); an item becomes an object
+    under ``item_<line number>`` holding only its own uncertain fields, so the
+    model writes nothing the parser already decided.  The class is named
+    ``HybridAnswer`` (TOOLS mode names the tool after it).
     """
-    model: type[HybridAnswer] = create_model(
-        "HybridAnswer",
-        __base__=HybridAnswer,
-        items=(list[ItemLabel], Field(min_length=lines, max_length=lines)),
-    )
+    fields: dict[str, Any] = {name: LETTER_FIELDS[name] for name in letter_fields}
+    for index, names in item_fields:
+        item_model = create_model(
+            f"Item{index + 1}",
+            __base__=_Answer,
+            **{name: ITEM_FIELDS[name] for name in names},
+        )
+        fields[item_key(index)] = (item_model, ...)
+    model: type[_Answer] = create_model("HybridAnswer", __base__=_Answer, **fields)
     return model
 
 

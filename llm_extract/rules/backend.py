@@ -10,16 +10,17 @@ from __future__ import annotations
 import logging
 import time
 
-from ..backends import make_provenance
+from ..base import make_provenance
 from ..config import Config
 from ..document.segment import segment_letter
 from ..document.text import clean
 from ..loading import Letter
 from ..models import Record, Reviewer, Usage
+from .certainty import rules_evidence
 from .credentials import parse_reviewer
 from .header import Header, parse_header
 from .items import build_item
-from .summary import Summary, parse_occupation, parse_summary
+from .summary import CaseSummary, parse_occupation, parse_summary
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def parse_letter(letter: Letter) -> Record:
     if summary is None:
         from ..models import Patient
 
-        summary = Summary(patient=Patient())
+        summary = CaseSummary(patient=Patient())
     items = [build_item(block, text) for block in seg.items]
     patient = summary.patient
     if patient.occupation is None:
@@ -44,7 +45,7 @@ def parse_letter(letter: Letter) -> Record:
         occupation = parse_occupation(text)
         if occupation:
             patient = patient.model_copy(update={"occupation": occupation})
-    return Record(
+    record = Record(
         letter_id=letter.letter_id,
         case_number=header.case_number,
         date_assigned=header.date_assigned,
@@ -59,6 +60,9 @@ def parse_letter(letter: Letter) -> Record:
         diagnoses=[clean(d) for d in summary.diagnoses],
         items=items,
     )
+    # Where each value was read and how sure the rule is (rules/certainty.py).
+    record.evidence = rules_evidence(record, text, seg)
+    return record
 
 
 class RulesBackend:

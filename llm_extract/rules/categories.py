@@ -1,10 +1,13 @@
-"""Category and body region of a request, decided by keywords.
+"""The category of a request, decided by keywords (body region: :mod:`.body_region`).
 
 Rules are ordered: the first that matches wins, so the specific beats the
 general ("psychological testing" is psychological, not a diagnostic test;
 "Functional capacity evaluation" a test, not a consultation).  A request no
 rule recognises, or one that is ambiguous by RECORD.md ("Chiropractic
 evaluation": a chiropractic service or a consultation?), gets ``None``.
+
+The module is ~400 lines because most of it is one ordered table,
+:data:`_RULES` (data, ~280 lines); splitting the table would hide its order.
 """
 
 from __future__ import annotations
@@ -357,6 +360,21 @@ _FILTERED_RULES = [(category, rx, _prefilter(rx)) for category, rx in _RULES]
 
 def category_of(request: str) -> Category | None:
     """The category of one request (partial certifications: of the remaining portion)."""
+    return category_rule_of(request)[0]
+
+
+# Which rule decided a category (rules/certainty.py: keyword rules are exact,
+# the medication overrides and defaults heuristic).
+KEYWORD_RULE = "keyword rule"
+DRUG_OVERRIDE = "drug or strength in a DME/test-like request"
+DRUG_NAME = "no keyword rule; a known drug name"
+DRUG_DEFAULT = "no keyword rule; a strength or a pill count"
+NO_RULE = "no rule matched"
+NOT_DECIDABLE = "recognised but not decidable"
+
+
+def category_rule_of(request: str) -> tuple[Category | None, str]:
+    """The category of one request and which kind of rule decided it."""
     text = _SURGICAL_SERVICE.sub("", request)
     text = _SURGICAL_SERVICE.sub("", text)
     lower = text.lower()
@@ -369,70 +387,27 @@ def category_of(request: str) -> Category | None:
         # injection; but a drug named in a DME/test-like request ("Lidocaine
         # patch", "Salonpas pad") makes it a medication.
         if category in (Category.ACUPUNCTURE, Category.INJECTION):
-            return category
+            return category, KEYWORD_RULE
         if category in (Category.DURABLE_MEDICAL_EQUIPMENT, Category.DIAGNOSTIC_TEST, None) and (
             STRENGTH.search(text) or mentions_drug(text)
         ):
-            return Category.MEDICATION
-        return category
-    if (
-        STRENGTH.search(text)
-        or mentions_drug(text)
-        or (re.search(r"#\s*\d+", text) and _looks_like_drug_name(text))
-    ):
-        return Category.MEDICATION
-    return None
+            return Category.MEDICATION, DRUG_OVERRIDE
+        return category, (KEYWORD_RULE if category is not None else NOT_DECIDABLE)
+    if mentions_drug(text):
+        return Category.MEDICATION, DRUG_NAME
+    if STRENGTH.search(text) or (re.search(r"#\s*\d+", text) and _looks_like_drug_name(text)):
+        return Category.MEDICATION, DRUG_DEFAULT
+    return None, NO_RULE
+
+
+def has_keyword_for(category: Category, request: str) -> bool:
+    """True when one of ``category``'s own keyword rules matches ``request``."""
+    text = _SURGICAL_SERVICE.sub("", request)
+    if category is Category.MEDICATION and (STRENGTH.search(text) or mentions_drug(text)):
+        return True
+    return any(c is category and rx.search(text) for c, rx in _RULES)
 
 
 def _looks_like_drug_name(text: str) -> bool:
     # "Fioricet #120": a single capitalised word before a pill count.
     return bool(re.match(r"^\s*[A-Z][a-z]+(?:\s+(?:ER|XR|SR|CR|DS|HCL|XL))?\s*#\s*\d+\s*$", text))
-
-
-# --- body region -------------------------------------------------------------
-_SIDE = r"(?:(?:left|right|bilateral|bilat\.?|both)\s+(?:and\s+(?:left|right)\s+)?(?:sided\s+)?)"
-_SPINE_ADJ = r"(?:cervical|thoracic|lumbar|lumbosacral|lumbo-sacral|thoracolumbar|cervicothoracic|sacral|sacroiliac|SI)"
-_SITE_WORDS = (
-    rf"{_SPINE_ADJ}(?:\s+(?:and\s+{_SPINE_ADJ}\s+)?(?:spine|region|paraspinals?(?:\s+muscles?)?|joints?|area))?"
-    r"|(?:low(?:er)?|upper|mid)\s+back|back|neck|head|face|jaw|TMJ|chest|ribs?|abdomen|pelvis|groin|buttocks?"
-    r"|hips?|thighs?|(?:lower\s+)?legs?|knees?|ankles?|foot|feet|toes?|heels?|shoulders?|(?:upper\s+|fore)?arms?"
-    r"|elbows?|wrists?(?:/hands?)?|hands?|fingers?|thumbs?|(?:upper|lower)\s+extremit(?:y|ies)|extremit(?:y|ies)"
-    r"|trapezius|paraspinals?|spine|spinal|(?:carpal|cubital|tarsal)\s+tunnel|[CTL]\d(?:\s*-\s*[CTLS]?\d)?|L5\s*-\s*S1|S1"
-)
-_SITE = re.compile(rf"(?<![\w-])(?:{_SIDE})?(?:{_SITE_WORDS})(?![\w-])", re.I)
-# Text before a site that still counts as the start of the request.
-_STARTS_REQUEST = re.compile(
-    r"\s*(?:(?:associated\s+surgical\s+services?|labs?\s+to\s+include|retrospective|retro|post-?op|pre-?op)\s*:?\s*)*",
-    re.I,
-)
-# What may stand between two sites of one phrase: "neck, right hand and head".
-_JOIN = re.compile(r"^(?:\s*(?:,|/|and|&|of\s+the|of|the)\s*)*$|^\s+$", re.I)
-# Sites that describe a clinician or a procedure rather than where it is done.
-_NOT_A_SITE_AFTER = re.compile(r"\s*(?:surgeon|specialist|surgery|replacement\s+specialist)", re.I)
-
-
-def body_region_of(request: str) -> str | None:
-    """The anatomical site(s) named in a request, as written; None when none is named."""
-    found = []
-    for m in _SITE.finditer(request):
-        if _NOT_A_SITE_AFTER.match(request, m.end()):
-            continue
-        found.append((m.start(), m.end()))
-    if not found:
-        return None
-    groups: list[list[int]] = []
-    for s, e in found:
-        if groups and _JOIN.match(request[groups[-1][1] : s]):
-            groups[-1][1] = e
-        else:
-            groups.append([s, e])
-    phrases: list[str] = []
-    for s, e in groups:
-        phrase = re.sub(r"\s+", " ", request[s:e]).strip()
-        if _STARTS_REQUEST.fullmatch(request[:s]) and re.match(r"[A-Z][a-z]", phrase):
-            # A capital that is there only because the site starts the request
-            # ("Left shoulder arthroscopy") is not part of the name.
-            phrase = phrase[0].lower() + phrase[1:]
-        if phrase.lower() not in (p.lower() for p in phrases):
-            phrases.append(phrase)
-    return ", ".join(phrases)

@@ -1,13 +1,43 @@
-"""The PDF header block: case number, dates and priority.
+"""The header block: case number, dates and priority, whatever wrote the text.
 
-PDFium emits the header's two-column layout out of order, e.g.::
+The header is a two-column table of labels and values.  Extractors write it
+in different orders, all of which occur on real letters:
+
+PDFium (labels and values interleaved, one label split by another value)::
 
     Priority: Standard Application
     Received:
     12/13/2016
 
-so each label is found on its own and its value is the first value of the
-right kind after it, never crossing into another label's value.
+pdftotext ``-layout`` and pypdf's layout mode (columns; a label split over
+two lines with its value between)::
+
+    Priority:             Standard                        Application          12/13/2016
+                                                          Received:
+
+pdftotext in its default reading order (a block of labels, then a block of
+values in the same order)::
+
+    Case Number:
+    Date Assigned:
+    Decision Date:
+    Priority:
+
+    CM16-0239110
+    12/22/2016
+    ...
+
+OCR adds its own confusions: ``0``/``O`` and ``1``/``l`` in labels and values,
+a lost colon.  The reader therefore works on a sequence of tokens (labels and
+values, with their offsets):
+
+1. a value right after its label on the same line belongs to it;
+2. the labels left over, in order, take the values left over, in order, when
+   a run of labels is followed by a run of values of the same kinds (dates,
+   a case number, a priority word) -- the block order;  when the numbers of
+   dates and date labels in such a pair of runs differ, which date belongs
+   to which label cannot be told and those dates stay null (never shifted to
+   the wrong label: the record flags a missing decision date).
 """
 
 from __future__ import annotations
@@ -19,23 +49,57 @@ from dataclasses import dataclass
 from ..document.text import DATE_RE, find_dates
 from ..models import Priority
 
-_CASE_NUMBER = re.compile(r"Case\s+Number\s*:\s*([A-Z]{2}\d{2}\s*-\s*\d{5,8})", re.I)
-# label -> field; "Application Received" may be split over lines by another value.
+
+def _fuzzy(word: str) -> str:
+    """A label word as OCR may misread it: O/0, l/1/I, i/l/1."""
+    out = []
+    for ch in word:
+        if ch in "Oo":
+            out.append(f"[{ch}0]")
+        elif ch in "lI":
+            out.append("[lI1|]")
+        elif ch == "i":
+            out.append("[il1]")
+        else:
+            out.append(re.escape(ch))
+    return "".join(out)
+
+
+def _label(*words: str) -> str:
+    # Words may run together or be split by a line break; the colon may be lost.
+    return r"\s*".join(_fuzzy(w) for w in words)
+
+
+_COLON = r"\s*[:;.]?"
+# label -> field.  Kept as a public-ish table: rules/certainty.py reads it.
 _DATE_LABELS = {
-    "date_assigned": re.compile(r"Date\s+Assigned\s*:", re.I),
-    "date_of_injury": re.compile(r"Date\s+of\s+Injury\s*:", re.I),
-    "decision_date": re.compile(r"Decision\s+Date\s*:", re.I),
-    "ur_denial_date": re.compile(r"UR\s+Denial\s+Date\s*:", re.I),
+    "date_assigned": re.compile(_label("Date", "Assigned") + _COLON, re.I),
+    "date_of_injury": re.compile(_label("Date", "of", "Injury") + _COLON, re.I),
+    "decision_date": re.compile(_label("Decision", "Date") + _COLON, re.I),
+    "ur_denial_date": re.compile(_label("UR", "Denial", "Date") + _COLON, re.I),
     "application_received": re.compile(
-        r"Application\s+(?:(?:Standard|Expedited)\s+)?Received\s*:", re.I
+        _label("Application") + r"\s*(?:(?:Standard|Expedited)\s+)?" + _label("Received") + _COLON,
+        re.I,
     ),
 }
-_PRIORITY = re.compile(r"Priority\s*:\s*(Standard|Expedited|Urgent)\b", re.I)
-_ANY_LABEL = re.compile(
-    r"Case\s+Number\s*:|Date\s+Assigned\s*:|Date\s+of\s+Injury\s*:|Decision\s+Date\s*:"
-    r"|UR\s+Denial\s+Date\s*:|Priority\s*:|Received\s*:",
-    re.I,
+_CASE_LABEL = re.compile(_label("Case", "Number") + _COLON, re.I)
+_PRIORITY_LABEL = re.compile(_label("Priority") + _COLON, re.I)
+# "Application" whose "Received:" comes later (a value or a line break between).
+_APPLICATION_ALONE = re.compile(r"\b" + _label("Application") + r"\b(?!\s*[:;])", re.I)
+_RECEIVED_ALONE = re.compile(r"\b" + _label("Received") + _COLON, re.I)
+# How far "Received:" may stand from its "Application" (a date and a column gap).
+_SPLIT_LABEL_REACH = 160
+
+_CASE_VALUE = re.compile(r"\b([A-Z]{2}\s*[0-9OolI]{2}\s*-\s*[0-9OolI]{5,8})\b")
+_PRIORITY_VALUE = re.compile(r"\b(Standard|Expedited|Urgent)\b", re.I)
+# A date whose digits OCR misread as letters ("l2/22/2016", "O1/20/2017").
+_OCR_DATE = re.compile(
+    r"(?<![\w/.-])([0-9OolI|]{1,2}\s?[/-]\s?[0-9OolI|]{1,2}\s?[/-]\s?[0-9OolI|]{2,4})(?![\w/])"
 )
+_DIGIT_FIX = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "|": "1"})
+
+# Text between a label and its value on the same line may hold only these.
+_SAME_LINE_GAP = re.compile(r"[ \t:|.]*")
 
 
 @dataclass(frozen=True)
@@ -49,50 +113,118 @@ class Header:
     priority: Priority | None = None
 
 
-def parse_header(text: str) -> Header:
-    """Parse the header block's text (``Segments.header``)."""
-    values: dict[str, object] = {}
-    m = _CASE_NUMBER.search(text)
-    if m:
-        values["case_number"] = re.sub(r"\s+", "", m.group(1)).upper()
-    m = _PRIORITY.search(text)
-    if m:
-        word = m.group(1).lower()
-        values["priority"] = (
-            Priority.EXPEDITED if word in ("expedited", "urgent") else Priority.STANDARD
-        )
+@dataclass
+class _Token:
+    start: int
+    end: int
+    kind: str  # "label" | "date" | "case" | "priority"
+    field: str | None = None  # a label's field
+    value: object = None  # a value's parsed value
+    taken: bool = False
 
-    # A date belongs to the nearest label before it whose own value is still
-    # missing: first the dates that directly follow their label on the same
-    # line, then the stranded ones (the jumbled "Application Received").
-    dates = find_dates(text)
-    used: set[int] = set()
-    labels = []
-    for field, rx in _DATE_LABELS.items():
-        lm = rx.search(text)
-        if lm:
-            labels.append((lm.end(), field))
-    labels.sort()
-    for end, field in labels:
-        for k, (d, s, _e) in enumerate(dates):
-            if k in used or s < end:
-                continue
-            between = text[end:s]
-            if "\n" not in between and not _ANY_LABEL.search(between) and not between.strip(" \t"):
-                values[field] = d
-                used.add(k)
-            break
-    for end, field in labels:
-        if field in values:
-            continue
-        for k, (d, s, _e) in enumerate(dates):
-            if k not in used and s >= end:
-                # Never across another label: "Date of Injury: \nDecision Date: 1/11/17"
-                # leaves the date of injury unstated.
-                if not _ANY_LABEL.search(text, end, s):
-                    values[field] = d
-                    used.add(k)
+
+def _kind_of(field: str) -> str:
+    if field == "case_number":
+        return "case"
+    if field == "priority":
+        return "priority"
+    return "date"
+
+
+def _labels(text: str) -> list[_Token]:
+    found: list[_Token] = []
+    for field, rx in (
+        ("case_number", _CASE_LABEL),
+        ("priority", _PRIORITY_LABEL),
+        *_DATE_LABELS.items(),
+    ):
+        m = rx.search(text)
+        if m:
+            found.append(_Token(m.start(), m.end(), "label", field=field))
+    if not any(t.field == "application_received" for t in found):
+        # Split label: "Application <value or line break> Received:".
+        for m in _APPLICATION_ALONE.finditer(text):
+            r = _RECEIVED_ALONE.search(text, m.end(), m.end() + _SPLIT_LABEL_REACH)
+            if r:
+                found.append(_Token(m.start(), m.end(), "label", field="application_received"))
+                # "Received:" is part of the label, not a gap or a value.
+                found.append(_Token(r.start(), r.end(), "noise"))
                 break
+    return found
+
+
+def _values(text: str, labels: list[_Token]) -> list[_Token]:
+    inside = [(t.start, t.end) for t in labels]
+
+    def free(s: int, e: int) -> bool:
+        return not any(s < le and e > ls for ls, le in inside)
+
+    out: list[_Token] = []
+    for m in _CASE_VALUE.finditer(text):
+        if free(m.start(), m.end()):
+            prefix, _, rest = re.sub(r"\s+", "", m.group(1)).upper().partition("-")
+            value = f"{prefix[:2]}{prefix[2:].translate(_DIGIT_FIX)}-{rest.translate(_DIGIT_FIX)}"
+            out.append(_Token(m.start(), m.end(), "case", value=value))
+    spans = [(t.start, t.end) for t in out]
+    for d, s, e in find_dates(text):
+        if free(s, e) and not any(s < ce and e > cs for cs, ce in spans):
+            out.append(_Token(s, e, "date", value=d))
+    dates_at = {t.start for t in out if t.kind == "date"}
+    for m in _OCR_DATE.finditer(text):
+        s = m.start(1)
+        if s in dates_at or not free(s, m.end(1)) or m.group(1).isdigit():
+            continue
+        fixed = find_dates(m.group(1).translate(_DIGIT_FIX))
+        if fixed and not any(s < ce and m.end(1) > cs for cs, ce in spans):
+            out.append(_Token(s, m.end(1), "date", value=fixed[0][0]))
+    for m in _PRIORITY_VALUE.finditer(text):
+        if free(m.start(), m.end()):
+            word = m.group(1).lower()
+            value = Priority.EXPEDITED if word in ("expedited", "urgent") else Priority.STANDARD
+            out.append(_Token(m.start(), m.end(), "priority", value=value))
+    return out
+
+
+def parse_header(text: str) -> Header:
+    """Parse the header block's text (``Segments.header``), from any extractor."""
+    labels = _labels(text)
+    tokens = sorted(labels + _values(text, labels), key=lambda t: t.start)
+    tokens = [t for t in tokens if t.kind != "noise"]
+    values: dict[str, object] = {}
+
+    # 1. A value right after its label on the same line.
+    for k, tok in enumerate(tokens):
+        if tok.kind != "label" or k + 1 >= len(tokens):
+            continue
+        nxt = tokens[k + 1]
+        assert tok.field is not None
+        if nxt.kind == _kind_of(tok.field) and not nxt.taken:
+            gap = text[tok.end : nxt.start]
+            if _SAME_LINE_GAP.fullmatch(gap):
+                values[tok.field] = nxt.value
+                tok.taken = nxt.taken = True
+
+    # 2. Runs of leftover labels followed by runs of leftover values, in order;
+    # a pair taken in step 1 ends a run (it stands between them in the text).
+    k = 0
+    while k < len(tokens):
+        if tokens[k].kind != "label" or tokens[k].taken:
+            k += 1
+            continue
+        j = k
+        while j < len(tokens) and tokens[j].kind == "label" and not tokens[j].taken:
+            j += 1
+        v = j
+        while v < len(tokens) and tokens[v].kind != "label" and not tokens[v].taken:
+            v += 1
+        run_labels, run_values = tokens[k:j], tokens[j:v]
+        for kind in ("case", "priority", "date"):
+            want = [t for t in run_labels if _kind_of(t.field or "") == kind]
+            have = [t for t in run_values if t.kind == kind]
+            if want and (len(want) == len(have) or (kind != "date" and have)):
+                for lab, val in zip(want, have, strict=False):
+                    values[lab.field or ""] = val.value
+        k = max(v, j)
     return Header(**values)  # type: ignore[arg-type]
 
 

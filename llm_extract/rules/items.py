@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 from ..document.segment import ItemBlock
-from ..document.text import DATE_RE, clean, find_dates
+from ..document.text import DATE_RE, clean, first_date
 from ..models import Category, GuidelineSources, Item, Span
-from .categories import body_region_of, category_of
+from .body_region import body_region_of
+from .categories import category_of
 from .counts import parse_counts
 from .guidelines import guideline_sources
 from .medication import parse_medication
@@ -28,11 +28,6 @@ def _service_text(block: ItemBlock) -> str:
     return block.request + (" | " + block.original_request if block.original_request else "")
 
 
-def date_of_service(text: str) -> dt.date | None:
-    found = find_dates(text)
-    return found[0][0] if found else None
-
-
 def cpt_codes(text: str) -> list[str]:
     blanked = DATE_RE.sub(lambda m: " " * len(m.group(0)), text)
     out: list[str] = []
@@ -47,7 +42,7 @@ def build_item(block: ItemBlock, letter_text: str) -> Item:
     service = _service_text(block)
     category = category_of(request)
     counts = parse_counts(request, schedule=category not in _NOT_SCHEDULED)
-    dos = date_of_service(service)
+    dos = first_date(service)
     medication = parse_medication(request) if category is Category.MEDICATION else None
     cg = block.claims_guideline.text(letter_text) if block.claims_guideline else None
     mg = block.maximus_guideline.text(letter_text) if block.maximus_guideline else None

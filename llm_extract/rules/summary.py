@@ -111,7 +111,9 @@ _MUSCLE_FASCIA = re.compile(r"(muscles?),\s+(fascia),?\s+and\s+(tendons?)", re.I
 
 
 @dataclass(frozen=True)
-class Summary:
+class CaseSummary:
+    """What the parser reads from the case summary (the LLM's answer is llm.schemas.SummaryFacts)."""
+
     patient: Patient
     date_of_injury: dt.date | None = None
     diagnoses: list[str] = field(default_factory=list)
@@ -358,8 +360,8 @@ def parse_occupation(text: str) -> str | None:
     return None
 
 
-def parse_summary(text: str) -> Summary:
+def parse_summary(text: str) -> CaseSummary:
     flat = clean(text)
-    return Summary(
+    return CaseSummary(
         patient=_patient(flat), date_of_injury=_date_of_injury(flat), diagnoses=_diagnoses(flat)
     )

@@ -1,0 +1,365 @@
+"""The batch on Ray Data (``llm-extract batch … --engine ray``): beyond one machine.
+
+The same batch as :func:`llm_extract.batch.runner.run_batch` — inputs, keys,
+skip-done, errors as data, ``--retry-failed``, progress bar, summary — with the
+letters read and extracted by a pool of Ray actors instead of local threads or
+processes:
+
+- The **driver** (this process) walks the inputs, hashes each file and skips
+  what the store already has, exactly as the built-in engine does (the same
+  :func:`~llm_extract.batch.runner._make_task` / ``_skip``), so resume and
+  duplicates behave the same.  The letters left become a Ray dataset of small
+  task rows (path, key, content hash): the paths must be readable on every node
+  (a shared file system), the files themselves never travel through Ray.
+- **Actors** (``map_batches`` with an :class:`~ray.data.ActorPoolStrategy`)
+  each build one backend, as one worker process does today, and extract a
+  batch of letters on a thread pool (HTTP backends wait on sockets, so threads
+  overlap requests, as in the built-in ``multi`` executor).  Each actor runs two
+  batches at once so that one batch's slowest letter does not idle the rest.
+  Actors ask for a *fraction* of a CPU: with whole CPUs, two actors on a
+  2-core machine leave none for Ray Data's read task and the run deadlocks.
+- Results stream back to the driver (``iter_rows``), which stays the **only
+  writer** of the SQLite store; letters that arrive together share one commit.
+  ``export``, ``stats`` and resume therefore do not know which engine ran.
+- With ``--dataset DIR`` the actors also write the letters and items tables
+  (the columns of ``export``) as Parquet part files, one per batch, named by the
+  batch's keys: Ray re-runs the batch of an actor that died, and the re-run
+  replaces the same file, so the dataset neither loses nor repeats a letter of
+  a run.  (A letter redone after a killed *driver* lands in a second part
+  file: de-duplicate the dataset on ``key``; the store never holds it twice.)
+
+Fault tolerance is Ray Data's: an actor that dies (its node lost, a native
+crash) is restarted and its unfinished batches are retried.  A letter's
+problems never kill an actor: :func:`extract_path` turns them into data.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import json
+import logging
+import math
+import os
+import pickle
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import api
+from ..base import Backend, BackendIdentity
+from ..config import Config
+from ..errors import ConfigError
+from ..loop import LetterResult, check_backend
+from .progress import BatchProgress
+from .runner import BatchOptions, BatchSummary, _make_task, _Run, _skip
+from .store import Store
+from .worker import TEST_CRASH_ENV, TEST_DELAY_ENV, Task, crash_if_told, extract_path
+
+log = logging.getLogger(__name__)
+
+# CPU share each actor asks for.  Whole CPUs deadlock a 2-core machine (the read
+# task cannot be scheduled beside two actors); HTTP actors mostly wait anyway.
+ACTOR_CPUS = 0.25
+# Letters in flight per actor for HTTP backends (as the built-in `multi` executor
+# runs 8-16 threads per process): beyond it a second actor (process) helps the GIL.
+MAX_THREADS_PER_ACTOR = 16
+CALLS_PER_ACTOR = 2  # batches running at once in an actor (hides a batch's straggler)
+_POLL_S = 0.2
+# The batch's test hooks (see worker.py) reach actors on a running cluster too.
+_TEST_HOOKS = (TEST_DELAY_ENV, TEST_CRASH_ENV)
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """What ``--engine ray`` adds to a batch."""
+
+    address: str | None = None  # None: start Ray locally; "auto" or host:port joins
+    dataset: Path | None = None  # also write letters/items Parquet parts here (workers)
+    actors: int | None = None  # default: from -j and the cluster's CPUs
+
+
+def require_ray() -> Any:
+    try:
+        import ray
+        import ray.data
+    except ImportError as exc:
+        raise ConfigError(
+            '--engine ray needs Ray Data: pip install -e ".[ray]"', field="engine", cause=exc
+        ) from exc
+    return ray
+
+
+def ray_shape(backend: str, concurrency: int, cpus: float) -> tuple[int, int]:
+    """(actors, letters in flight per actor) for ``concurrency`` letters in flight.
+
+    ``rules`` is CPU-bound: one actor per letter in flight, one letter at a time.
+    HTTP backends: as few actors as keep each at most ``MAX_THREADS_PER_ACTOR``
+    letters in flight, but at least one per CPU when there are letters to spare
+    (one process's GIL caps the client work, see docs/batch.md).
+    """
+    if backend == "rules":
+        return max(1, concurrency), 1
+    by_threads = math.ceil(concurrency / MAX_THREADS_PER_ACTOR)
+    by_cpus = min(max(1, int(cpus)), math.ceil(concurrency / 8))
+    actors = max(1, by_threads, by_cpus)
+    return actors, math.ceil(concurrency / actors)
+
+
+def start_ray(address: str | None) -> Any:
+    """Join ``address`` (a running cluster), or start Ray on this machine."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return ray
+    # Our progress bar and summary are the batch's output: Ray Data's own bars
+    # and per-dataset INFO lines would interleave with them on stderr.
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "configure_logging": False,
+        "log_to_driver": False,
+    }
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        where = address or "a local Ray instance"
+        raise ConfigError(
+            f"cannot start or join {where}: {exc}; check --ray-address (host:port of the "
+            "head node's GCS, or 'auto' on a cluster node)",
+            field="ray_address",
+            cause=exc,
+        ) from exc
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    return ray
+
+
+class LetterActor:
+    """One Ray actor: one backend, a thread pool, optionally a dataset writer.
+
+    Built by Ray Data (``map_batches`` with a class): ``__call__`` gets a batch
+    of task rows (one JSON task per row) and returns one JSON outcome per row.
+    """
+
+    def __init__(
+        self, backend_name: str, config: Config, threads: int, dataset: str | None
+    ) -> None:
+        self.config = config
+        # Built once per actor and reused for every letter (its HTTP pool too).
+        self.backend: Backend = api.get_backend(backend_name, config)
+        self.pool = cf.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="extract")
+        self.dataset = Path(dataset) if dataset else None
+
+    def _one(self, task: Task) -> tuple[Task, LetterResult | ConfigError]:
+        crash_if_told(Path(task.path).stem)  # test hook: an actor's native crash
+        try:
+            # The one loop's per-letter function (via the batch worker's
+            # extract_path, its test hooks included): a letter's outcome is
+            # exactly the built-in engine's.
+            return task, extract_path(task, self.backend, self.config)
+        except ConfigError as exc:  # the backend's problem: the driver stops the run
+            return task, exc
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        tasks = [Task(**json.loads(str(t))) for t in batch["task"]]
+        results = list(self.pool.map(self._one, tasks))
+        if self.dataset is not None:
+            from .dataset import write_parts
+
+            done = [(t, r) for t, r in results if isinstance(r, LetterResult)]
+            write_parts(self.dataset, done, BackendIdentity.of(self.backend))
+        # Pickled: the record goes back as the pydantic object the built-in engine
+        # commits, so the driver writes the same JSON.
+        return {"result": [pickle.dumps(r) for r in results]}
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.pool.shutdown(wait=False)
+
+
+def _dataset(
+    ray: Any, tasks: list[Task], opts: BatchOptions, ray_opts: RayOptions, concurrency: int
+) -> tuple[Any, int, int]:
+    """The pipeline: task rows -> actors -> outcome rows (lazy until iterated)."""
+    name = str(opts.backend)
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    actors, per_actor = ray_shape(name, concurrency, cpus)
+    if ray_opts.actors:
+        actors = ray_opts.actors
+        per_actor = max(1, math.ceil(concurrency / actors))
+    calls = 1 if per_actor == 1 else CALLS_PER_ACTOR
+    batch_size = max(1, math.ceil(per_actor / calls))
+    rows = [{"task": json.dumps(asdict(t))} for t in tasks]
+    ds = ray.data.from_items(rows, override_num_blocks=max(1, math.ceil(len(rows) / batch_size)))
+    env = {name: value for name, value in os.environ.items() if name in _TEST_HOOKS}
+    key = opts.config.api_key
+    if key:  # actors on other nodes read the key from their environment
+        env[opts.config.api_key_env] = key
+    remote: dict[str, Any] = {"runtime_env": {"env_vars": env}} if env else {}
+    ds = ds.map_batches(
+        LetterActor,
+        batch_size=batch_size,
+        compute=ray.data.ActorPoolStrategy(
+            size=actors,
+            max_concurrent_calls_per_actor=calls,
+            enable_true_multi_threading=calls > 1,
+        ),
+        fn_constructor_kwargs={
+            "backend_name": name,
+            "config": opts.config,
+            "threads": per_actor,
+            "dataset": str(ray_opts.dataset) if ray_opts.dataset else None,
+        },
+        num_cpus=ACTOR_CPUS,
+        **remote,
+    )
+    return ds, actors, per_actor
+
+
+def _stream(ds: Any, out: queue.Queue[Any], stop: threading.Event) -> None:
+    """Feed (task, result) pairs to the driver's main thread (the only store writer)."""
+    try:
+        for row in ds.iter_rows():
+            out.put(pickle.loads(row["result"]))
+            if stop.is_set():
+                break  # closing the iterator stops the dataset's execution
+    except BaseException as exc:  # surfaced in the main thread
+        out.put(exc)
+    finally:
+        out.put(None)
+
+
+class _Resolved:
+    """The runner's ``pool`` as :meth:`_Run.stop` sees it: every future it holds
+    here is already resolved, so there is nothing to cancel."""
+
+    def cancel_pending(self, futures: Any) -> list[cf.Future[LetterResult]]:
+        return []
+
+
+def _check_engine(opts: BatchOptions) -> str:
+    if not isinstance(opts.backend, str):
+        raise ConfigError("--engine ray builds a backend in every actor: name it (--backend)")
+    if opts.rpm:
+        raise ConfigError("--rpm is not supported with --engine ray; use --engine builtin")
+    if opts.backend in ("llm", "hybrid") and opts.config.base_url is None:
+        raise ConfigError(
+            "--engine ray with an LLM backend needs an endpoint (--base-url/--model): each "
+            "actor would otherwise start its own embedded model",
+            field="base_url",
+        )
+    return opts.backend
+
+
+def run_batch_ray(
+    opts: BatchOptions,
+    ray_opts: RayOptions | None = None,
+    *,
+    on_result: Callable[[LetterResult, BatchSummary], None] | None = None,
+) -> BatchSummary:
+    """Run one batch into ``opts.outdir`` on Ray; returns what happened.
+
+    Raises :class:`ConfigError` before the first letter when the backend cannot
+    run, Ray is missing, or the cluster cannot be joined.
+    """
+    ray_opts = ray_opts or RayOptions()
+    t_start = time.perf_counter()
+    name = _check_engine(opts)
+    require_ray()
+    concurrency = opts.concurrency or ((os.cpu_count() or 1) if name == "rules" else 4)
+    # Before the store: a dead endpoint leaves no trace in OUTDIR.
+    backend = api.get_backend(name, opts.config)
+    check_backend(backend)
+    with Store(opts.outdir) as store:
+        ident = BackendIdentity.of(backend)
+        run = _Run(opts, store, ident, on_result)
+        run.pool = _Resolved()  # type: ignore[assignment]
+        s = run.summary
+        s.executor, s.concurrency = "ray", concurrency
+        run.run_id = store.start_run(argv=opts.argv, backend=ident.describe())
+        paths, total = run.paths()
+        s.total = total
+        progress = BatchProgress(total, enabled=opts.progress)
+        stop = threading.Event()
+        try:
+            with progress:
+                pending = list(_pending(run, paths, ident, progress))
+                if pending:
+                    ray = start_ray(ray_opts.address)
+                    ds, actors, per_actor = _dataset(ray, pending, opts, ray_opts, concurrency)
+                    s.executor = f"ray: {actors} actors x {per_actor}"
+                    log.info("batch on ray: %s, %s", ident.describe(), s.executor)
+                    progress.started()
+                    _drain(run, ds, progress, stop)
+        except KeyboardInterrupt:
+            s.interrupted = True
+            log.warning("interrupted: letters in flight are not recorded and will be redone")
+        finally:
+            stop.set()
+            s.seconds = time.perf_counter() - t_start
+            s.cost_usd = opts.prices.cost(s.prompt_tokens, s.completion_tokens)
+            store.finish_run(run.run_id, s.as_dict())
+    return s
+
+
+def _pending(
+    run: _Run, paths: Iterator[Path], ident: BackendIdentity, progress: BatchProgress
+) -> Iterator[Task]:
+    """The letters of this run that the store does not have yet (skips counted)."""
+    for path in paths:
+        task = _make_task(path, ident)
+        if _skip(run, task, progress):
+            continue
+        run.inflight_keys[task.key] = task.path  # a copy later in the walk is a duplicate
+        yield task
+
+
+def _drain(run: _Run, ds: Any, progress: BatchProgress, stop: threading.Event) -> None:
+    """Commit results as they stream in; those that arrive together share a commit."""
+    results: queue.Queue[Any] = queue.Queue()
+    reader = threading.Thread(target=_stream, args=(ds, results, stop), daemon=True)
+    reader.start()
+    seen: set[str] = set()
+    finished = False
+    while not finished and run.summary.stopped is None:
+        try:
+            first = results.get(timeout=_POLL_S)
+        except queue.Empty:
+            continue
+        got = [first]
+        with contextlib.suppress(queue.Empty):
+            while True:
+                got.append(results.get_nowait())
+        futures = []
+        for item in got:
+            if item is None:
+                finished = True
+            elif isinstance(item, BaseException):
+                raise item
+            elif item[0].key in seen:
+                # Ray retried a batch whose results had already arrived: once only.
+                log.warning("%s arrived twice; kept once", item[0].path)
+            else:
+                seen.add(item[0].key)
+                futures.append(_resolved(run, *item))
+        run.collect(futures, progress)
+    stop.set()
+
+
+def _resolved(run: _Run, task: Task, result: LetterResult | ConfigError) -> cf.Future[LetterResult]:
+    """The runner's commit path takes futures: hand it one that is already done."""
+    fut: cf.Future[LetterResult] = cf.Future()
+    if isinstance(result, ConfigError):
+        fut.set_exception(result)  # collect() stops the run on it, as the built-in does
+    else:
+        fut.set_result(result)
+    run.inflight[fut] = task
+    return fut

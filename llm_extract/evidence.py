@@ -1,0 +1,337 @@
+"""Where a value stands in the letter text: the locator behind ``Record.evidence``.
+
+Neutral ground for every backend: the parser's values and the LLM's answers
+are located the same way, inside the section they should come from (the
+header, the credentials, the case summary, one item's decision statement).
+
+A string value is looked for in four steps, first hit wins:
+
+1. ``exact`` -- verbatim;
+2. ``normalised`` -- case- and whitespace-insensitive (line-break hyphens undone);
+3. ``loose`` -- punctuation counts as a space as well ("L4-5" ~ "L4 5");
+4. ``fuzzy`` -- a window of the loose text with a difflib ratio of at least
+   :data:`FUZZY_MIN_RATIO` (0.88), only for values of 8 characters or more
+   (shorter ones would match anything).
+
+Typed values are located by the forms the letters write them in: a date by
+any date in the section that parses to it (``10/18/2016``, ``10-18-16``,
+``October 18, 2016``); an integer as digits, ``#N``, a number word, or the
+product of two numbers (``2x6`` -> 12, "3 refills of … #60" -> 180); an enum
+by its source words (``male``: "male", "man", "he" …).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .document.text import NUMBER_WORDS, find_dates
+from .models import Certainty, Evidence, Reader, Span
+
+Level = Literal["exact", "normalised", "loose", "fuzzy"]
+FUZZY_MIN_RATIO = 0.88
+_FUZZY_MIN_LEN = 8
+# How far apart two factors of a product may stand ("2 times a week for 6 weeks").
+_PRODUCT_GAP = 40
+
+_NUMBER_TOKEN = re.compile(
+    r"(?<![\d.])\d+(?![\d.]*\d)|\b(?:"
+    + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
+    + r")\b",
+    re.I,
+)
+
+# Words a letter uses for an enum value (lower case, matched as whole words).
+SOURCE_WORDS: dict[str, tuple[str, ...]] = {
+    "male": ("male", "man", "gentleman", "he", "his", "him", "mr"),
+    "female": ("female", "woman", "lady", "she", "her", "hers", "mrs", "ms", "miss"),
+    "standard": ("standard",),
+    "expedited": ("expedited", "urgent"),
+    "upheld": ("upheld",),
+    "overturned": ("overturned",),
+    "mtus": ("mtus", "medical treatment utilization schedule"),
+    "odg": ("odg", "official disability guidelines"),
+    "acoem": ("acoem", "american college of occupational", "complaints", "general approaches"),
+}
+
+
+@dataclass(frozen=True)
+class Found:
+    spans: tuple[tuple[int, int], ...]
+    level: Level
+
+    def to_spans(self) -> list[Span]:
+        return [Span.model_construct(start=s, end=e) for s, e in self.spans]
+
+
+_TOKEN = {False: re.compile(r"[^\s\ufffe]+"), True: re.compile(r"[^\W_]+")}
+
+
+class _View:
+    """``text[lo:hi]`` lower-cased, whitespace collapsed, with a map back to offsets.
+
+    ``punctuation``: punctuation counts as a space too.  A word broken by a
+    line-end hyphen ("radicul-\\nopathy") is joined, as ``clean`` joins it.
+    """
+
+    def __init__(self, text: str, lo: int, hi: int, *, punctuation: bool) -> None:
+        parts: list[str] = []
+        index: list[int] = []
+        prev_end = -1
+        for m in _TOKEN[punctuation].finditer(text, lo, hi):
+            s, e = m.span()
+            tok = m.group(0)
+            if parts:
+                gap = text[prev_end:s]
+                prev = parts[-1]
+                if prev.endswith("-"):  # the hyphen stayed in the previous token
+                    joined = len(prev) > 1 and prev[-2].isalpha()
+                else:  # punctuation mode: the hyphen is in the gap
+                    joined = gap.lstrip(" \t").startswith("-") and prev[-1].isalpha()
+                joined = joined and "\n" in gap and tok[0].islower()
+                if joined and prev.endswith("-"):
+                    parts[-1] = prev[:-1]
+                    index.pop()
+                if not joined:
+                    parts.append(" ")
+                    index.append(prev_end)
+            low = tok.lower()
+            parts.append(low)
+            if len(low) == len(tok):
+                index.extend(range(s, e))
+            else:  # a character whose lower case is longer ("İ")
+                for k, ch in enumerate(tok):
+                    index.extend([s + k] * len(ch.lower()))
+            prev_end = e
+        self.norm = "".join(parts)
+        self.index = index
+
+    def span(self, s: int, e: int) -> tuple[int, int]:
+        return self.index[s], self.index[e - 1] + 1
+
+
+def _norm_value(value: str, *, punctuation: bool) -> str:
+    view = _View(value, 0, len(value), punctuation=punctuation)
+    return view.norm.strip()
+
+
+class Locator:
+    """Finds values in one letter's text; caches the normalised views of its sections."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._views: dict[tuple[int, int, bool], _View] = {}
+
+    def _view(self, lo: int, hi: int, punctuation: bool) -> _View:
+        key = (lo, hi, punctuation)
+        view = self._views.get(key)
+        if view is None:
+            view = self._views[key] = _View(self.text, lo, hi, punctuation=punctuation)
+        return view
+
+    # -- strings ------------------------------------------------------------
+    def find_text(self, value: str, lo: int = 0, hi: int | None = None) -> Found | None:
+        """``value`` in ``text[lo:hi]``: exact, normalised, loose, then fuzzy."""
+        hi = len(self.text) if hi is None else hi
+        value = value.strip()
+        if not value:
+            return None
+        at = self.text.find(value, lo, hi)
+        if at != -1:
+            return Found(((at, at + len(value)),), "exact")
+        for punctuation, level in ((False, "normalised"), (True, "loose")):
+            needle = _norm_value(value, punctuation=punctuation)
+            if not needle:
+                continue
+            view = self._view(lo, hi, punctuation)
+            at = _word_find(view.norm, needle)
+            if at != -1:
+                return Found((view.span(at, at + len(needle)),), level)  # type: ignore[arg-type]
+        return self._fuzzy(value, lo, hi)
+
+    def _fuzzy(self, value: str, lo: int, hi: int) -> Found | None:
+        needle = _norm_value(value, punctuation=True)
+        if len(needle) < _FUZZY_MIN_LEN:
+            return None
+        view = self._view(lo, hi, True)
+        hay = view.norm
+        n = len(needle)
+        best: tuple[float, int, int] = (0.0, 0, 0)
+        matcher = difflib.SequenceMatcher(autojunk=False)
+        matcher.set_seq2(needle)
+        starts = [0, *(m.end() for m in re.finditer(" ", hay))]
+        for s in starts:
+            for size in {n, int(n * 0.9), int(n * 1.1)}:
+                e = min(len(hay), s + size)
+                if e - s < _FUZZY_MIN_LEN:
+                    continue
+                matcher.set_seq1(hay[s:e])
+                if matcher.real_quick_ratio() < FUZZY_MIN_RATIO:
+                    continue
+                if matcher.quick_ratio() < FUZZY_MIN_RATIO:
+                    continue
+                ratio = matcher.ratio()
+                if ratio > best[0]:
+                    best = (ratio, s, e)
+        if best[0] >= FUZZY_MIN_RATIO:
+            s, e = best[1], best[2]
+            while e > s and hay[e - 1] == " ":
+                e -= 1
+            return Found((view.span(s, e),), "fuzzy")
+        return None
+
+    def find_words(self, words: Iterable[str], lo: int = 0, hi: int | None = None) -> Found | None:
+        """The first of ``words`` (whole words, any case, any spacing) in ``text[lo:hi]``."""
+        hi = len(self.text) if hi is None else hi
+        m = _words_rx(tuple(words)).search(self.text, lo, hi)
+        return Found((m.span(),), "normalised") if m else None
+
+    # -- typed values -------------------------------------------------------
+    def find_date(self, value: dt.date, lo: int = 0, hi: int | None = None) -> Found | None:
+        hi = len(self.text) if hi is None else hi
+        for d, s, e in find_dates(self.text[lo:hi]):
+            if d == value:
+                return Found(((lo + s, lo + e),), "exact")
+        return None
+
+    def numbers(self, lo: int, hi: int) -> list[tuple[int, int, int]]:
+        """Every number written in ``text[lo:hi]`` (digits or a number word) with its offsets."""
+        out = []
+        for m in _NUMBER_TOKEN.finditer(self.text, lo, hi):
+            tok = m.group(0).lower()
+            n = int(tok) if tok.isdigit() else NUMBER_WORDS.get(tok)
+            if n is not None:
+                out.append((n, m.start(), m.end()))
+        return out
+
+    def find_int(
+        self, value: int, lo: int = 0, hi: int | None = None, *, products: bool = True
+    ) -> Found | None:
+        """``value`` written as a number, or as the product of two nearby numbers."""
+        hi = len(self.text) if hi is None else hi
+        nums = self.numbers(lo, hi)
+        for n, s, e in nums:
+            if n == value:
+                return Found(((s, e),), "exact")
+        if products:
+            for k, (a, s1, e1) in enumerate(nums):
+                for b, s2, e2 in nums[k + 1 :]:
+                    if s2 - e1 > _PRODUCT_GAP:
+                        break
+                    if a * b == value and a > 1 and b > 1:
+                        return Found(((s1, e1), (s2, e2)), "exact")
+        return None
+
+    def find_enum(self, value: str, lo: int = 0, hi: int | None = None) -> Found | None:
+        words = SOURCE_WORDS.get(value, (value.replace("_", " "),))
+        return self.find_words(words, lo, hi)
+
+    def find(self, value: Any, lo: int = 0, hi: int | None = None) -> Found | None:
+        """Any value: dispatches on its type (str, date, int, enum, bool)."""
+        if value is None or value is False:
+            return None
+        if isinstance(value, dt.date):
+            return self.find_date(value, lo, hi)
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return self.find_int(value, lo, hi)
+        enum_value = getattr(value, "value", None)
+        if isinstance(enum_value, str):
+            return self.find_enum(enum_value, lo, hi)
+        if isinstance(value, str):
+            return self.find_text(value, lo, hi)
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def _words_rx(words: tuple[str, ...]) -> re.Pattern[str]:
+    alts = sorted((r"\s+".join(map(re.escape, w.split())) for w in words), key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)", re.I)
+
+
+def _word_find(hay: str, needle: str) -> int:
+    """``hay.find(needle)`` at word boundaries (so "he" is not found in "the")."""
+    start = 0
+    while True:
+        at = hay.find(needle, start)
+        if at == -1:
+            return -1
+        before = at == 0 or not hay[at - 1].isalnum()
+        end = at + len(needle)
+        after = end == len(hay) or not hay[end].isalnum() or not needle[-1].isalnum()
+        if before and after:
+            return at
+        start = at + 1
+
+
+def locate(loc: Locator, value: Any, where: Sequence[tuple[int, int]]) -> Found | None:
+    """``value`` in the first of the ``where`` ranges that holds it."""
+    for lo, hi in where:
+        found = loc.find(value, lo, hi)
+        if found is not None:
+            return found
+    return None
+
+
+def evidence(
+    field: str,
+    value: Any,
+    loc: Locator,
+    where: Sequence[tuple[int, int]],
+    *,
+    reader: Reader = "rules",
+    rule: str | None = None,
+    certainty: Certainty = "heuristic",
+) -> Evidence:
+    """The :class:`Evidence` of one value looked for in the ``where`` ranges, in order.
+
+    A list value is grounded when every element is found (one span each); an
+    absent value (null, ``[]``, ``false``) has no span and is not grounded.
+    """
+    spans: list[tuple[int, int]] = []
+    grounded = False
+    values = value if isinstance(value, list) else [value]
+    if values and not (len(values) == 1 and values[0] in (None, False)):
+        grounded = True
+        for v in values:
+            found = locate(loc, v, where)
+            if found is None and isinstance(v, str) and ", " in v:
+                # joined groups ("left wrist, lumbar spine"): each group on its own
+                parts = [locate(loc, part, where) for part in v.split(", ")]
+                if all(parts):
+                    found = Found(tuple(s for f in parts if f for s in f.spans), "loose")
+            if found is None:
+                grounded = False
+            else:
+                spans.extend(found.spans)
+    return Evidence.model_construct(
+        field=field,
+        spans=[Span.model_construct(start=s, end=e) for s, e in spans],
+        reader=reader,
+        rule=rule,
+        certainty=certainty,
+        grounded=grounded,
+    )
+
+
+_STEP = re.compile(r"([a-z_]+)(?:\[(\d+)\])?")
+
+
+def field_value(record: Any, path: str) -> Any:
+    """The value at a field path (``items[2].medication.name``); None when a step is missing."""
+    node = record
+    for step in path.split("."):
+        m = _STEP.fullmatch(step)
+        if m is None or node is None:
+            return None
+        node = getattr(node, m.group(1), None)
+        if m.group(2) is not None:
+            k = int(m.group(2))
+            node = node[k] if isinstance(node, list) and k < len(node) else None
+    return node

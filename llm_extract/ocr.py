@@ -1,0 +1,249 @@
+"""OCR for PDF pages without a text layer (scans, faxes, attorneys' copies).
+
+Two engines, behind one function (:func:`ocr_pages`):
+
+``rapidocr``
+    The ``ocr`` extra (``pip install -e ".[ocr]"``: ``rapidocr`` +
+    ``onnxruntime``).  Its PP-OCRv6 detection and recognition models ship
+    inside the wheel, so nothing is downloaded at run time.  It returns text
+    boxes with a score each; the boxes are put back into lines here (sorted
+    by their vertical centre, joined left to right).
+``tesseract``
+    The Debian/Ubuntu package ``tesseract-ocr`` (a binary, not a pip
+    package), run as a subprocess with one thread; per-word confidences from
+    its TSV output.
+
+``engine="auto"`` takes rapidocr when the extra is installed, else tesseract
+when its binary is on PATH.  Why both, and the figures: docs/text-routes.md.
+
+Pages are rendered with PDFium at :data:`OCR_DPI`.  A page's confidence is
+the mean of its boxes'/words' confidences (0-1); a letter with any page under
+:data:`LOW_CONFIDENCE` is flagged for review by the backends
+(``Record.flag``).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import OCR_ENGINES
+from .errors import BackendUnavailableError
+
+# 200 dpi: small print (the header's dates, "#60") reads reliably; 300 dpi
+# costs twice the time for no gain on these letters (docs/text-routes.md).
+OCR_DPI = 200
+# A page whose mean confidence is below this is read badly enough that a
+# person should check the record (clean renders score 0.97-1.0 with both
+# engines; a blurred or skewed fax falls well below).
+LOW_CONFIDENCE = 0.80
+INSTALL_HINT = 'pip install -e ".[ocr]" (or install tesseract: apt-get install tesseract-ocr)'
+
+_TESSERACT_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class OcrPageText:
+    page: int  # 1-based
+    text: str
+    confidence: float
+
+
+def rapidocr_installed() -> bool:
+    return (
+        importlib.util.find_spec("rapidocr") is not None
+        and importlib.util.find_spec("onnxruntime") is not None
+    )
+
+
+def tesseract_installed() -> bool:
+    return shutil.which("tesseract") is not None
+
+
+def resolve_engine(engine: str = "auto") -> str | None:
+    """The engine that ``engine`` means here, or None when none is installed."""
+    if engine == "rapidocr":
+        return "rapidocr" if rapidocr_installed() else None
+    if engine == "tesseract":
+        return "tesseract" if tesseract_installed() else None
+    if rapidocr_installed():
+        return "rapidocr"
+    if tesseract_installed():
+        return "tesseract"
+    return None
+
+
+def ocr_unavailable_reason(engine: str = "auto") -> str | None:
+    if resolve_engine(engine) is not None:
+        return None
+    if engine == "rapidocr":
+        return 'the ocr extra is not installed (pip install -e ".[ocr]")'
+    if engine == "tesseract":
+        return "tesseract is not installed (apt-get install tesseract-ocr)"
+    return f"no OCR engine is installed ({INSTALL_HINT})"
+
+
+def engine_version(engine: str) -> str | None:
+    if engine == "rapidocr":
+        try:
+            return importlib.metadata.version("rapidocr")
+        except importlib.metadata.PackageNotFoundError:
+            return None
+    try:
+        out = subprocess.run(
+            ["tesseract", "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    first = (out.stdout or out.stderr).strip().splitlines()
+    return first[0].split()[-1] if first else None
+
+
+# --- rapidocr --------------------------------------------------------------
+
+_RAPID: Any = None
+_RAPID_LOCK = threading.Lock()
+
+
+def _rapid_engine() -> Any:
+    """One RapidOCR instance per process (loading the models takes ~1 s)."""
+    global _RAPID
+    with _RAPID_LOCK:
+        if _RAPID is None:
+            from rapidocr import RapidOCR
+
+            # No angle classifier: PDF pages are upright (its model would also
+            # not be the one in the wheel and would be downloaded).
+            _RAPID = RapidOCR(params={"Global.use_cls": False, "Global.log_level": "warning"})
+        return _RAPID
+
+
+def _boxes_to_lines(boxes: Sequence[Any], txts: Sequence[str], scores: Sequence[float]) -> str:
+    """Text boxes back into lines: same line when the vertical centres are close.
+
+    Boxes of one printed line (a header's label and its value in another
+    column) are joined left to right with a space, as PDFium writes them.
+    """
+    items = []
+    for box, txt, score in zip(boxes, txts, scores, strict=False):
+        ys = [float(p[1]) for p in box]
+        xs = [float(p[0]) for p in box]
+        items.append((min(ys), max(ys), min(xs), txt, score))
+    items.sort(key=lambda it: ((it[0] + it[1]) / 2, it[2]))
+    lines: list[list[tuple[float, float, float, str, float]]] = []
+    for it in items:
+        centre = (it[0] + it[1]) / 2
+        if lines:
+            last = lines[-1]
+            top = sum(x[0] for x in last) / len(last)
+            bottom = sum(x[1] for x in last) / len(last)
+            if abs(centre - (top + bottom) / 2) < (bottom - top) * 0.5:
+                last.append(it)
+                continue
+        lines.append([it])
+    return "\n".join(" ".join(x[3] for x in sorted(line, key=lambda x: x[2])) for line in lines)
+
+
+def _rapid_page(image: Any) -> tuple[str, float]:
+    import numpy as np
+
+    result = _rapid_engine()(np.asarray(image.convert("RGB")))
+    txts = list(result.txts or ())
+    scores = [float(s) for s in (result.scores or ())]
+    if not txts:
+        return "", 0.0
+    return _boxes_to_lines(result.boxes, txts, scores), sum(scores) / len(scores)
+
+
+# --- tesseract -------------------------------------------------------------
+
+
+def _tesseract_page(image: Any) -> tuple[str, float]:
+    """Text (tesseract's own line grouping) and the mean word confidence."""
+    with tempfile.TemporaryDirectory(prefix="llm-extract-ocr-") as tmp:
+        png = Path(tmp) / "page.png"
+        image.save(png)
+        # One thread: OpenMP threads fight each other on a busy machine (2 s
+        # per page with one thread, 9 s with the default, measured here).
+        env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+        proc = subprocess.run(
+            ["tesseract", str(png), "-", "--psm", "4", "tsv"],
+            capture_output=True,
+            text=True,
+            timeout=_TESSERACT_TIMEOUT_S,
+            env=env,
+            check=False,
+        )
+    if proc.returncode != 0:
+        raise BackendUnavailableError(f"tesseract failed: {proc.stderr.strip()[-200:]}")
+    lines: dict[tuple[int, int, int], list[str]] = {}
+    order: list[tuple[int, int, int]] = []
+    confs: list[float] = []
+    for row in proc.stdout.splitlines()[1:]:
+        cols = row.split("\t")
+        if len(cols) < 12 or cols[0] != "5":
+            continue
+        word = cols[11]
+        if not word.strip():
+            continue
+        key = (int(cols[2]), int(cols[3]), int(cols[4]))  # block, paragraph, line
+        if key not in lines:
+            lines[key] = []
+            order.append(key)
+        lines[key].append(word)
+        conf = float(cols[10])
+        if conf >= 0:
+            confs.append(conf / 100.0)
+    text = "\n".join(" ".join(lines[k]) for k in order)
+    return text, (sum(confs) / len(confs) if confs else 0.0)
+
+
+# --- pages -----------------------------------------------------------------
+
+
+def render_page(page: Any, dpi: int = OCR_DPI) -> Any:
+    """A PDFium page as a greyscale PIL image at ``dpi``."""
+    return page.render(scale=dpi / 72, grayscale=True).to_pil()
+
+
+def ocr_images(images: Sequence[tuple[int, Any]], engine: str) -> list[OcrPageText]:
+    """OCR ``(page_number, PIL image)`` pairs with a resolved engine."""
+    read = _rapid_page if engine == "rapidocr" else _tesseract_page
+    out = []
+    for number, image in images:
+        text, conf = read(image)
+        out.append(OcrPageText(page=number, text=text, confidence=round(min(1.0, conf), 4)))
+    return out
+
+
+def require_engine(engine: str, letter_id: str) -> str:
+    resolved = resolve_engine(engine)
+    if resolved is None:
+        raise BackendUnavailableError(
+            f"OCR is needed but {ocr_unavailable_reason(engine)}", letter=letter_id
+        )
+    return resolved
+
+
+__all__ = [
+    "INSTALL_HINT",
+    "LOW_CONFIDENCE",
+    "OCR_DPI",
+    "OCR_ENGINES",
+    "OcrPageText",
+    "engine_version",
+    "ocr_images",
+    "ocr_unavailable_reason",
+    "render_page",
+    "require_engine",
+    "resolve_engine",
+]

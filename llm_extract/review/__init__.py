@@ -1,0 +1,15 @@
+"""Review what the extractor is unsure of: corrections kept beside the extraction.
+
+- :mod:`.paths`       field paths (``items[0].quantity``): get/set in a record's JSON,
+                      the editable fields and their types, from the pydantic models;
+- :mod:`.corrections` the ``corrections`` and ``letter_reviews`` tables in the batch
+                      store, and applying them to a record (applied / stale);
+- :mod:`.queue`       which letters to look at first, with their reasons;
+- :mod:`.text`        the letter text and its evidence highlights;
+- :mod:`.app`         the Starlette app (routes, access token);
+- :mod:`.gold`        reviewed letters as gold fixtures;
+- :mod:`.labelstudio` Label Studio tasks out, its annotations back in.
+
+Only :mod:`.app` imports Starlette (the ``review`` extra): exports, stats and
+gold fixtures work without it.
+"""

@@ -1,0 +1,175 @@
+"""A PDF's text by another extractor than PDFium: pypdf or poppler's pdftotext.
+
+``Config.text_from`` names the route (``--text-from``); the loader calls
+:func:`route_pages` for every route but ``pdfium`` (its own, in-process) and
+``ocr`` (:mod:`llm_extract.ocr`).  These routes exist so that a letter whose
+text a user made with a common tool reads the same, and so the eval harness
+can measure that (``llm-extract eval --text-from ROUTE``).  Each route returns
+one string per page, so pages without a text layer can be sent to OCR.
+
+A tool that is not installed is a :class:`BackendUnavailableError` naming
+what to install; :func:`route_available` answers without raising (the eval
+harness lists skipped routes with it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from .config import OCR_MODES, TEXT_ROUTES
+from .errors import BackendUnavailableError, CorruptPdfError, EncryptedPdfError
+
+# pdftotext ends each page with a form feed.
+_FORM_FEED = "\f"
+_PDFTOTEXT_TIMEOUT_S = 60.0
+
+
+def route_available(route: str) -> str | None:
+    """None when ``route`` can run here, else why not (what to install)."""
+    if route in ("pdftotext", "pdftotext-layout"):
+        if shutil.which("pdftotext") is None:
+            return "pdftotext is not installed (Debian/Ubuntu: apt-get install poppler-utils)"
+        return None
+    if route in ("pypdf", "pypdf-layout"):
+        if importlib.util.find_spec("pypdf") is None:
+            return 'pypdf is not installed (pip install pypdf cryptography, or pip install -e ".[dev]")'
+        if importlib.util.find_spec("cryptography") is None:
+            # Every corpus PDF is AES-encrypted (empty user password); pypdf
+            # needs a crypto provider to open them.
+            return "pypdf needs cryptography for AES-encrypted PDFs (pip install cryptography)"
+        return None
+    if route == "ocr":
+        from .ocr import ocr_unavailable_reason
+
+        return ocr_unavailable_reason()
+    if route == "pdfium":
+        return None
+    return f"unknown text route {route!r}; choose one of {', '.join(TEXT_ROUTES)}"
+
+
+def _require(route: str, letter_id: str) -> None:
+    why = route_available(route)
+    if why is not None:
+        raise BackendUnavailableError(f"--text-from {route}: {why}", letter=letter_id)
+
+
+def route_pages(route: str, path: Path, *, letter_id: str) -> list[str]:
+    """The text of each page of the PDF at ``path`` by ``route`` (pypdf*, pdftotext*)."""
+    _require(route, letter_id)
+    if route.startswith("pdftotext"):
+        return _pdftotext_pages(path, layout=route.endswith("-layout"), letter_id=letter_id)
+    if route.startswith("pypdf"):
+        return _pypdf_pages(path, layout=route.endswith("-layout"), letter_id=letter_id)
+    raise BackendUnavailableError(
+        f"no external extractor for text route {route!r}", letter=letter_id
+    )
+
+
+def _pdftotext_pages(path: Path, *, layout: bool, letter_id: str) -> list[str]:
+    cmd = ["pdftotext", "-enc", "UTF-8"]
+    if layout:
+        cmd.append("-layout")
+    cmd += [str(path), "-"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=_PDFTOTEXT_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise CorruptPdfError(
+            f"pdftotext took more than {_PDFTOTEXT_TIMEOUT_S:.0f} s", letter=letter_id, cause=exc
+        ) from exc
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        reason = err[-1] if err else f"exit code {proc.returncode}"
+        if "password" in reason.lower():
+            raise EncryptedPdfError(
+                f"pdftotext: {reason}; decrypt it first (qpdf --decrypt)", letter=letter_id
+            )
+        raise CorruptPdfError(f"pdftotext: {reason}", letter=letter_id)
+    pages = proc.stdout.decode("utf-8", "replace").split(_FORM_FEED)
+    if pages and not pages[-1].strip():
+        pages.pop()  # the text after the last page's form feed
+    return pages
+
+
+def _pypdf_pages(path: Path, *, layout: bool, letter_id: str) -> list[str]:
+    import pypdf  # the route's own dependency, imported only when chosen
+
+    try:
+        reader = pypdf.PdfReader(str(path))
+        if reader.is_encrypted:
+            reader.decrypt("")
+        if layout:
+            return [page.extract_text(extraction_mode="layout") or "" for page in reader.pages]
+        return [page.extract_text() or "" for page in reader.pages]
+    except pypdf.errors.FileNotDecryptedError as exc:
+        raise EncryptedPdfError(
+            "the PDF is encrypted and needs a password; decrypt it first",
+            letter=letter_id,
+            cause=exc,
+        ) from exc
+    except pypdf.errors.PyPdfError as exc:
+        raise CorruptPdfError(f"pypdf: {exc}", letter=letter_id, cause=exc) from exc
+
+
+# --- repairs of what an extractor does to words --------------------------------
+# pdftotext and pypdf join a word broken at a line end and drop its hyphen
+# ("right-\nsided" -> "rightsided"); PDFium marks that hyphen instead, and the
+# loader keeps it unless the joined word occurs elsewhere.  The same evidence
+# works backwards: a joined word whose hyphenated form occurs elsewhere in the
+# letter gets its hyphen back.
+_WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
+# pypdf's layout mode places characters by their x positions and so cuts words
+# where the PDF kerns them: "Treatmen t", "wer          e", "Non -MTUS",
+# "2- 3", "year-oldmale".
+_HYPHEN_GAP = re.compile(r"(?<=\w)(?:-[ ]+|[ ]+-)(?=\w)")
+_SPLIT_WORD = re.compile(r"\b([A-Za-z]+)([ ]+)([a-z]+)\b")
+_GLUED_SEX = re.compile(r"(?<=old)(male|female|man|woman)\b", re.I)
+_DEHYPHENATING = ("pdftotext", "pdftotext-layout", "pypdf", "pypdf-layout")
+
+
+def repair_route_text(route: str, text: str) -> str:
+    """Undo what ``route``'s extractor did to words (see the patterns above)."""
+    if route not in _DEHYPHENATING:
+        return text
+    if route == "pypdf-layout":
+        text = _HYPHEN_GAP.sub("-", text)
+        text = _GLUED_SEX.sub(r" \1", text)
+        vocab = {w.casefold() for w in re.findall(r"[A-Za-z]+", text)}
+
+        def join(m: re.Match[str]) -> str:
+            left, right = m[1], m[3]
+            joined = (left + right).casefold()
+            single_cap = len(left) == 1 and left.isupper() and left not in "AI"
+            if joined in vocab and (left.casefold() not in vocab or right.casefold() not in vocab):
+                return left + right
+            if single_cap and right.casefold() not in vocab:
+                return left + right  # "W ashington"
+            return m[0]
+
+        text = _SPLIT_WORD.sub(join, text)
+    hyphenated = {
+        w.replace("-", "").casefold(): w
+        for w in _WORD.findall(text)
+        if "-" in w and w.count("-") == 1
+    }
+    if not hyphenated:
+        return text
+
+    def rehyphenate(m: re.Match[str]) -> str:
+        word = m[0]
+        if "-" in word:
+            return word
+        hy = hyphenated.get(word.casefold())
+        if hy is None:
+            return word
+        # Keep the case of the joined word as written here.
+        cut = hy.index("-")
+        return f"{word[:cut]}-{word[cut:]}"
+
+    return _WORD.sub(rehyphenate, text)
+
+
+__all__ = ["OCR_MODES", "TEXT_ROUTES", "repair_route_text", "route_available", "route_pages"]

@@ -1,0 +1,295 @@
+"""Evidence (locator), parser certainty and the hybrid's arbitration, without a model."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from conftest import SYNTHETIC
+
+from llm_extract.document.segment import segment_letter
+from llm_extract.evidence import FUZZY_MIN_RATIO, Locator, field_value
+from llm_extract.llm.crosscheck import LetterContext, arbitrate
+from llm_extract.llm.hybrid import uncertain_fields
+from llm_extract.loading import load_letter
+from llm_extract.models import Category, Record, Sex
+from llm_extract.rules import certainty
+from llm_extract.rules.backend import parse_letter
+
+
+# -- the locator -----------------------------------------------------------------
+def test_locator_levels_exact_normalised_loose_fuzzy() -> None:
+    text = "The injured worker has lumbar radicul-\nopathy and Right-Sided  carpal tunnel, L4-5."
+    loc = Locator(text)
+    found = loc.find_text("lumbar")
+    assert found and found.level == "exact" and text[slice(*found.spans[0])] == "lumbar"
+    found = loc.find_text("lumbar radiculopathy")  # line-break hyphen undone
+    assert found and found.level == "normalised"
+    found = loc.find_text("right-sided carpal tunnel")  # case and spacing
+    assert found and found.level == "normalised"
+    assert text[slice(*found.spans[0])] == "Right-Sided  carpal tunnel"
+    found = loc.find_text("L4 5")
+    assert found and found.level == "loose"
+    found = loc.find_text("right sided carpel tunnel")  # one letter off: within the bound
+    assert found and found.level == "fuzzy"
+    assert loc.find_text("left knee meniscus tear") is None
+    assert loc.find_text("knee") is None
+    assert 0.85 <= FUZZY_MIN_RATIO < 1
+
+
+def test_locator_words_respect_word_boundaries() -> None:
+    loc = Locator("Then the patient said the other thing.")
+    assert loc.find_enum("male") is None  # "he" in "the"/"Then" is no pronoun
+    loc = Locator("Then he said.")
+    found = loc.find_enum("male")
+    assert found and loc.text[slice(*found.spans[0])] == "he"
+
+
+@pytest.mark.parametrize("written", ["10/18/2016", "10-18-16", "October 18, 2016", "Oct. 18 2016"])
+def test_locator_finds_a_date_in_the_letters_formats(written: str) -> None:
+    text = f"injured on {written} while lifting"
+    found = Locator(text).find_date(dt.date(2016, 10, 18))
+    assert found and text[slice(*found.spans[0])].startswith(written.split()[0])
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "spans"),
+    [
+        (60, "Norco 10/325mg #60", ["60"]),
+        (12, "Physical therapy 2x6 lumbar", ["2", "6"]),
+        (12, "Acupuncture two times a week for six weeks", ["two", "six"]),
+        (6, "Chiropractic times six", ["six"]),
+    ],
+)
+def test_locator_finds_counts_as_digits_words_and_products(
+    value: int, text: str, spans: list[str]
+) -> None:
+    found = Locator(text).find_int(value)
+    assert found is not None
+    assert [text[s:e].lower() for s, e in found.spans] == spans
+
+
+def test_field_value_walks_item_paths() -> None:
+    rules = parse_letter(load_letter(SYNTHETIC / "rules_pdf_layout.txt"))
+    assert field_value(rules, "items[3].medication.name") == "Oxycodone HCL ER"
+    assert field_value(rules, "items[0].medication.name") is None
+    assert field_value(rules, "items[99].quantity") is None
+
+
+# -- the parser's certainty and evidence --------------------------------------------
+def test_rules_record_carries_evidence_for_every_field() -> None:
+    letter = load_letter(SYNTHETIC / "rules_pdf_layout.txt")
+    rules = parse_letter(letter)
+    fields = {e.field for e in rules.evidence}
+    for name in (
+        "case_number",
+        "date_of_injury",
+        "patient.age",
+        "diagnoses",
+        "reviewer.specialties",
+    ):
+        assert name in fields
+    for i in range(len(rules.items)):
+        for leaf in ("request", "decision", "category", "quantity", "medication.name"):
+            assert f"items[{i}].{leaf}" in fields
+    # Every value the parser found is grounded at spans that hold it.
+    for ev in rules.evidence:
+        value = field_value(rules, ev.field)
+        if value in (None, [], False):
+            assert not ev.grounded and ev.spans == [], ev.field
+            continue
+        assert ev.grounded, ev.field
+        assert all(0 <= s.start < s.end <= len(letter.text) for s in ev.spans)
+        assert ev.reader == "rules"
+    ev = rules.evidence_for("items[3].quantity")
+    assert ev is not None and letter.text[ev.spans[0].start : ev.spans[0].end] == "60"
+    assert (ev.certainty, ev.rule) == ("exact", "counts: #N")
+
+
+@pytest.mark.parametrize(
+    ("request_text", "quantity", "expected"),
+    [
+        ("Flexeril 10mg #60", 60, "exact"),
+        ("Physical therapy 2x6 for the lumbar spine", 12, "exact"),
+        ("MRI of the lumbar spine", None, "exact"),
+        ("Tramadol 50mg", None, "exact"),  # the only number is a strength
+        ("Acute rehabilitation 7-10 days", None, "undecided"),
+        ("1 knee scooter", 1, "heuristic"),
+    ],
+)
+def test_count_certainty(request_text: str, quantity: int | None, expected: str) -> None:
+    assert certainty.quantity(quantity, request_text)[0] == expected
+
+
+def test_certainty_of_summary_fields() -> None:
+    one = "The injured worker is a 47 year old female, injured on 03-14-2015, diagnosed with lumbar strain."
+    two = (
+        "The injured worker is a 47 year old female, diagnosed with lumbar strain and knee sprain."
+    )
+    assert certainty.age_sex("patient.age", 47, one)[0] == "exact"
+    assert certainty.diagnoses(["lumbar strain"], one)[0] == "exact"
+    assert certainty.diagnoses(["lumbar strain", "knee sprain"], two)[0] == "heuristic"
+    assert certainty.diagnoses([], "She reports neck pain.")[0] == "exact"  # complaints only
+    assert certainty.diagnoses([], "Her diagnoses: see above.")[0] == "undecided"
+    assert certainty.category("MRI of the lumbar spine")[0] == "exact"
+    assert certainty.category("ESWT for the shoulder")[0] == "undecided"
+    assert certainty.body_region(None, "Purchase of a wheelchair")[0] == "exact"
+
+
+# -- arbitration ---------------------------------------------------------------------
+def _setup(name: str = "rules_pdf_layout.txt") -> tuple[Record, LetterContext]:
+    letter = load_letter(SYNTHETIC / name)
+    seg = segment_letter(letter)
+    assert seg.summary is not None
+    ctx = LetterContext(
+        text=letter.text,
+        summary=(seg.summary.start, seg.summary.end),
+        lines=[(b.decision_line.start, b.decision_line.end) for b in seg.items],
+    )
+    return parse_letter(letter), ctx
+
+
+def _undecide(rules: Record, path: str, value: Any = None) -> None:
+    """Make the parser undecided on ``path`` (as if its rules had found nothing)."""
+    from llm_extract.llm.crosscheck import _set
+
+    if path.endswith("medication.name"):
+        rules.items[int(path[6])].medication = None
+    else:
+        _set(rules, path, value)
+    ev = rules.evidence_for(path)
+    assert ev is not None
+    rules.evidence = [
+        e
+        if e.field != path
+        else e.model_copy(update={"certainty": "undecided", "grounded": False, "spans": []})
+        for e in rules.evidence
+    ]
+
+
+def test_agreement_settles_and_names_both_readers() -> None:
+    rules, ctx = _setup()
+    record = arbitrate(rules, [("quantity", 0, rules.items[0].quantity)], ctx)
+    ev = record.evidence_for("items[0].quantity")
+    assert ev is not None and ev.reader == "both"
+    assert record.checks == [] and not record.needs_review
+
+
+def test_a_made_up_value_is_never_kept() -> None:
+    rules, ctx = _setup()
+    _undecide(rules, "items[2].body_region")
+    _undecide(rules, "patient.occupation")
+    record = arbitrate(
+        rules,
+        [("body_region", 2, "left ankle"), ("occupation", None, "astronaut"), ("quantity", 0, 977)],
+        ctx,
+    )
+    assert record.items[2].body_region is None
+    assert record.patient.occupation is None
+    assert record.items[0].quantity == rules.items[0].quantity
+    reasons = {c.field: c.reason for c in record.checks}
+    assert set(reasons) == {"items[2].body_region", "patient.occupation", "items[0].quantity"}
+    assert all("not in the letter text" in r for r in reasons.values())
+    assert all(c.kept == "rules" for c in record.checks)
+
+
+def test_a_grounded_value_fills_what_the_parser_left_undecided() -> None:
+    rules, ctx = _setup()
+    _undecide(rules, "items[0].body_region")
+    record = arbitrate(rules, [("body_region", 0, "lumbar spine")], ctx)
+    assert record.items[0].body_region == "lumbar spine"
+    ev = record.evidence_for("items[0].body_region")
+    assert ev is not None and ev.reader == "llm" and ev.grounded and ev.spans
+    assert not record.needs_review
+
+
+@pytest.mark.parametrize(
+    ("key", "item", "value", "path"),
+    [
+        ("quantity", 3, 20, "items[3].quantity"),  # "20mg": a strength, not a count
+        ("body_region", 4, "TENS unit", "items[4].body_region"),  # a device
+        (
+            "occupation",
+            None,
+            "injured worker",
+            "patient.occupation",
+        ),  # what letters call the patient
+        ("medication_name", 3, "Oxycodone HCL ER 20mg", "items[3].medication.name"),
+    ],
+)
+def test_a_value_that_breaks_a_validator_loses(
+    key: str, item: int | None, value: Any, path: str
+) -> None:
+    rules, ctx = _setup()
+    _undecide(rules, path)
+    before = field_value(rules, path)
+    record = arbitrate(rules, [(key, item, value)], ctx)
+    assert field_value(record, path) == before
+    (check,) = record.checks
+    assert check.field == path and check.kept == "rules" and "the model's value" in check.reason
+
+
+def test_a_complaint_is_not_a_diagnosis() -> None:
+    rules, ctx = _setup("injected_summary.txt")
+    rules.diagnoses = []
+    record = arbitrate(
+        rules, [("diagnoses", None, ["lumbar radiculopathy", "physical therapy"])], ctx
+    )
+    assert record.diagnoses == ["lumbar radiculopathy"]
+    assert any(
+        c.field == "diagnoses" and c.llm_value == ["physical therapy"] for c in record.checks
+    )
+
+
+def test_two_grounded_readings_keep_the_parsers_record_both_and_flag() -> None:
+    rules, ctx = _setup()
+    record = arbitrate(rules, [("quantity", 0, 6)], ctx)  # "... for 6 weeks": 6 is written
+    assert record.items[0].quantity == rules.items[0].quantity
+    (check,) = record.checks
+    assert (check.llm_value, check.rules_value, check.kept, check.resolved) == (
+        6,
+        18,
+        "rules",
+        False,
+    )
+    assert record.needs_review and record.review_reasons
+
+
+def test_a_dropped_release_modifier_is_immaterial() -> None:
+    rules, ctx = _setup()
+    record = arbitrate(rules, [("medication_name", 3, "Oxycodone")], ctx)
+    assert record.items[3].medication is not None
+    assert record.items[3].medication.name == "Oxycodone HCL ER"
+    assert not record.needs_review
+
+
+def test_an_undecided_category_takes_the_model_reading_and_flags_it_when_ungrounded() -> None:
+    rules, ctx = _setup()
+    _undecide(rules, "items[2].category")
+    record = arbitrate(rules, [("category", 2, Category.SURGERY)], ctx)  # EMG/NCV: no surgery word
+    assert record.items[2].category is Category.SURGERY
+    assert record.needs_review
+    ev = record.evidence_for("items[2].category")
+    assert ev is not None and ev.reader == "llm" and not ev.grounded
+    rules, ctx = _setup()
+    _undecide(rules, "items[2].category")
+    record = arbitrate(rules, [("category", 2, Category.DIAGNOSTIC_TEST)], ctx)  # EMG: grounded
+    assert record.items[2].category is Category.DIAGNOSTIC_TEST and not record.needs_review
+
+
+def test_sex_is_grounded_by_its_source_words() -> None:
+    rules, ctx = _setup("injected_summary.txt")
+    _undecide(rules, "patient.sex")
+    record = arbitrate(rules, [("sex", None, Sex.FEMALE)], ctx)
+    assert record.patient.sex is Sex.FEMALE
+
+
+def test_only_uncertain_askable_fields_are_asked() -> None:
+    rules, _ = _setup()
+    letter_fields, item_fields = uncertain_fields(rules)
+    asked = {f for f in letter_fields} | {f"items[{i}].{k}" for i, ks in item_fields for k in ks}
+    for ev in rules.evidence:
+        if ev.certainty == "exact":
+            assert ev.field not in asked
+    assert "diagnoses" in letter_fields  # a list split on "and": heuristic

@@ -1,0 +1,114 @@
+"""The hybrid against the scripted fake endpoint (real HTTP on 127.0.0.1).
+
+Proves two points of issue 10: a made-up (ungrounded) LLM value is not kept,
+and a letter the parser decides with certainty makes no LLM call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from conftest import SYNTHETIC
+
+from llm_extract.config import load_config
+from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
+from llm_extract.llm.hybrid import HybridBackend, uncertain_fields
+from llm_extract.loading import letter_from_text, load_letter
+from llm_extract.rules.backend import parse_letter
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+def _backend(fake: FakeOpenAI) -> HybridBackend:
+    return HybridBackend(
+        load_config(
+            env={},
+            base_url=fake.base_url,
+            model="fake-model",
+            instructor_mode="json",
+            schema_in_prompt="no",
+            max_retries=0,
+            max_reasks=0,
+        )
+    )
+
+
+def _certain_letter() -> str:
+    """The injected-summary letter with one diagnosis and no stated job."""
+    text = (SYNTHETIC / "injected_summary.txt").read_text(encoding="utf-8")
+    text = text.replace("female warehouse clerk, who", "female, who")
+    text = text.replace(
+        "lumbar radiculopathy and left \nshoulder impingement", "lumbar radiculopathy"
+    )
+    start = text.index("IMPORTANT NOTE")
+    return text[:start] + text[text.index("Treatment has included") :]
+
+
+def test_a_letter_decided_with_certainty_makes_no_call(fake: FakeOpenAI) -> None:
+    letter = letter_from_text(_certain_letter(), letter_id="certain")
+    rules = parse_letter(letter)
+    assert uncertain_fields(rules) == ((), ())
+    backend = _backend(fake)
+    try:
+        record = backend.extract(letter)
+    finally:
+        backend.close()
+    assert fake.completions == []
+    assert record.provenance is not None
+    assert record.provenance.usage.prompt_tokens == record.provenance.usage.completion_tokens == 0
+    assert record.provenance.backend == "hybrid" and not record.provenance.fallback
+    assert record.model_dump(exclude={"provenance"}) == rules.model_dump(exclude={"provenance"})
+
+
+def test_a_made_up_llm_value_is_not_kept(fake: FakeOpenAI) -> None:
+    letter = load_letter(SYNTHETIC / "rules_pdf_layout.txt")
+    rules = parse_letter(letter)
+    letter_fields, item_fields = uncertain_fields(rules)
+    assert "occupation" in letter_fields and "diagnoses" in letter_fields
+    answer: dict[str, object] = {
+        "occupation": "astronaut",  # stated nowhere in the letter
+        "diagnoses": ["broken heart", *rules.diagnoses],
+    }
+    for i, names in item_fields:
+        answer[f"item_{i + 1}"] = {
+            n: ("Unobtainium" if n == "medication_name" else None) for n in names
+        }
+    fake.push(Reply.json(answer))
+    backend = _backend(fake)
+    try:
+        record = backend.extract(letter)
+    finally:
+        backend.close()
+    (request,) = fake.completions
+    # Only the uncertain fields were asked, and the instruction prefix is the prompt's own.
+    schema = request.body["response_format"]["schema"]
+    assert set(schema["properties"]) == set(letter_fields) | {
+        f"item_{i + 1}" for i, _ in item_fields
+    }
+    assert "astronaut" not in json.dumps(record.model_dump(mode="json", exclude={"checks"}))
+    assert record.patient.occupation == rules.patient.occupation
+    assert "broken heart" not in record.diagnoses
+    assert all(
+        (it.medication.name if it.medication else None) != "Unobtainium" for it in record.items
+    )
+    dropped = {c.field for c in record.checks if c.kept == "rules"}
+    assert {"patient.occupation", "diagnoses"} <= dropped
+    assert record.provenance is not None and record.provenance.usage.prompt_tokens > 0
+
+
+def test_a_fallback_record_is_flagged(fake: FakeOpenAI) -> None:
+    fake.default = Reply.error(500)
+    backend = _backend(fake)
+    try:
+        record = backend.extract(load_letter(SYNTHETIC / "rules_pdf_layout.txt"))
+    finally:
+        backend.close()
+    assert record.provenance is not None and record.provenance.fallback
+    assert record.needs_review
+    assert record.review_reasons and record.review_reasons[0].startswith("LLM unavailable: ")
