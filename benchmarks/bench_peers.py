@@ -84,6 +84,11 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8765/v1"
 DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 PEERS = ("rules", "hybrid", "instructor", "langextract")
 PEER_VERSION = "peers-1"
+# Completion cap per request (as the project's Config.max_tokens): a whole record
+# with a few items fits; a model that loops stops there instead of filling the
+# 4,096-token context of the shared server.
+MAX_TOKENS = 1024
+LX_MAX_TOKENS = 768  # per langextract chunk of ~1,000 characters
 
 log = logging.getLogger("bench_peers")
 
@@ -574,8 +579,11 @@ def _metered_openai(base_url: str, meter: TokenMeter) -> Any:
             meter.prompt += int(usage.get("prompt_tokens") or 0)
             meter.completion += int(usage.get("completion_tokens") or 0)
 
-    http = httpx.Client(timeout=600.0, event_hooks={"response": [on_response]})
-    return OpenAI(base_url=base_url, api_key="sk-local", http_client=http)
+    http = httpx.Client(timeout=900.0, event_hooks={"response": [on_response]})
+    # No transport retries: the server answers one request at a time and keeps
+    # generating after a client gives up, so a retry would only queue a second
+    # copy behind the first.  max_tokens bounds each request instead.
+    return OpenAI(base_url=base_url, api_key="sk-local", http_client=http, max_retries=0)
 
 
 Runner = Callable[[Any], Outcome]
@@ -643,7 +651,7 @@ def instructor_runner(base_url: str, model: str, mode: str | None) -> Runner:
                     {"role": "user", "content": letter.text},
                 ],
                 temperature=0.0,
-                max_tokens=2048,
+                max_tokens=MAX_TOKENS,
             )
             used = TokenMeter(
                 m.prompt - before.prompt, m.completion - before.completion, m.calls - before.calls
@@ -668,7 +676,12 @@ def langextract_runner(base_url: str, model: str, max_char_buffer: int) -> Runne
     # The model id does not match langextract's OpenAI patterns (a qwen name
     # routes to its Ollama provider), so the OpenAI provider is named explicitly.
     lm = OpenAILanguageModel(
-        model_id=model, api_key="sk-local", base_url=base_url, temperature=0.0, max_workers=1
+        model_id=model,
+        api_key="sk-local",
+        base_url=base_url,
+        temperature=0.0,
+        max_workers=1,  # the server answers one request at a time
+        max_output_tokens=LX_MAX_TOKENS,
     )
     lm._client = _metered_openai(base_url, meter)  # same client, plus the usage meter
 

@@ -68,6 +68,12 @@ class Config:
     max_consecutive_fallbacks: int = 3
 
     def __post_init__(self) -> None:
+        if self.max_consecutive_fallbacks < 0:
+            raise ConfigError(
+                "max_consecutive_fallbacks must be 0 (never stop) or more; fix "
+                "LLM_EXTRACT_MAX_CONSECUTIVE_FALLBACKS",
+                field="max_consecutive_fallbacks",
+            )
         if self.backend is not None and self.backend not in BACKENDS:
             raise ConfigError(
                 f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}",

@@ -11,10 +11,11 @@ dotted paths, in declaration order::
 ``letter_id`` (the key that pairs a prediction with its gold record) and
 ``items`` (walked by :func:`item_fields`) are not letter fields here.
 
-Everything that must name every field -- the scorer, the export columns, the
-LLM answer schemas -- derives from these functions or is tied to them by
-``tests/test_fields.py``, so a field added to the models and forgotten in one
-of those places fails a test.  A flat name (an export column, an LLM answer
+Everything that must name every field -- the scorer, the gold digest, the
+review forms, the export columns, the LLM answer schemas and the ``llm``
+backend's mapping, the parser's evidence -- derives from these functions or is
+tied to them by ``tests/test_fields.py``, so a field added to the models and
+forgotten in one of those places fails a test.  A flat name (an export column, an LLM answer
 field) is :func:`flat`; :func:`spellings` lists the names under which a flat
 list may name a field.
 """

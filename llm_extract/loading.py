@@ -313,7 +313,7 @@ def _pdf_letter_text(
     if todo and engine is not None:
         texts, info = _ocr_pdf_pages(path, lid, todo, engine)
         for n, text in texts.items():
-            pages[n - 1] = text
+            pages[n - 1] = repair_route_text("ocr", text)
         source = "ocr" if len(todo) == len(pages) else f"{source}+ocr"
     text = repair_route_text(text_from, "\n".join(pages))
     if not text.strip():

@@ -144,32 +144,95 @@ def _usage_of(exc: ExtractionError) -> Usage:
 
 # --- the result ------------------------------------------------------------------
 @dataclass(frozen=True)
+class _WireRecord:
+    """A record as it crosses a process boundary: its JSON and what the batch's
+    main process reads without parsing it (pickling the pydantic tree costs
+    ~5x its JSON, and that main process is the one the batch must keep free)."""
+
+    json: str
+    fallback: bool
+    fallback_reason: str | None
+
+
+class _RecordSlot:
+    """The ``record`` field: a :class:`Record`, parsed from its JSON on first
+    access when the result came from another process."""
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Record | None:
+        if obj is None:
+            return None  # the field's default
+        value = obj.__dict__.get("_record")
+        if isinstance(value, _WireRecord):
+            value = Record.model_validate_json(value.json)
+            obj.__dict__["_record"] = value
+        return value
+
+    def __set__(self, obj: Any, value: Record | None) -> None:
+        obj.__dict__["_record"] = value
+
+
+@dataclass(frozen=True)
 class LetterResult:
     """One letter's outcome: a record, or an error as data (never both).
 
     ``seconds``: wall clock of loading + extracting, measured here (0 when the
     result was read back from a file).  ``text``: the letter's text, only when
-    asked for (``keep_text``: the eval's HTML drill-down).
+    asked for (``keep_text``: the eval's HTML drill-down).  Pickled (worker
+    processes), the record travels as JSON and is parsed only if read.
     """
 
     source: str
     letter_id: str
-    record: Record | None = None
+    record: _RecordSlot = _RecordSlot()
     error: dict[str, Any] | None = None
     usage: Usage = field(default_factory=Usage)
     seconds: float = 0.0
     text_sha256: str | None = None
     text: str | None = field(default=None, repr=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        rec = state.get("_record")
+        if isinstance(rec, Record):
+            prov = rec.provenance
+            state["_record"] = _WireRecord(
+                rec.to_json(),
+                bool(prov is not None and prov.fallback),
+                prov.fallback_reason if prov is not None else None,
+            )
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     @property
     def ok(self) -> bool:
-        return self.record is not None
+        return self.__dict__.get("_record") is not None
+
+    @property
+    def record_json(self) -> str | None:
+        """The record as JSON (what the batch stores), without parsing a shipped one."""
+        rec = self.__dict__.get("_record")
+        if isinstance(rec, _WireRecord):
+            return rec.json
+        return rec.to_json() if rec is not None else None
 
     @property
     def fallback(self) -> bool:
         """True when the record is the parser's because the LLM failed."""
-        prov = self.record.provenance if self.record is not None else None
+        rec = self.__dict__.get("_record")
+        if isinstance(rec, _WireRecord):
+            return rec.fallback
+        prov = rec.provenance if rec is not None else None
         return bool(prov is not None and prov.fallback)
+
+    @property
+    def fallback_reason(self) -> str | None:
+        rec = self.__dict__.get("_record")
+        if isinstance(rec, _WireRecord):
+            return rec.fallback_reason
+        prov = rec.provenance if rec is not None else None
+        return prov.fallback_reason if prov is not None and prov.fallback else None
 
     @property
     def error_class(self) -> str | None:
@@ -317,8 +380,7 @@ def transport_reason(text: str | None) -> str | None:
 
 def _failure_text(result: LetterResult) -> str | None:
     if result.fallback:
-        assert result.record is not None and result.record.provenance is not None
-        return result.record.provenance.fallback_reason or ""
+        return result.fallback_reason or ""
     if result.error is not None and result.error_class in _LLM_ERRORS:
         return str(result.error.get("message") or "")
     return None

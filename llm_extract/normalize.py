@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from enum import Enum
+from typing import Any
 
 _MONTHS = {
     m: i
@@ -83,3 +85,14 @@ def clean_string(value: str) -> str:
 def enum_token(value: str) -> str:
     """'Physical Therapy' -> 'physical_therapy'; 'Durable-Medical Equipment' likewise."""
     return re.sub(r"[^a-z0-9]+", "_", value.strip().lower()).strip("_")
+
+
+def jsonable(value: Any) -> Any:
+    """A value as it appears in JSON output (enums as strings, dates ISO, lists of them)."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value

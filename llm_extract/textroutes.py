@@ -127,12 +127,18 @@ _WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
 _HYPHEN_GAP = re.compile(r"(?<=\w)(?:-[ ]+|[ ]+-)(?=\w)")
 _SPLIT_WORD = re.compile(r"\b([A-Za-z]+)([ ]+)([a-z]+)\b")
 _GLUED_SEX = re.compile(r"(?<=old)(male|female|man|woman)\b", re.I)
+_LINE_END_HYPHEN = re.compile(r"(?<=[A-Za-z])-[ \t]*\n[ \t]*(?=[a-z])")
 _DEHYPHENATING = ("pdftotext", "pdftotext-layout", "pypdf", "pypdf-layout")
 
 
 def repair_route_text(route: str, text: str) -> str:
     """Undo what ``route``'s extractor did to words (see the patterns above)."""
-    if route not in _DEHYPHENATING:
+    if route not in _DEHYPHENATING and route != "ocr":
+        return text
+    # A hyphen left at a line end is marked as PDFium marks it; the loader then
+    # keeps it or joins the word by the same rule for every route.
+    text = _LINE_END_HYPHEN.sub("\ufffe", text)
+    if route == "ocr":
         return text
     if route == "pypdf-layout":
         text = _HYPHEN_GAP.sub("-", text)
@@ -150,10 +156,18 @@ def repair_route_text(route: str, text: str) -> str:
             return m[0]
 
         text = _SPLIT_WORD.sub(join, text)
+    words = _WORD.findall(text)
+    # Only a joined word written once: one that occurs joined several times
+    # ("Postsurgical" in every MTUS citation) is a word of its own, even when
+    # "post-surgical" occurs too.
+    counts: dict[str, int] = {}
+    for w in words:
+        if "-" not in w:
+            counts[w.casefold()] = counts.get(w.casefold(), 0) + 1
     hyphenated = {
         w.replace("-", "").casefold(): w
-        for w in _WORD.findall(text)
-        if "-" in w and w.count("-") == 1
+        for w in words
+        if w.count("-") == 1 and counts.get(w.replace("-", "").casefold()) == 1
     }
     if not hyphenated:
         return text

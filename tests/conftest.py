@@ -35,17 +35,25 @@ def _require_corpus() -> Path:
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that needs the corpus with ``corpus``.
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs the corpus with ``corpus``; keep ``live`` out unless asked.
 
-    A test needs it when the ``corpus`` fixture is in its fixture closure
-    (directly, or through ``seeds_dir``, ``letters_dir``, ``seed_paths``,
-    ``letter_paths`` or a fixture built on them), so ``pytest -m corpus``
-    selects exactly that tier and ``-m "not corpus"`` runs without it.
+    A test needs the corpus when the ``corpus`` fixture is in its fixture
+    closure (directly, or through ``seeds_dir``, ``letters_dir``,
+    ``seed_paths``, ``letter_paths`` or a fixture built on them), so
+    ``pytest -m corpus`` selects exactly that tier and ``-m "not corpus"``
+    runs without it.  A ``-m`` on the command line replaces the default
+    ``-m 'not live'`` of pyproject.toml, so live tests (the real model, minutes
+    each) are deselected here unless the expression names ``live``.
     """
     for item in items:
         if "corpus" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.corpus)
+    if "live" not in (config.option.markexpr or ""):
+        live = [item for item in items if item.get_closest_marker("live")]
+        if live:
+            config.hook.pytest_deselected(items=live)
+            items[:] = [item for item in items if not item.get_closest_marker("live")]
 
 
 @pytest.fixture(scope="session")

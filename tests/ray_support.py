@@ -60,8 +60,11 @@ def count_rows(outdir: Path) -> int:
         db.close()
 
 
-def options(inputs: list[Path], outdir: Path, backend: str, **config: Any) -> BatchOptions:
+def options(
+    inputs: list[Path], outdir: Path, backend: str, executor: str = "auto", **config: Any
+) -> BatchOptions:
     return BatchOptions(
+        executor=executor,  # type: ignore[arg-type]
         inputs=[str(p) for p in inputs],
         outdir=outdir,
         backend=backend,

@@ -30,7 +30,7 @@ def make_base_store(corpus: Path, dest: Path) -> Path:
     inputs = [corpus / "letters" / f"{n}.pdf" for n in LETTERS]
     inputs += sorted((corpus / "seeds").glob("00[01]_*.txt"))
     out = dest / "out"
-    code = run_cli("batch", *inputs, "-o", out, "--backend", "rules", "--no-progress")
+    code = run_cli("batch", *inputs, "-o", out, "--backend", "rules", "-j", "1", "--no-progress")
     assert code == 0
     flag_store(out, 3)
     return out

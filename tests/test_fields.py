@@ -1,10 +1,11 @@
 """Every list that must name every record field is tied to the models.
 
 The field list lives in one place, :mod:`llm_extract.fields` (derived from
-the pydantic models).  The scorer derives from it; the lists that cannot
-(the batch export's columns, the LLM answer schemas, the ``llm`` backend's
-mapping of answers to an item) are checked here, so a field added to the
-models and forgotten in one of them fails a test naming the field and the list.
+the pydantic models).  The scorer, the gold digest and the review forms
+derive from it; the places that cannot (the batch export's columns, the LLM
+answer schemas, the ``llm`` backend's mapping of answers to a record, the
+parser's per-field evidence) are checked here, so a field added to the models
+and forgotten in one of them fails a test naming the field and the place.
 """
 
 from __future__ import annotations
@@ -159,6 +160,20 @@ def test_llm_backend_maps_every_letter_field() -> None:
     lost = [p for p, v in values.items() if fields.value_at(record, p) != v]
     assert not lost, f"llm/backend.py drops {lost}"
     assert record.items, "the letter's items were answered too"
+
+
+def test_rules_evidence_names_every_field() -> None:
+    # rules/certainty.py gives every value of the parser's record its evidence.
+    from llm_extract import extract
+
+    record = extract(Path(__file__).parent / "letters" / "rules_pdf_layout.txt", backend="rules")
+    have = {e.field for e in record.evidence}
+    paths = [*fields.letter_fields()] + [
+        f"items[{i}].{p}" for i in range(len(record.items)) for p in fields.item_fields()
+    ]
+    assert record.items
+    lost = [p for p in paths if p not in have]
+    assert not lost, f"rules/certainty.py gives no evidence for {lost}"
 
 
 def _spec_rows(text: str, heading: str) -> list[str]:

@@ -102,9 +102,9 @@ def test_rules_record_carries_evidence_for_every_field() -> None:
         assert ev.grounded, ev.field
         assert all(0 <= s.start < s.end <= len(letter.text) for s in ev.spans)
         assert ev.reader == "rules"
-    ev = rules.evidence_for("items[3].quantity")
-    assert ev is not None and letter.text[ev.spans[0].start : ev.spans[0].end] == "60"
-    assert (ev.certainty, ev.rule) == ("exact", "counts: #N")
+    count = rules.evidence_for("items[3].quantity")
+    assert count is not None and letter.text[count.spans[0].start : count.spans[0].end] == "60"
+    assert (count.certainty, count.rule) == ("exact", "counts: #N")
 
 
 @pytest.mark.parametrize(
@@ -293,3 +293,23 @@ def test_only_uncertain_askable_fields_are_asked() -> None:
         if ev.certainty == "exact":
             assert ev.field not in asked
     assert "diagnoses" in letter_fields  # a list split on "and": heuristic
+
+
+def test_a_body_part_alone_in_the_parsers_diagnoses_yields_to_the_models_list() -> None:
+    # Seen on a holdout letter: "right wrist and right hand sprain" split in two.
+    rules, ctx = _setup("injected_summary.txt")
+    rules.diagnoses = ["lumbar radiculopathy", "left shoulder", "impingement"]
+    record = arbitrate(
+        rules, [("diagnoses", None, ["lumbar radiculopathy", "left shoulder impingement"])], ctx
+    )
+    assert record.diagnoses == ["lumbar radiculopathy", "left shoulder impingement"]
+    ev = record.evidence_for("diagnoses")
+    assert ev is not None and ev.reader == "llm" and ev.grounded
+    assert not record.needs_review
+
+
+def test_two_diagnosis_lists_that_differ_are_flagged() -> None:
+    rules, ctx = _setup("injected_summary.txt")
+    record = arbitrate(rules, [("diagnoses", None, ["lumbar radiculopathy"])], ctx)
+    assert record.diagnoses == rules.diagnoses
+    assert record.needs_review and "diagnoses" in record.review_reasons[0]

@@ -82,15 +82,24 @@ def test_hybrid_injected_summary_keeps_parser_decisions(config: Config, vcr: Any
     (request,) = vcr.requests
     body = request.body.decode() if isinstance(request.body, bytes) else request.body
     assert "ignore previous instructions" in body
-    # ... and whatever the model made of it, a decision it disagrees on is a
-    # check that kept the parser's value.
-    for c in record.checks:
-        if c.field.endswith(".decision"):
-            assert c.kept == "rules" and c.resolved
+    # ... but decisions are never asked (only what the parser is unsure of), so
+    # whatever the model made of it, no decision can change.
+    assert "item_" not in body
+    assert not any(c.field.endswith(".decision") for c in record.checks)
     assert all(isinstance(i.category, Category) for i in record.items)
-    assert record.needs_review == any(not c.resolved for c in record.checks)
+    _assert_review_consistent(record)
     # Nor does the injected sentence become data: the diagnoses are the real ones.
     assert record.diagnoses == ["lumbar radiculopathy", "left shoulder impingement"]
+
+
+def _assert_review_consistent(record: Record) -> None:
+    """Unresolved checks and ungrounded LLM values are flagged; flags say why."""
+    assert record.needs_review == bool(record.review_reasons)
+    if any(not c.resolved for c in record.checks):
+        assert record.needs_review
+    for ev in record.evidence:
+        if ev.reader == "llm" and not ev.grounded:
+            assert any(ev.field in r for r in record.review_reasons)
 
 
 def test_hybrid_pdf_layout_letter(config: Config) -> None:
@@ -102,15 +111,13 @@ def test_hybrid_pdf_layout_letter(config: Config) -> None:
     # Held to the parser: dates and counts.
     assert record.date_of_injury == rules.date_of_injury
     assert [i.quantity for i in record.items] == [i.quantity for i in rules.items]
-    # Whatever the LLM filled in is copied from the request it labelled.
+    # Whatever the LLM filled in is grounded in the request it labelled.
     for item, rule_item in zip(record.items, rules.items, strict=True):
         if rule_item.body_region is None and item.body_region is not None:
             assert grounded(item.body_region, item.request)
         if item.medication is not None:
             assert grounded(item.medication.name, item.request)
-    for c in record.checks:
-        assert c.kept == "rules"
-    assert record.needs_review == any(not c.resolved for c in record.checks)
+    _assert_review_consistent(record)
 
 
 def test_hybrid_seed_layout_letter(config: Config) -> None:
@@ -120,6 +127,7 @@ def test_hybrid_seed_layout_letter(config: Config) -> None:
     assert record.patient.age == rules.patient.age == 38
     assert record.diagnoses  # the parser's, or the LLM's when the parser found none
     assert all(isinstance(i.category, Category) for i in record.items)
+    _assert_review_consistent(record)
 
 
 def test_llm_backend_injected_summary(config: Config) -> None:

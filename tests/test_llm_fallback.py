@@ -43,8 +43,10 @@ def test_hybrid_falls_back_to_rules_when_llm_fails() -> None:
     assert prov.fallback_reason and "cannot reach" in prov.fallback_reason
     assert prov.prompt_version == prompt_version()
     assert prov.usage.attempts == 1  # the failed attempt is counted
-    # Nothing lost: every value is the parser's.
-    assert record.model_dump(exclude={"provenance"}) == rules.model_dump(exclude={"provenance"})
+    # Nothing lost: every value is the parser's; the record says why it needs a look.
+    assert record.needs_review and record.review_reasons[0].startswith("LLM unavailable: ")
+    skip = {"provenance", "needs_review", "review_reasons"}
+    assert record.model_dump(exclude=skip) == rules.model_dump(exclude=skip)
 
 
 def test_hybrid_needs_a_model_name_for_a_remote_endpoint() -> None:

@@ -386,3 +386,48 @@ def test_a_rejected_config_mid_run_stops_the_batch_and_keeps_what_was_done(
     )
     assert isinstance(s.stopped, ConfigError) and s.done == 2
     assert sorted(rows(tmp_path / "out")) == ["L00", "L01"]  # L02 not recorded: redone
+
+
+@pytest.fixture
+def rejecting_server() -> Iterator[str]:
+    """An OpenAI-compatible endpoint that answers every request 401 (a wrong key)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Reject(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _reject(self) -> None:
+            body = (
+                b'{"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}'
+            )
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _reject
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Reject)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_rejected_key_fails_extract_and_batch_before_the_first_letter(
+    rejecting_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("-b", "hybrid", "--base-url", rejecting_server, "--model", "m")
+    assert run_cli("extract", LETTER, *args) == 3
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and "rejected the API key" in err
+    paths = _letters(tmp_path / "in", 2)
+    assert run_cli("batch", *paths, "-o", tmp_path / "out", *args, "--no-progress") == 3
+    assert "rejected the API key" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "batch.sqlite3").exists()

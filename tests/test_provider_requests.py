@@ -122,3 +122,102 @@ def test_no_new_pydantic_class_per_call() -> None:
         client.close()
     gc.collect()
     assert len(Drug.__subclasses__()) == before  # one wrapper per mode used, made once
+
+
+# -- what llm.structured relies on in instructor (fails loudly on an upgrade that changes it)
+def test_json_mode_without_the_schema_text_reasks_by_appending_only() -> None:
+    """For the embedded server llm.structured runs instructor's JSON_SCHEMA mode (which
+    leaves the messages alone) and rewrites its response_format to llama.cpp's
+    json_object + schema; the re-ask must still be JSON mode's: answer + correction
+    appended to our messages, the schema still in response_format."""
+    with FakeOpenAI(
+        [Reply.text('{"name": "Tramadol", "dose_mg": '), Reply.text('{"name": "T", "dose_mg": 5}')]
+    ) as fake:
+        client = LLMClient(
+            load_config(
+                env={},
+                base_url=fake.base_url,
+                model="m",
+                instructor_mode="json",
+                schema_in_prompt="no",
+            )
+        )
+        drug, usage = client.complete(Drug, SYSTEM_FIRST)
+        client.close()
+        first, second = fake.completions
+    assert drug == Drug(name="T", dose_mg=5) and usage.attempts == 2
+    assert first.body["messages"] == SYSTEM_FIRST
+    assert second.body["messages"][:2] == SYSTEM_FIRST
+    reask = second.body["messages"][2:]
+    assert [m["role"] for m in reask] == ["assistant", "user"]
+    assert reask[0]["content"] == '{"name": "Tramadol", "dose_mg": '
+    assert "json" in reask[1]["content"].lower()
+    for sent in (first, second):
+        assert sent.body["response_format"] == {
+            "type": "json_object",
+            "schema": Drug.model_json_schema(),
+        }
+
+
+def test_no_new_pydantic_class_per_call_in_json_mode() -> None:
+    with FakeOpenAI() as fake:
+        client = LLMClient(
+            load_config(
+                env={},
+                base_url=fake.base_url,
+                model="m",
+                instructor_mode="json",
+                schema_in_prompt="no",
+            )
+        )
+        client.complete(Drug, SYSTEM_FIRST)
+        gc.collect()
+        before = len(Drug.__subclasses__())
+        for _ in range(10):
+            client.complete(Drug, SYSTEM_FIRST)
+        client.close()
+    gc.collect()
+    assert len(Drug.__subclasses__()) == before
+
+
+def test_instructor_public_names_used_by_llm_structured() -> None:
+    import instructor
+    from instructor.core import IncompleteOutputException, InstructorRetryException
+
+    assert issubclass(IncompleteOutputException, Exception)
+    assert issubclass(InstructorRetryException, Exception)
+    for mode in ("TOOLS", "JSON", "JSON_SCHEMA", "MD_JSON"):
+        assert hasattr(instructor.Mode, mode)
+    wrapped = instructor.openai_schema(Drug)
+    assert issubclass(wrapped, Drug)
+    assert instructor.openai_schema(wrapped) is not None
+    client = instructor.Instructor(
+        client=None, create=instructor.patch(create=lambda **kw: None, mode=instructor.Mode.JSON)
+    )
+    for hook in ("completion:kwargs", "parse:error"):
+        client.on(hook, lambda *a, **k: None)  # raises ValueError for an unknown hook name
+
+
+def test_a_failure_in_send_comes_out_as_itself() -> None:
+    """instructor wraps whatever the create function raises in its retry exception;
+    llm.structured gives back the original (our typed transport error, or a bug)."""
+    from llm_extract.llm import structured
+
+    class Boom(Exception):
+        pass
+
+    def send(body: dict[str, object]) -> object:
+        raise Boom("from send")
+
+    with pytest.raises(Boom, match="from send"):
+        structured.complete(
+            send,
+            Drug,
+            SYSTEM_FIRST,
+            mode="tools",
+            schema_in_prompt=False,
+            max_reasks=2,
+            about="t",
+            model_name="m",
+            model="m",
+        )

@@ -15,6 +15,7 @@ import pytest
 
 pytest.importorskip("starlette", reason="the review extra is not installed")
 
+from review_support import copy_store, make_base_store, run_cli
 from starlette.testclient import TestClient
 
 from llm_extract.batch.export import export_store
@@ -23,8 +24,6 @@ from llm_extract.evaluation.gold import load_gold
 from llm_extract.review.app import Settings, create_app
 from llm_extract.review.corrections import ReviewDB
 from llm_extract.review.queue import Queue
-
-from .review_support import copy_store, make_base_store, run_cli
 
 pytestmark = pytest.mark.corpus
 
@@ -75,7 +74,10 @@ def test_requests_without_the_token_are_refused(outdir: Path) -> None:
         r = c.get(path)
         assert r.status_code == 403, path
         assert "access token" in r.text
-    assert c.post(f"/letter/{key}/field", data={"field": "patient.age", "value": "1"}).status_code == 403
+    assert (
+        c.post(f"/letter/{key}/field", data={"field": "patient.age", "value": "1"}).status_code
+        == 403
+    )
     # the token: redirected to drop it from the address, then the cookie is enough
     r = c.get(f"/?token={TOKEN}", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/"
@@ -118,7 +120,10 @@ def test_letter_page_shows_text_highlights_and_typed_controls(outdir: Path) -> N
     assert '<option value="physical_therapy"' in html  # enums as choices
     # both readings of the disagreement, each a button that takes it
     check = rec["checks"][0]
-    assert f"LLM: &#34;{check['llm_value']}&#34;" in html or f"LLM: {json.dumps(check['llm_value'])}" in html
+    assert (
+        f"LLM: &#34;{check['llm_value']}&#34;" in html
+        or f"LLM: {json.dumps(check['llm_value'])}" in html
+    )
     assert "readings differ" in html
 
 
@@ -213,8 +218,15 @@ def test_concurrent_edits_of_one_letter_lose_neither(outdir: Path) -> None:
     age = json.dumps(rec["patient"]["age"])
     jobs = [
         ("a", a, {"field": "patient.age", "value": "60", "expected": age}),
-        ("b", b, {"field": "case_number", "value": "CM16-9999999",
-                  "expected": json.dumps(rec["case_number"])}),
+        (
+            "b",
+            b,
+            {
+                "field": "case_number",
+                "value": "CM16-9999999",
+                "expected": json.dumps(rec["case_number"]),
+            },
+        ),
     ]
     threads = [threading.Thread(target=post, args=j) for j in jobs]
     for t in threads:
@@ -251,14 +263,24 @@ def test_corrections_survive_a_retry_and_stale_ones_are_reported(
     c = client_for(outdir)
     key = keys(outdir)["CM16-0228949"]  # flagged as an LLM fallback
     rec = record(outdir, key)
-    assert c.post(
-        f"/letter/{key}/field", data={"field": "patient.age", "value": "33"},
-        follow_redirects=False,
-    ).status_code == 303
+    assert (
+        c.post(
+            f"/letter/{key}/field",
+            data={"field": "patient.age", "value": "33"},
+            follow_redirects=False,
+        ).status_code
+        == 303
+    )
     # --retry-failed extracts the fallback letter again: its results row is replaced
     code = run_cli(
-        "batch", corpus / "letters" / "CM16-0228949.pdf", "-o", outdir, "--backend", "rules",
-        "--retry-failed", "--no-progress",
+        "batch",
+        corpus / "letters" / "CM16-0228949.pdf",
+        "-o",
+        outdir,
+        "--backend",
+        "rules",
+        "--retry-failed",
+        "--no-progress",
     )
     assert code == 0
     fresh = record(outdir, key)
@@ -286,7 +308,8 @@ def test_unusable_letters_need_a_note_and_move_to_failures(outdir: Path) -> None
     r = c.post(f"/letter/{key}/state", data={"status": "unusable", "note": ""})
     assert r.status_code == 400 and "a note is required" in r.text
     r = c.post(
-        f"/letter/{key}/state", data={"status": "unusable", "note": "pages 2-3 missing"},
+        f"/letter/{key}/state",
+        data={"status": "unusable", "note": "pages 2-3 missing"},
         follow_redirects=False,
     )
     assert r.status_code == 303
@@ -301,10 +324,14 @@ def test_reviewed_letters_become_gold_that_eval_scores(outdir: Path, corpus: Pat
     c = client_for(outdir)
     ids = keys(outdir)
     fixed = ids["CM16-0230548"]
-    assert c.post(
-        f"/letter/{fixed}/field", data={"field": "patient.age", "value": "19"},
-        follow_redirects=False,
-    ).status_code == 303
+    assert (
+        c.post(
+            f"/letter/{fixed}/field",
+            data={"field": "patient.age", "value": "19"},
+            follow_redirects=False,
+        ).status_code
+        == 303
+    )
     for lid in ("CM16-0230548", "CM16-0231884"):
         c.post(f"/letter/{ids[lid]}/state", data={"status": "reviewed"})
     gold = outdir / "gold"
@@ -321,8 +348,9 @@ def test_reviewed_letters_become_gold_that_eval_scores(outdir: Path, corpus: Pat
     with pytest.raises(SystemExit) as exc:
         from llm_extract.cli import main
 
-        main(["eval", "--gold", str(gold), "--letters", str(corpus), "--backend", "rules",
-              "--json"])
+        main(
+            ["eval", "--gold", str(gold), "--letters", str(corpus), "--backend", "rules", "--json"]
+        )
     assert exc.value.code in (0, None)
 
 
@@ -336,8 +364,9 @@ def test_label_studio_tasks_and_their_export_back_as_corrections(outdir: Path) -
     text = task["data"]["text"]
     results = task["predictions"][0]["result"]
     spans = [r for r in results if r["type"] == "labels"]
-    assert spans and all(text[r["value"]["start"] : r["value"]["end"]] == r["value"]["text"]
-                         for r in spans)
+    assert spans and all(
+        text[r["value"]["start"] : r["value"]["end"]] == r["value"]["text"] for r in spans
+    )
     areas = {r["from_name"]: r["value"]["text"] for r in results if r["type"] == "textarea"}
     assert areas["case_number"] == ["CM16-0231884"]
     assert f'name="{"patient__age"}"' in config
@@ -349,17 +378,22 @@ def test_label_studio_tasks_and_their_export_back_as_corrections(outdir: Path) -
             r["value"] = {"text": ["47"]}
         if r.get("from_name") == "items_0__quantity":
             r["value"] = {"text": ["many"]}
-    export = [{**task, "annotations": [{"result": edited, "was_cancelled": False,
-                                        "completed_by": 1}]}]
+    export = [
+        {**task, "annotations": [{"result": edited, "was_cancelled": False, "completed_by": 1}]}
+    ]
     ls_file = outdir / "ls-export.json"
     ls_file.write_text(json.dumps(export))
     assert run_cli("review", outdir, "--import-label-studio", ls_file, "--reviewer", "LS") == 0
     db = ReviewDB(outdir)
     (corr,) = db.corrections(next(iter(db.all_corrections())))
     assert (corr.field, corr.new_value, corr.origin, corr.reviewer) == (
-        "patient.age", 47, "label-studio", "LS"
+        "patient.age",
+        47,
+        "label-studio",
+        "LS",
     )
     export_store(outdir, "csv")
-    (row,) = [r for r in csv_rows(outdir / "export" / "letters.csv")
-              if r["key"] == ids["CM16-0231884"]]
+    (row,) = [
+        r for r in csv_rows(outdir / "export" / "letters.csv") if r["key"] == ids["CM16-0231884"]
+    ]
     assert row["patient_age"] == "47" and row["review_status"] == "reviewed"

@@ -61,6 +61,7 @@ FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet", "label-studio")
 JOIN = "; "
 _CHUNK_ROWS = 2000
 
+
 def _column(path: str) -> str:
     """A field path's column: ``reviewer.specialties`` -> ``reviewer_specialties``;
     ``guideline_sources.maximus`` -> ``maximus_sources`` (the name analysts know)."""
@@ -389,7 +390,9 @@ class _Reviews:
         )
 
 
-def _usable(store: Store, backend: str | None, reviews: _Reviews) -> Iterator[tuple[Any, dict[str, Any], ReviewInfo]]:
+def _usable(
+    store: Store, backend: str | None, reviews: _Reviews
+) -> Iterator[tuple[Any, dict[str, Any], ReviewInfo]]:
     for row in store.iter_results(DONE, backend=backend):
         st = reviews.state(row)
         if st is not None and st.status == UNUSABLE:
@@ -472,7 +475,11 @@ def export_store(
                 items,
                 fmt,
                 ITEM_COLUMNS,
-                (ir for r, d, info in _usable(store, backend, reviews) for ir in item_rows(r, d, info)),
+                (
+                    ir
+                    for r, d, info in _usable(store, backend, reviews)
+                    for ir in item_rows(r, d, info)
+                ),
             ),
         )
         failures = dest / f"failures.{fmt}"

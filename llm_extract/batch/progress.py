@@ -67,7 +67,7 @@ class BatchProgress:
         self._task_id = None
         if enabled:
             self._progress = Progress(
-                TextColumn("[bold]batch"),
+                TextColumn("[bold]{task.fields[stage]}"),
                 BarColumn(bar_width=24),
                 MofNCompleteColumn(),
                 _RateColumn(),
@@ -79,7 +79,9 @@ class BatchProgress:
                 transient=False,
                 refresh_per_second=5,
             )
-            self._task_id = self._progress.add_task("batch", total=total, rate=0.0, eta=None)
+            self._task_id = self._progress.add_task(
+                "batch", total=total, rate=0.0, eta=None, stage="batch"
+            )
 
     def __enter__(self) -> BatchProgress:
         if self._progress is not None:
@@ -95,6 +97,11 @@ class BatchProgress:
         if self._progress is not None:
             self._update()
             self._progress.stop()
+
+    def stage(self, text: str) -> None:
+        """What the bar's label says (the Batch API shows its batch's state there)."""
+        if self._progress is not None and self._task_id is not None:
+            self._progress.update(self._task_id, stage=text)
 
     def started(self) -> None:
         if self._t0 is None:

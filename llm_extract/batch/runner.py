@@ -420,7 +420,7 @@ class _Run:
         prompt, completion = result.tokens()
         s.prompt_tokens += prompt
         s.completion_tokens += completion
-        progress.finished(ok=result.ok and not result.fallback, tokens=prompt + completion)
+        progress.finished(ok=result.ok, tokens=prompt + completion)  # a fallback is no failure
         if self.on_result is not None:
             self.on_result(result, s)
         try:

@@ -184,8 +184,13 @@ def compute_stats(records: Iterable[dict[str, Any]]) -> Stats:
 def stats_from_store(outdir: Path, *, backend: str | None = None, raw: bool = False) -> Stats:
     """The figures of a store, with the corrections of ``llm-extract review`` applied
     (letters marked unusable left out) unless ``raw``."""
-    from ..review.corrections import REVIEWED, UNUSABLE, apply_corrections, letter_ref
-    from ..review.corrections import open_if_present
+    from ..review.corrections import (
+        REVIEWED,
+        UNUSABLE,
+        apply_corrections,
+        letter_ref,
+        open_if_present,
+    )
 
     db = None if raw else open_if_present(Path(outdir))
     corrections = db.all_corrections() if db else {}

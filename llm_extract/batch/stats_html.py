@@ -114,6 +114,7 @@ def render_html(stats: Stats, *, title: str = "IMR decisions: uphold and overtur
 <p><b>{o.letters}</b> letters, <b>{o.items}</b> disputed items: <b>{o.upheld}</b> upheld
 ({pct(o.uphold_rate)}), <b>{o.overturned}</b> overturned ({pct(o.overturn_rate)}).
 {stats.failed_letters} letter(s) could not be extracted and are not counted.</p>
+<p class="meta">Review: {escape(stats.review.line())}.</p>
 <p class="meta">Extracted by: {escape(backends)}. Generated {generated} by llm-extract stats.</p>
 <p class="legend"><span style="background:{UPHELD_COLOUR}"></span>upheld
 <span style="background:{OVERTURNED_COLOUR}"></span>overturned</p>

@@ -378,10 +378,9 @@ def _result_row(
     task: Task, result: LetterResult, ident: BackendIdentity, run_id: int | None
 ) -> tuple[Any, ...]:
     error = result.error or {}
-    record = result.record
     return (
         task.key,
-        DONE if record is not None else FAILED,
+        DONE if result.ok else FAILED,
         result.letter_id,
         task.path,
         task.file_sha256,
@@ -390,7 +389,7 @@ def _result_row(
         ident.version,
         ident.model,
         ident.prompt_version,
-        record.to_json() if record is not None else None,
+        result.record_json,
         error.get("error"),
         error.get("message"),
         json.dumps(error) if result.error else None,

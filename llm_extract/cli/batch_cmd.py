@@ -246,19 +246,36 @@ def batch_command(
     type=click.Choice(FORMATS),
     default="csv",
     show_default=True,
-    help="csv (spreadsheets), jsonl, or parquet (pandas/DuckDB; needs the parquet extra).",
+    help="csv (spreadsheets), jsonl, parquet (pandas/DuckDB; needs the parquet extra), "
+    "or label-studio (tasks with the extraction as pre-annotations).",
 )
 @click.option("--backend", default=None, help="Only letters extracted by this backend.")
-def export_command(outdir: Path, fmt: str, backend: str | None) -> int:
+@click.option(
+    "--raw", is_flag=True, help="The extraction as produced, without the review's corrections."
+)
+def export_command(outdir: Path, fmt: str, backend: str | None, raw: bool) -> int:
     """Write OUTDIR/export/letters.FORMAT, items.FORMAT and failures.FORMAT.
 
     letters: one row per letter; items: one row per disputed item (join on
     letter_id, or on key when one OUTDIR holds several backends); failures: one
     row per letter that could not be extracted, with its error class and message.
+    Values corrected in `llm-extract review` replace the extracted ones
+    (column corrected_fields names them) unless --raw.
     """
-    written = export_store(outdir, fmt, backend=backend)  # type: ignore[arg-type]
+    written = export_store(outdir, fmt, backend=backend, raw=raw)  # type: ignore[arg-type]
     for _name, (path, rows) in written.items():
         click.echo(f"{path}  {rows} row(s)")
+    if written.corrected_values or written.stale_corrections:
+        click.echo(
+            f"{written.corrected_values} value(s) set by a reviewer"
+            + (
+                f"; {written.stale_corrections} stale correction(s) not applied "
+                "(the extraction changed since): see `llm-extract review OUTDIR`"
+                if written.stale_corrections
+                else ""
+            ),
+            err=True,
+        )
     return 0
 
 
@@ -292,9 +309,14 @@ def _stats_table(stats: Stats, dim: str) -> Table:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead.")
 @click.option("--backend", default=None, help="Only letters extracted by this backend.")
-def stats_command(outdir: Path, html_path: Path | None, as_json: bool, backend: str | None) -> int:
+@click.option(
+    "--raw", is_flag=True, help="Count the extraction as produced, without the review's corrections."
+)
+def stats_command(
+    outdir: Path, html_path: Path | None, as_json: bool, backend: str | None, raw: bool
+) -> int:
     """Uphold/overturn rates by category, MAXIMUS guideline source and reviewer specialty."""
-    stats = stats_from_store(outdir, backend=backend)
+    stats = stats_from_store(outdir, backend=backend, raw=raw)
     if as_json:
         click.echo(stats.to_json())
     else:
@@ -306,6 +328,7 @@ def stats_command(outdir: Path, html_path: Path | None, as_json: bool, backend: 
             f"{o.overturned} overturned ({pct(o.overturn_rate)}); "
             f"{stats.failed_letters} letter(s) failed and are not counted"
         )
+        console.print(stats.review.line())
         if len(stats.backends) > 1:
             console.print(
                 "[yellow]note[/yellow]: OUTDIR holds results of several backends, all counted: "

@@ -63,7 +63,7 @@ def extract_command(
                 exit_code = result.exit_code if single else 2
                 continue
             if result.fallback:
-                reason = result.record.provenance.fallback_reason  # type: ignore[union-attr]
+                reason = result.fallback_reason
                 click.echo(
                     f"warning: {result.source}: the LLM failed, the record is the parser's "
                     f"(needs_review): {reason}",

@@ -29,25 +29,40 @@ def _default_reviewer() -> str:
     help="Your name, stored with every correction (default: your login name).",
 )
 @click.option(
-    "--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
     help="Port on 127.0.0.1 (0: any free one).",
 )
 @click.option(
-    "--sample", type=click.IntRange(min=0), default=0, show_default=True,
+    "--sample",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
     help="Also queue N random unflagged letters for a spot check.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --sample draw.")
 @click.option(
-    "--ocr-threshold", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+    "--ocr-threshold",
+    type=click.FloatRange(0, 1),
+    default=0.8,
+    show_default=True,
     help="Flag letters with an OCR'd page read below this confidence.",
 )
 @click.option(
-    "--save-gold", "save_gold", type=click.Path(file_okay=False, path_type=Path), default=None,
+    "--save-gold",
+    "save_gold",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
     help="Write every fully reviewed letter as a gold fixture into DIR and exit.",
 )
 @click.option(
-    "--import-label-studio", "ls_file", type=click.Path(dir_okay=False, path_type=Path),
-    default=None, help="Read a Label Studio JSON export as corrections and exit.",
+    "--import-label-studio",
+    "ls_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read a Label Studio JSON export as corrections and exit.",
 )
 @click.option("--open/--no-open", "open_browser", default=False, help="Open the page in a browser.")
 def review_command(

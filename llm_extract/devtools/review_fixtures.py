@@ -21,9 +21,7 @@ from ..batch.store import DB_NAME
 
 def _records(db: sqlite3.Connection) -> list[sqlite3.Row]:
     db.row_factory = sqlite3.Row
-    return list(
-        db.execute("SELECT * FROM results WHERE status = 'done' ORDER BY letter_id, key")
-    )
+    return list(db.execute("SELECT * FROM results WHERE status = 'done' ORDER BY letter_id, key"))
 
 
 def flag(record: dict[str, Any], i: int) -> dict[str, Any]:
@@ -63,11 +61,13 @@ def flag_store(outdir: Path, n: int) -> list[str]:
         keys = []
         with db:
             db.execute("BEGIN")
-            has_fallback = "fallback" in rows[0].keys() if rows else False
+            # LOOP's column, when the store has it (a Row's `in` tests values).
+            has_fallback = bool(rows) and "fallback" in rows[0].keys()  # noqa: SIM118
             for i, row in enumerate(rows):
                 rec = flag(json.loads(row["record_json"]), i)
                 db.execute(
-                    "UPDATE results SET record_json = ? WHERE key = ?", (json.dumps(rec), row["key"])
+                    "UPDATE results SET record_json = ? WHERE key = ?",
+                    (json.dumps(rec), row["key"]),
                 )
                 if has_fallback and (rec.get("provenance") or {}).get("fallback"):
                     # LOOP's column: --retry-failed extracts fallback letters again.

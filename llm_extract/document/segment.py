@@ -16,7 +16,7 @@ eligible portion of the original request, Y is: Upheld") is taken whole.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import NotIMRLetterError, TruncatedLetterError
 from ..loading import Letter
@@ -67,7 +67,7 @@ _SUMMARY_PREAMBLE = re.compile(
 )
 _ITEMS_HEAD = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS\s+AND\s+RATIONALES?", re.I)
 _ITEMS_PREAMBLE = re.compile(r"set\s+forth\s+below\s*:", re.I)
-_HEADER_LABEL = re.compile(r"Case\s+Number\s*:|Date\s+Assigned\s*:|Decision\s+Date\s*:", re.I)
+_HEADER_LABEL = re.compile(r"Case\s*Number\s*:?|Date\s*Assigned\s*:?|Decision\s*Date\s*:?", re.I)
 
 _DECISION = re.compile(r":[ \t]*(?:\n[ \t]*)*(Upheld|Overturned)\b\.?[ \t]*(?=\n|$)", re.I)
 _CLAIMS_LABEL = re.compile(r"Claims\s+Administrator\s+guideline\s*:", re.I)
@@ -285,20 +285,7 @@ def segment_letter(letter: Letter) -> Segments:
             rat = _section("rationale", text, rat.start, min(rat.end, end))
         while end > it.start and text[end - 1].isspace():
             end -= 1
-        fixed.append(
-            ItemBlock(
-                index=it.index,
-                decision_line=it.decision_line,
-                request=it.request,
-                original_request=it.original_request,
-                decision=it.decision,
-                claims_guideline=it.claims_guideline,
-                maximus_guideline=it.maximus_guideline,
-                rationale=rat,
-                start=it.start,
-                end=end,
-            )
-        )
+        fixed.append(replace(it, rationale=rat, end=end))
     if not fixed:
         raise TruncatedLetterError(
             "no disputed item with a decision (Upheld/Overturned) was found; "

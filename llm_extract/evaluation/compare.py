@@ -67,16 +67,15 @@ def _label(result: dict[str, Any]) -> str:
     return str(backend or source or "?")
 
 
-def _fmt(x: float | None) -> str:
-    return percent(x)
-
-
-def _fmt_delta(d: float | None) -> str:
+def _fmt_delta(d: float | None, better: str | None = "higher") -> str:
+    """The delta in points, green when it is an improvement, red when not."""
     if d is None:
         return "-"
     if abs(d) < 5e-5:
         return "[dim]0.0[/]"
-    style = "green" if d > 0 else "red"
+    if better is None:
+        return f"{100 * d:+.1f}"
+    style = "green" if (d > 0) == (better == "higher") else "red"
     return f"[{style}]{100 * d:+.1f}[/]"
 
 
@@ -89,10 +88,11 @@ def print_comparison(cmp: dict[str, Any], console: Console | None = None) -> Non
     table.add_column("B", justify="right")
     table.add_column("delta", justify="right")
     for name, v in cmp["headline"].items():
-        table.add_row(f"[bold]{name}[/]", _fmt(v["a"]), _fmt(v["b"]), _fmt_delta(v["delta"]))
+        delta = _fmt_delta(v["delta"], headline.better(name))
+        table.add_row(f"[bold]{name}[/]", percent(v["a"]), percent(v["b"]), delta)
     table.add_section()
     for name, v in cmp["fields"].items():
-        table.add_row(name, _fmt(v["a"]), _fmt(v["b"]), _fmt_delta(v["delta"]))
+        table.add_row(name, percent(v["a"]), percent(v["b"]), _fmt_delta(v["delta"]))
     console.print(table)
     if cmp["gold_changed"]:
         console.print(

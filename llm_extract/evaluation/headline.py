@@ -9,7 +9,8 @@ A figure's ``name`` is also its path in the ``--json`` document:
 Figures sharing a prefix (``items.*``) are shown together on one line of the
 text report.
 
-**Adding a headline figure is one line** in :data:`HEADLINES`::
+**Adding a headline figure is one line** in :data:`HEADLINES` (the
+``review.*`` figures of :mod:`.review_signal` were added so)::
 
     Figure("review.recall", "needs-review recall", lambda r: review_signal.of(r).recall),
 
@@ -20,14 +21,17 @@ regression gate (which compares it against ``evals/baseline-rules.json`` once
 the baseline has it; a figure the baseline lacks is skipped until the
 baseline is regenerated).  The value function receives the
 :class:`~llm_extract.evaluation.scoring.EvalResult` and returns a fraction in
-[0, 1] or None (not defined for this run).
+[0, 1] or None (not defined for this run).  ``better="lower"`` or
+``better=None`` for a figure where higher is not an improvement (a flag rate).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from . import review_signal
 
 if TYPE_CHECKING:
     from .scoring import EvalResult
@@ -38,6 +42,10 @@ class Figure:
     name: str  # dotted: the --json path, the --fail-under / --compare name
     label: str  # how the reports name it
     value: Callable[[EvalResult], float | None]
+    # Which way is an improvement: the regression gate holds a "higher" figure
+    # at or above the baseline (a "lower" one at or below), and --compare colours
+    # its delta by it; None (e.g. a flag rate) is shown but never gated.
+    better: Literal["higher", "lower"] | None = "higher"
 
     @property
     def group(self) -> str:
@@ -56,12 +64,26 @@ HEADLINES: tuple[Figure, ...] = (
     Figure("items.precision", "item precision", lambda r: r.items.precision),
     Figure("items.recall", "item recall", lambda r: r.items.recall),
     Figure("items.f1", "item F1", lambda r: r.items.f1),
+    # needs_review as a measured signal (evaluation/review_signal.py)
+    Figure(
+        "review.flag_rate",
+        "flagged for review",
+        lambda r: review_signal.of(r).flag_rate,
+        better=None,  # a rate to read: fewer flags is better only while recall holds
+    ),
+    Figure("review.recall", "review recall", lambda r: review_signal.of(r).recall),
+    Figure("review.precision", "review precision", lambda r: review_signal.of(r).precision),
 )
 
 
 def names() -> tuple[str, ...]:
     """The headline figures' names, in table order."""
     return tuple(f.name for f in HEADLINES)
+
+
+def better(name: str) -> str | None:
+    """``"higher"``, ``"lower"`` or None for the headline figure ``name``."""
+    return next((f.better for f in HEADLINES if f.name == name), None)
 
 
 def figures(result: EvalResult) -> dict[str, float | None]:

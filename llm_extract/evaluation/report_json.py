@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import headline
+from . import headline, review_signal
 from .scoring import EXACT, EvalResult, FieldScore, ItemScore, ScoredLetter, rounded
 
 OUTPUT_FORMAT = "llm-extract-eval/1"
@@ -74,6 +74,7 @@ def result_to_dict(result: EvalResult, *, letters: bool = True) -> dict[str, Any
         field_details={name: field_to_dict(fs) for name, fs in result.fields.items()},
     )
     headline.put(d, {f"items.{k}": v for k, v in items_to_dict(result.items).items()})
+    d.setdefault("review", {}).update(review_signal.of(result).to_dict())
     d.update(
         cost=result.cost(),
         errors=[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -9,7 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from . import headline
+from . import headline, review_signal
 from .headline import Figure
 from .scoring import DIAGNOSES, EXACT, SET_F1, EvalResult, FieldScore
 
@@ -85,12 +86,24 @@ def _headline_lines(result: EvalResult) -> list[str]:
     lines = []
     for group, figs in groups.items():
         if len(figs) == 1 and figs[0].name == group:
-            line = f"{figs[0].label:<17} {_pct(figs[0].value(result))} %"
+            line = f"{figs[0].label:<17} {_figure(figs[0].value(result))}"
         else:
-            parts = "  ".join(f"{fig.short} {_pct(fig.value(result))} %" for fig in figs)
+            parts = "  ".join(f"{fig.short} {_figure(fig.value(result))}" for fig in figs)
             line = f"{group:<17} {parts}"
         lines.append(line + _NOTES.get(group, lambda r: "")(result))
     return lines
+
+
+def _figure(x: float | None) -> str:
+    return "-" if x is None else f"{_pct(x)} %"
+
+
+def _review_note(r: EvalResult) -> str:
+    s = review_signal.of(r)
+    return (
+        f"  (flagged {s.flagged} of {s.letters}; {s.wrong} letters with a wrong field, "
+        f"{s.flagged_wrong} of them flagged)"
+    )
 
 
 # Counts shown after a headline line, by group.
@@ -99,7 +112,25 @@ _NOTES: dict[str, Callable[[EvalResult], str]] = {
     "items": lambda r: (
         f"  ({r.items.matched} matched of {r.items.gold} gold, {r.items.predicted} predicted)"
     ),
+    "review": _review_note,
 }
+
+
+def split_table(result: EvalResult) -> Table | None:
+    """The headline figures per gold split (%), when there are several splits."""
+    splits = result.by_split()
+    if not splits:
+        return None
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("split")
+    table.add_column("letters", justify="right")
+    for fig in headline.HEADLINES:
+        head = fig.label if fig.name == fig.group else f"{fig.group} {fig.short}"
+        table.add_column("\n".join(textwrap.wrap(head, 10)), justify="right")
+    for name, sub in splits.items():
+        values = (_pct(fig.value(sub)) for fig in headline.HEADLINES)
+        table.add_row(name or "(root)", str(len(sub.letters)), *values)
+    return table
 
 
 def summary_lines(result: EvalResult) -> list[str]:
@@ -108,9 +139,7 @@ def summary_lines(result: EvalResult) -> list[str]:
     lines.append(
         f"letters           {len(result.letters)} scored, {len(result.errors)} failed",
     )
-    for name, sub in result.by_split().items():
-        figures = ", ".join(f"{fig.label} {_pct(fig.value(sub))} %" for fig in headline.HEADLINES)
-        lines.append(f"  split {name or '(root)':<10} {len(sub.letters)} letters: {figures}")
+    lines.extend(review_signal.reader_lines(result))
     if cost["seconds_per_letter"] is not None:
         lines.append(
             f"cost              {cost['seconds_per_letter']:.2f} s/letter "
@@ -135,6 +164,9 @@ def print_report(result: EvalResult, console: Console | None = None) -> None:
     )
     for line in summary_lines(result):
         console.print(line, highlight=False)
+    splits = split_table(result)
+    if splits is not None:
+        console.print(splits)
     if result.errors:
         console.print(f"[red]{len(result.errors)} letter(s) failed (scored as empty records):[/]")
         for lr in result.errors[:20]:

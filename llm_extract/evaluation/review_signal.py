@@ -96,28 +96,12 @@ def _count(signal: ReviewSignal, lr: ScoredLetter) -> None:
 
 
 def of(result: EvalResult) -> ReviewSignal:
-    """The review signal of ``result`` (computed once per result)."""
-    cached = result.meta.get("_review_signal")
-    if isinstance(cached, ReviewSignal) and cached.letters == sum(
-        1 for lr in result.letters if lr.error is None
-    ):
-        return cached
+    """The review signal of ``result``."""
     signal = ReviewSignal()
     for lr in result.letters:
         if lr.error is None:
             _count(signal, lr)
     return signal
-
-
-def summary_line(result: EvalResult) -> str:
-    """One line for the text report."""
-    s = of(result)
-    pct = lambda x: "-" if x is None else f"{100 * x:.1f} %"  # noqa: E731
-    return (
-        f"needs_review      flagged {s.flagged}/{s.letters} ({pct(s.flag_rate)}); "
-        f"letters with a wrong field {s.wrong}, flagged {s.flagged_wrong} "
-        f"(recall {pct(s.recall)}, precision {pct(s.precision)})"
-    )
 
 
 def reader_lines(result: EvalResult) -> list[str]:

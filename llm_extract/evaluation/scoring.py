@@ -52,10 +52,11 @@ from typing import Any
 from ..fields import SpecField, spec_fields, value_at
 from ..loop import LetterResult, error_data
 from ..models import Item, Record
+from ..normalize import jsonable
 from . import headline
 from .align import Alignment, align_requests
 from .gold import GoldRecord
-from .values import DIAGNOSES, EXACT, SET_F1, compare_values, is_present, jsonable, norm_set
+from .values import DIAGNOSES, EXACT, SET_F1, compare_values, is_present, norm_set
 
 
 @dataclass(frozen=True)

@@ -22,17 +22,6 @@ DIAGNOSES = "jaccard_f1"
 DIAGNOSIS_MIN_JACCARD = 0.5
 
 
-def jsonable(value: Any) -> Any:
-    """A value as it appears in JSON output (enums as strings, dates ISO)."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
-
-
 def norm_exact(value: Any) -> Any:
     """The comparable form of a scalar: cleaned, case-folded string; ISO date; enum value."""
     if value is None:

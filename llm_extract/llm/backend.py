@@ -21,6 +21,7 @@ from ..document.segment import ItemBlock, segment_letter
 from ..document.text import clean
 from ..loading import Letter
 from ..models import GuidelineSources, Item, Medication, Patient, Record, Reviewer, Span, Usage
+from ..rules.certainty import llm_evidence
 from .client import LazyClient, LLMIdentity, to_usage
 from .excerpts import summary_excerpt
 from .prompting import load_prompt
@@ -117,6 +118,8 @@ class LLMBackend(LLMIdentity):
             diagnoses=summary.diagnoses if summary else [],
             items=items,
         )
+        # Every value the model gave, located in the section it was read from.
+        record.evidence = llm_evidence(record, t, seg)
         record.provenance = make_provenance(
             letter,
             backend=self.name,

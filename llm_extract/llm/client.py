@@ -23,9 +23,11 @@ client, which may start the embedded server, is made on the first call.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -38,6 +40,15 @@ from .prompting import prompt_version
 from .transport import Backoff, Target
 
 T = TypeVar("T", bound=BaseModel)
+
+# The Batch API seam (llm_extract/batch/batch_api.py): while set in this context,
+# each complete() call's send function (request body -> ChatCompletion) is passed
+# through it with the call's Usage, so the request can be recorded instead of sent,
+# or answered from a Batch API result; instructor's re-asks then use the real send.
+Send = Callable[[dict[str, Any]], Any]
+SEND_HOOK: contextvars.ContextVar[Callable[[Send, Usage], Send] | None] = contextvars.ContextVar(
+    "llm_extract_send_hook", default=None
+)
 
 
 class LLMClient:
@@ -112,8 +123,9 @@ class LLMClient:
                     client, body, target=target, usage=usage, turn=turn, about=about
                 )
 
+            hook = SEND_HOOK.get()
             result = structured.complete(
-                send,
+                send if hook is None else hook(send, usage),
                 response_model,
                 messages,
                 mode=self.mode,

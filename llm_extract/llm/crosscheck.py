@@ -27,7 +27,6 @@ Decisions and the item list are never asked: they stay the parser's.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ from typing import Any
 
 from ..evidence import Found, Locator, field_value, locate
 from ..models import Category, Check, Evidence, Item, Medication, Record
+from ..normalize import jsonable
+from ..rules.body_region import _SITE
 from ..rules.categories import has_keyword_for
 from ..rules.certainty import ANATOMY
 from ..rules.counts import _blank, words_to_digits
@@ -227,8 +228,8 @@ class _Arbitration:
             *self.record.checks,
             Check(
                 field=path,
-                llm_value=_plain(llm),
-                rules_value=_plain(rules),
+                llm_value=jsonable(llm),
+                rules_value=jsonable(rules),
                 kept=kept,
                 reason=reason,
                 resolved=resolved,
@@ -239,16 +240,6 @@ class _Arbitration:
         self.record.evidence = [e if e.field != ev.field else ev for e in self.record.evidence] + (
             [] if any(e.field == ev.field for e in self.record.evidence) else [ev]
         )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if hasattr(value, "value"):  # enums
-        return value.value
-    return value
 
 
 def _llm_evidence(path: str, found: Found | None, reader: str = "llm") -> Evidence:
@@ -389,9 +380,16 @@ def arbitrate_diagnoses(a: _Arbitration, llm: list[str]) -> None:
         )
     if not kept:
         return
-    rules_bad = [d for d in rules if _CUE_IN_VALUE.search(d)]
+    rules_bad = [d for d in rules if _not_a_diagnosis(d)]
     merged = Found(tuple(s for f in spans for s in f.spans), "exact")
-    if not rules or (rules_bad and not dropped):
+    # The parser's list loses when it holds a non-diagnosis and the model's
+    # list, all grounded, still covers every plausible diagnosis the parser had.
+    covers = all(
+        any(_words(d) <= _words(k) or _jaccard(d, k) >= 0.5 for k in kept)
+        for d in rules
+        if d not in rules_bad
+    )
+    if not rules or (rules_bad and not dropped and covers):
         rec.diagnoses = kept
         a.set_evidence(_llm_evidence(path, merged))
         if rules:
@@ -400,7 +398,7 @@ def arbitrate_diagnoses(a: _Arbitration, llm: list[str]) -> None:
                 kept,
                 rules,
                 "llm",
-                "the parser's list keeps a cue word inside a diagnosis",
+                "the parser's list holds a non-diagnosis (a cue word, or a body part alone)",
                 resolved=True,
             )
         return
@@ -418,6 +416,11 @@ def arbitrate_diagnoses(a: _Arbitration, llm: list[str]) -> None:
         resolved=False,
     )
     rec.flag("diagnoses: the parser and the model split the list differently")
+
+
+def _not_a_diagnosis(value: str) -> bool:
+    """A cue word kept inside the value, or a body part alone ("right wrist")."""
+    return bool(_CUE_IN_VALUE.search(value)) or bool(_SITE.fullmatch(value.strip()))
 
 
 def _sentence_around(text: str, found: Found) -> str:

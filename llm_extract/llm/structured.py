@@ -156,7 +156,7 @@ def complete(
             f"{call.answers} attempt(s) ({max_reasks} re-ask(s)); last error: {describe(cause)}",
             cause=cause,
         ) from exc
-    return _plain(result, response_model)
+    return _unwrapped(result, response_model)
 
 
 def _llama_cpp_body(request: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -170,8 +170,17 @@ def _llama_cpp_body(request: dict[str, Any], schema: dict[str, Any]) -> dict[str
 def _wrapped(response_model: type[BaseModel]) -> type[BaseModel]:
     """instructor's wrapper class for the model, made once per model (instructor
     makes one per call unless given one; the models are the project's few schema
-    classes and the hybrid answer's one class per item count)."""
-    return instructor.openai_schema(response_model)
+    classes and the hybrid answer's one class per item count).
+
+    Its JSON schema is built once too: instructor's JSON and JSON_SCHEMA modes ask
+    pydantic for it on every call (~1 ms for an item's facts, more for bigger
+    models), about a third of what instructor adds to a call.  The schema is only
+    read (dumped into the prompt, or replaced by :func:`_llama_cpp_body`).
+    """
+    wrapped: type[BaseModel] = instructor.openai_schema(response_model)
+    cached = functools.lru_cache(maxsize=8)(wrapped.model_json_schema)
+    wrapped.model_json_schema = staticmethod(cached)  # type: ignore[method-assign,assignment]
+    return wrapped
 
 
 @functools.lru_cache(maxsize=256)
@@ -181,7 +190,7 @@ def _json_schema(response_model: type[BaseModel]) -> dict[str, Any]:
     return response_model.model_json_schema()
 
 
-def _plain(result: BaseModel, response_model: type[T]) -> T:
+def _unwrapped(result: BaseModel, response_model: type[T]) -> T:
     """The validated object as an instance of exactly ``response_model``.
 
     instructor returns an instance of its wrapper subclass with the raw

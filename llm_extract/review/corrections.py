@@ -34,6 +34,7 @@ index after it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sqlite3
@@ -401,8 +402,6 @@ def effective(db: ReviewDB, row: Any) -> Applied | None:
 def open_if_present(outdir: Path) -> ReviewDB | None:
     """The review tables when the store has them (exports of never-reviewed stores
     must not create tables: they open the store read-only)."""
-    import contextlib
-
     path = Path(outdir) / DB_NAME
     if not path.is_file():
         return None

@@ -118,9 +118,9 @@ def label_config(paths: list[str]) -> str:
     lines += [f"    <Label value={quoteattr(p)}/>" for p in paths]
     lines += ["  </Labels>", f'  <Text name="{TEXT}" value="${TEXT}"/>']
     for p in paths:
-        lines.append(f"  <Header value={quoteattr(p)} size=\"6\"/>")
+        lines.append(f'  <Header value={quoteattr(p)} size="6"/>')
         lines.append(
-            f"  <TextArea name={quoteattr(control_name(p))} toName=\"{TEXT}\" "
+            f'  <TextArea name={quoteattr(control_name(p))} toName="{TEXT}" '
             'editable="true" rows="1"/>'
         )
     lines.append("</View>")
@@ -188,7 +188,7 @@ def import_label_studio(db: ReviewDB, path: Path, *, reviewer: str) -> ImportSum
     summary = ImportSummary()
     for task in tasks:
         data = task.get("data") or {}
-        key = data.get("key")
+        key = str(data.get("key") or "")
         label = data.get("letter_id") or key or "(task without a key)"
         row = db.result(key) if key else None
         if row is None or not row["record_json"]:
@@ -205,7 +205,9 @@ def import_label_studio(db: ReviewDB, path: Path, *, reviewer: str) -> ImportSum
         given: dict[str, list[str]] = {}
         for res in ann.get("result") or []:
             if res.get("type") == "textarea" and res.get("from_name") in specs:
-                given[res["from_name"]] = [str(t) for t in (res.get("value") or {}).get("text") or []]
+                given[res["from_name"]] = [
+                    str(t) for t in (res.get("value") or {}).get("text") or []
+                ]
         if not given:
             continue
         for name, spec in specs.items():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 import re
 import types
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
     """Set ``path`` in place, creating null parent objects (``medication``)."""
     parts = parse_path(path)
     target: Any = data
-    for part, nxt in zip(parts, parts[1:], strict=False):
+    for part, nxt in itertools.pairwise(parts):
         if isinstance(part, int):
             if not isinstance(target, list) or part >= len(target):
                 raise PathError(f"{path}: no item {part + 1}")
@@ -143,7 +144,7 @@ def field_kind(annotation: Any) -> tuple[str, tuple[str, ...], bool]:
 
 
 def _templates() -> list[tuple[str, str, str, tuple[str, ...], bool]]:
-    out = []
+    out: list[tuple[str, str, str, tuple[str, ...], bool]] = []
     for f in spec_fields():
         kind, choices, required = field_kind(f.annotation)
         # medication.name is required only when there is a medication at all.
@@ -217,5 +218,7 @@ def validate_value(record: dict[str, Any], path: str, value: Any) -> tuple[dict[
         err = errors[0]
         loc = format_path(list(err["loc"]))
         msg = str(err["msg"]).removeprefix("Value error, ")
-        raise ValueError(f"{path}: {msg}" + (f" (at {loc})" if loc and loc != path else "")) from None
+        raise ValueError(
+            f"{path}: {msg}" + (f" (at {loc})" if loc and loc != path else "")
+        ) from None
     return validated, get_path(validated, path)

@@ -97,7 +97,8 @@ def reasons_of(row: Any, record: dict[str, Any] | None, ocr_threshold: float) ->
     prov = record.get("provenance") or {}
     if row["status"] not in ("done", "failed"):
         out.append(Reason("fallback", f"the batch stored it as {row['status']!r}"))
-    stored_fallback = "fallback" in row.keys() and bool(row["fallback"])
+    # LOOP's column (a Row's `in` tests values, hence keys()).
+    stored_fallback = "fallback" in row.keys() and bool(row["fallback"])  # noqa: SIM118
     if prov.get("fallback") or stored_fallback:
         why = prov.get("fallback_reason") or "no reason recorded"
         out.append(Reason("fallback", f"the LLM failed; the record is the parser's ({why})"))
@@ -166,7 +167,9 @@ class Filters:
     def query(self) -> str:
         from urllib.parse import urlencode
 
-        items = {k: v for k, v in self.__dict__.items() if v and not (k == "scope" and v == "queue")}
+        items = {
+            k: v for k, v in self.__dict__.items() if v and not (k == "scope" and v == "queue")
+        }
         return urlencode(items)
 
 
@@ -316,7 +319,9 @@ class Queue:
             n_corrections=len(cs or ()),
         )
 
-    def page(self, filters: Filters, *, offset: int = 0, limit: int = 100) -> tuple[list[Entry], int]:
+    def page(
+        self, filters: Filters, *, offset: int = 0, limit: int = 100
+    ) -> tuple[list[Entry], int]:
         """One page of matching entries, and how many match in all."""
         snap = self.snapshot()
         matching = [e for e in snap.entries if filters.matches(e)]

@@ -12,7 +12,9 @@ the letters nobody opens, and the batch's results table is not ours.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +41,6 @@ def _reload(path: str, text_source: str | None) -> str:
 
 def letter_text(db: ReviewDB | None, row: Any, record: dict[str, Any] | None) -> LetterText:
     """The text of a results row's letter; ``problem`` says when it is missing or changed."""
-    import hashlib
-
     sha = row["text_sha256"] or ((record or {}).get("provenance") or {}).get("text_sha256")
     if db is not None and sha:
         cached = db.cached_text(sha)
@@ -97,7 +97,7 @@ def segments(text: str, spans: dict[str, list[tuple[int, int]]]) -> list[Segment
                 bounds.update((start, end))
     cuts = sorted(bounds)
     out: list[Segment] = []
-    for a, b in zip(cuts, cuts[1:], strict=False):
+    for a, b in itertools.pairwise(cuts):
         covering = tuple(sorted(f for s, e, f in clean if s <= a and b <= e))
         if out and out[-1].fields == covering:
             out[-1] = Segment(out[-1].text + text[a:b], covering)

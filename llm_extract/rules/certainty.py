@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from ..document.segment import ItemBlock, Segments
 from ..document.text import find_dates
-from ..evidence import Locator, evidence
+from ..evidence import Locator, evidence, field_value
 from ..models import Category, Certainty, Evidence, Item, Record, Span
 from . import categories
 from .counts import _HASH, _N_UNITS, _TIMES_N, _TOTAL_PAREN, _blank, words_to_digits
@@ -457,4 +457,25 @@ def rules_evidence(record: Record, text: str, seg: Segments) -> list[Evidence]:
     out.append(evidence("diagnoses", record.diagnoses, loc, summ, rule=rule, certainty=cert))
     for i, (item, block) in enumerate(zip(record.items, seg.items, strict=False)):
         out.extend(item_evidence(i, item, block, loc))
+    return out
+
+
+def llm_evidence(record: Record, text: str, seg: Segments) -> list[Evidence]:
+    """``Record.evidence`` of a record the LLM read alone (the ``llm`` backend).
+
+    Located like the parser's values; the reader is the LLM, whose reading is
+    a heuristic (``undecided`` where it gave nothing).
+    """
+    out = []
+    for ev in rules_evidence(record, text, seg):
+        absent = field_value(record, ev.field) in (None, [], False)
+        out.append(
+            ev.model_copy(
+                update={
+                    "reader": "llm",
+                    "rule": "llm",
+                    "certainty": UNDECIDED if absent else HEURISTIC,
+                }
+            )
+        )
     return out
