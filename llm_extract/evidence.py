@@ -16,7 +16,8 @@ A string value is looked for in four steps, first hit wins:
 Typed values are located by the forms the letters write them in: a date by
 any date in the section that parses to it (``10/18/2016``, ``10-18-16``,
 ``October 18, 2016``); an integer as digits, ``#N``, a number word, or the
-product of two numbers (``2x6`` -> 12, "3 refills of … #60" -> 180); an enum
+product or sum of two nearby numbers (``2x6`` -> 12, "3 refills of … #60" -> 180,
+"2 sessions … and 8 sessions …" -> 10); an enum
 by its source words (``male``: "male", "man", "he" …).
 """
 
@@ -36,8 +37,10 @@ from .models import Certainty, Evidence, Reader, Span
 Level = Literal["exact", "normalised", "loose", "fuzzy"]
 FUZZY_MIN_RATIO = 0.88
 _FUZZY_MIN_LEN = 8
+# A string value without a digit needs this many letters to be located at all.
+_MIN_ALNUM = 2
 # How far apart two factors of a product may stand ("2 times a week for 6 weeks").
-_PRODUCT_GAP = 40
+_PRODUCT_GAP = 90
 
 _NUMBER_TOKEN = re.compile(
     r"(?<![\d.])\d+(?![\d.]*\d)|\b(?:"
@@ -60,13 +63,54 @@ SOURCE_WORDS: dict[str, tuple[str, ...]] = {
 }
 
 
+_SPAN_FIELDS = {"start", "end"}
+_EVIDENCE_FIELDS = set(Evidence.model_fields)
+
+
+def make_span(start: int, end: int) -> Span:
+    """A :class:`Span` from trusted offsets, without validation (the rules backend
+    builds ~50 per letter; ``model_construct`` costs more than the rest of a field)."""
+    span = Span.__new__(Span)
+    object.__setattr__(span, "__dict__", {"start": start, "end": end})
+    object.__setattr__(span, "__pydantic_fields_set__", _SPAN_FIELDS)
+    object.__setattr__(span, "__pydantic_extra__", None)
+    object.__setattr__(span, "__pydantic_private__", None)
+    return span
+
+
+def make_evidence(
+    field: str,
+    spans: list[Span],
+    *,
+    reader: Reader,
+    rule: str | None,
+    certainty: Certainty,
+    grounded: bool,
+) -> Evidence:
+    """An :class:`Evidence` from trusted values, without validation (see :func:`make_span`)."""
+    ev = Evidence.__new__(Evidence)
+    values = {
+        "field": field,
+        "spans": spans,
+        "reader": reader,
+        "rule": rule,
+        "certainty": certainty,
+        "grounded": grounded,
+    }
+    object.__setattr__(ev, "__dict__", values)
+    object.__setattr__(ev, "__pydantic_fields_set__", _EVIDENCE_FIELDS)
+    object.__setattr__(ev, "__pydantic_extra__", None)
+    object.__setattr__(ev, "__pydantic_private__", None)
+    return ev
+
+
 @dataclass(frozen=True)
 class Found:
     spans: tuple[tuple[int, int], ...]
     level: Level
 
     def to_spans(self) -> list[Span]:
-        return [Span.model_construct(start=s, end=e) for s, e in self.spans]
+        return [make_span(s, e) for s, e in self.spans]
 
 
 _TOKEN = {False: re.compile(r"[^\s\ufffe]+"), True: re.compile(r"[^\W_]+")}
@@ -126,6 +170,8 @@ class Locator:
     def __init__(self, text: str) -> None:
         self.text = text
         self._views: dict[tuple[int, int, bool], _View] = {}
+        self._numbers: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+        self._dates: dict[tuple[int, int], list[tuple[dt.date, int, int]]] = {}
 
     def _view(self, lo: int, hi: int, punctuation: bool) -> _View:
         key = (lo, hi, punctuation)
@@ -139,9 +185,9 @@ class Locator:
         """``value`` in ``text[lo:hi]``: exact, normalised, loose, then fuzzy."""
         hi = len(self.text) if hi is None else hi
         value = value.strip()
-        if not value:
-            return None
-        at = self.text.find(value, lo, hi)
+        if sum(ch.isalnum() for ch in value) < _MIN_ALNUM and not any(c.isdigit() for c in value):
+            return None  # "x" or "-" is found anywhere and says nothing ("4%" does)
+        at = _word_find(self.text, value, lo, hi)
         if at != -1:
             return Found(((at, at + len(value)),), "exact")
         for punctuation, level in ((False, "normalised"), (True, "loose")):
@@ -194,14 +240,21 @@ class Locator:
     # -- typed values -------------------------------------------------------
     def find_date(self, value: dt.date, lo: int = 0, hi: int | None = None) -> Found | None:
         hi = len(self.text) if hi is None else hi
-        for d, s, e in find_dates(self.text[lo:hi]):
+        dates = self._dates.get((lo, hi))
+        if dates is None:
+            dates = self._dates[(lo, hi)] = find_dates(self.text[lo:hi])
+        for d, s, e in dates:
             if d == value:
                 return Found(((lo + s, lo + e),), "exact")
         return None
 
     def numbers(self, lo: int, hi: int) -> list[tuple[int, int, int]]:
         """Every number written in ``text[lo:hi]`` (digits or a number word) with its offsets."""
-        out = []
+        cached = self._numbers.get((lo, hi))
+        if cached is not None:
+            return cached
+        out: list[tuple[int, int, int]] = []
+        self._numbers[(lo, hi)] = out
         for m in _NUMBER_TOKEN.finditer(self.text, lo, hi):
             tok = m.group(0).lower()
             n = int(tok) if tok.isdigit() else NUMBER_WORDS.get(tok)
@@ -214,6 +267,10 @@ class Locator:
     ) -> Found | None:
         """``value`` written as a number, or as the product of two nearby numbers."""
         hi = len(self.text) if hi is None else hi
+        # Fast path: the digits themselves (an age in a long summary).
+        m = re.compile(rf"(?<![\d.]){value}(?![\d.]*\d)").search(self.text, lo, hi)
+        if m:
+            return Found((m.span(),), "exact")
         nums = self.numbers(lo, hi)
         for n, s, e in nums:
             if n == value:
@@ -223,7 +280,8 @@ class Locator:
                 for b, s2, e2 in nums[k + 1 :]:
                     if s2 - e1 > _PRODUCT_GAP:
                         break
-                    if a * b == value and a > 1 and b > 1:
+                    # 2x6 -> 12; "2 sessions for the neck and 8 for the wrist" -> 10
+                    if (a * b == value and a > 1 and b > 1) or a + b == value:
                         return Found(((s1, e1), (s2, e2)), "exact")
         return None
 
@@ -255,15 +313,16 @@ def _words_rx(words: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)", re.I)
 
 
-def _word_find(hay: str, needle: str) -> int:
-    """``hay.find(needle)`` at word boundaries (so "he" is not found in "the")."""
-    start = 0
+def _word_find(hay: str, needle: str, lo: int = 0, hi: int | None = None) -> int:
+    """``hay.find(needle, lo, hi)`` at word boundaries (so "he" is not found in "the")."""
+    hi = len(hay) if hi is None else hi
+    start = lo
     while True:
-        at = hay.find(needle, start)
+        at = hay.find(needle, start, hi)
         if at == -1:
             return -1
-        before = at == 0 or not hay[at - 1].isalnum()
         end = at + len(needle)
+        before = at == 0 or not hay[at - 1].isalnum() or not needle[0].isalnum()
         after = end == len(hay) or not hay[end].isalnum() or not needle[-1].isalnum()
         if before and after:
             return at
@@ -310,9 +369,9 @@ def evidence(
                 grounded = False
             else:
                 spans.extend(found.spans)
-    return Evidence.model_construct(
-        field=field,
-        spans=[Span.model_construct(start=s, end=e) for s, e in spans],
+    return make_evidence(
+        field,
+        [make_span(s, e) for s, e in spans],
         reader=reader,
         rule=rule,
         certainty=certainty,

@@ -143,15 +143,18 @@ def repair_route_text(route: str, text: str) -> str:
     if route == "pypdf-layout":
         text = _HYPHEN_GAP.sub("-", text)
         text = _GLUED_SEX.sub(r" \1", text)
-        vocab = {w.casefold() for w in re.findall(r"[A-Za-z]+", text)}
+        seen: dict[str, int] = {}
+        for w in re.findall(r"[A-Za-z]+", text):
+            seen[w.casefold()] = seen.get(w.casefold(), 0) + 1
 
         def join(m: re.Match[str]) -> str:
+            # A fragment is a piece of a word when it occurs nowhere else and the
+            # whole word does ("Uph eld" in a letter that says "Upheld" elsewhere).
             left, right = m[1], m[3]
-            joined = (left + right).casefold()
-            single_cap = len(left) == 1 and left.isupper() and left not in "AI"
-            if joined in vocab and (left.casefold() not in vocab or right.casefold() not in vocab):
+            lone_left, lone_right = seen[left.casefold()] == 1, seen[right.casefold()] == 1
+            if (left + right).casefold() in seen and (lone_left or lone_right):
                 return left + right
-            if single_cap and right.casefold() not in vocab:
+            if len(left) == 1 and left.isupper() and left not in "AI" and lone_right:
                 return left + right  # "W ashington"
             return m[0]
 

@@ -36,7 +36,9 @@ def main() -> None:
         page.goto(f"{base}/?reason=disagreement")
         page.locator("a.letter-link").first.click()
         age = page.locator('[id="f-patient.age"]')
-        age.locator('input[name="value"]').fill(str(int(age.locator("input[name=value]").input_value()) + 1))
+        age.locator('input[name="value"]').fill(
+            str(int(age.locator("input[name=value]").input_value()) + 1)
+        )
         age.locator('button[value="set"]').click()
         page.wait_for_selector('[id="f-patient.age"] .tag.person')
         cat = page.locator('[id="f-items[0].category"]')

@@ -26,7 +26,7 @@ PROMPTS = ("hybrid", "summary", "header", "item")
 PROMPT_DIGESTS = {
     "1.1": "fa7b1f48786284f5",
     "1.2": "342da153eea181bf",
-    "2.0": "2a929c2066589d87",
+    "2.0": "4f1862b5153c4506",
 }
 ANSWER_MODELS = (
     schemas.hybrid_answer_for(("age", "diagnoses"), ((0, ("category", "quantity")),)),

@@ -431,3 +431,25 @@ def test_a_rejected_key_fails_extract_and_batch_before_the_first_letter(
     assert run_cli("batch", *paths, "-o", tmp_path / "out", *args, "--no-progress") == 3
     assert "rejected the API key" in capsys.readouterr().err
     assert not (tmp_path / "out" / "batch.sqlite3").exists()
+
+
+def test_extract_stops_when_the_endpoint_fails_mid_run_keeping_the_records_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = _letters(tmp_path / "in", 6)
+    monkeypatch.setenv("LLM_EXTRACT_MAX_RETRIES", "0")
+    monkeypatch.setenv("LLM_EXTRACT_INSTRUCTOR_MODE", "tools")
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAI([Reply.schema()], default=Reply.error(503)) as fake:
+        code = run_cli(
+            "extract", *paths, "-o", out, "-b", "hybrid",
+            "--base-url", fake.base_url, "--model", "fake-model",
+        )  # fmt: skip
+        assert len(fake.completions) == 4  # 1 served + 3 fallbacks, then stop
+    err = capsys.readouterr().err
+    assert code == 4 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: stopped after 3 letters")
+    assert err.count("warning: ") == 3  # each fallback said so on stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["provenance"]["fallback"] for r in records] == [False, True, True, True]
+    assert all(r["needs_review"] for r in records[1:])

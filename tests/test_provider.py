@@ -288,6 +288,7 @@ def test_only_the_provider_modules_import_openai_and_instructor() -> None:
         "llm_extract/llm/transport",
         "llm_extract/llm/endpoint",
         "llm_extract/llm/structured",
+        "llm_extract/llm/batch_transport",  # the OpenAI Batch API's files and batches
     }
     assert _importers("openai") <= provider
     assert _importers("instructor") == {"llm_extract/llm/structured"}

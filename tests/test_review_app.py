@@ -105,6 +105,14 @@ def test_queue_puts_flagged_letters_first_with_their_reasons(outdir: Path) -> No
     assert "0 / 6 reviewed" in html
     fallback_only = c.get("/?reason=fallback").text
     assert re.findall(r'class="letter-link"[^>]*>([^<]+)<', fallback_only) == ["CM16-0228949"]
+    # a failed letter opens too: its error, and a note can mark it unusable
+    failed = c.get(f"/letter/{keys(outdir)['missing-letter']}")
+    assert failed.status_code == 200
+    assert "No record: LetterNotFoundError" in failed.text
+    assert "the letter text cannot be loaded" in failed.text
+    # `next` opens the first letter still to review
+    r = c.get("/next", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/letter/")
     by_category = c.get("/?scope=all&category=psychological").text
     assert re.findall(r'class="letter-link"[^>]*>([^<]+)<', by_category) == ["CM16-0231884"]
 

@@ -342,9 +342,10 @@ def _wait_and_collect(
     tables.collected(batch, lines)
     if batch["status"] != "completed":
         log.warning(
-            "batch api: %s ended %s; unanswered requests go again", batch_id, batch["status"]
+            "batch api: %s ended %s; what it did not run goes again", batch_id, batch["status"]
         )
-    with contextlib.suppress(KeyError):
+        return
+    with contextlib.suppress(KeyError, TypeError, ValueError):
         failed = int(batch["request_counts"]["failed"])
         if failed:
             log.warning(

@@ -34,11 +34,8 @@ renamed into place, so a reader never sees half a table.
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
 import json
-import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -55,11 +52,12 @@ from ..review.corrections import (
 )
 from ..review.paths import field_kind, get_path
 from .store import DONE, FAILED, Store
+from .tables import _require_pyarrow, _write_atomic
+from .tables import _write_parquet as _write_parquet  # batch/dataset.py writes with it
 
 Format = Literal["jsonl", "csv", "parquet", "label-studio"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet", "label-studio")
 JOIN = "; "
-_CHUNK_ROWS = 2000
 
 
 def _column(path: str) -> str:
@@ -261,103 +259,6 @@ def failure_row(row: Any, unusable: LetterState | None = None) -> dict[str, Any]
         "file_sha256": row["file_sha256"],
         "key": row["key"],
     }
-
-
-# --- writers -------------------------------------------------------------------
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
-def _write_csv(path: Path, columns: dict[str, str], rows: Iterable[dict[str, Any]]) -> int:
-    n = 0
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(list(columns))
-        for r in rows:
-            writer.writerow([_csv_cell(r[c]) for c in columns])
-            n += 1
-    return n
-
-
-def _write_jsonl(path: Path, columns: dict[str, str], rows: Iterable[dict[str, Any]]) -> int:
-    n = 0
-    with path.open("w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps({c: r[c] for c in columns}, ensure_ascii=False) + "\n")
-            n += 1
-    return n
-
-
-def _require_pyarrow() -> Any:
-    try:
-        import pyarrow
-        import pyarrow.parquet
-    except ImportError as exc:
-        raise ConfigError(
-            'Parquet export needs pyarrow: pip install "llm-extract[parquet]" '
-            "(or export --format csv / jsonl)",
-            field="format",
-            cause=exc,
-        ) from exc
-    return pyarrow
-
-
-def _write_parquet(path: Path, columns: dict[str, str], rows: Iterable[dict[str, Any]]) -> int:
-    pa = _require_pyarrow()
-    import pyarrow.parquet as pq
-
-    types = {
-        "str": pa.string(),
-        "int": pa.int64(),
-        "bool": pa.bool_(),
-        "date": pa.date32(),
-        "float": pa.float64(),
-    }
-    schema = pa.schema([(c, types[t]) for c, t in columns.items()])
-    date_cols = [c for c, t in columns.items() if t == "date"]
-    n = 0
-    with pq.ParquetWriter(str(path), schema) as writer:
-        chunk: list[dict[str, Any]] = []
-
-        def flush() -> None:
-            for r in chunk:
-                for c in date_cols:
-                    if r[c] is not None:
-                        r[c] = dt.date.fromisoformat(r[c])
-            writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
-            chunk.clear()
-
-        for r in rows:
-            chunk.append(r)
-            n += 1
-            if len(chunk) >= _CHUNK_ROWS:
-                flush()
-        if chunk or n == 0:
-            flush()  # an empty table still gets its schema
-    return n
-
-
-_WRITERS: dict[str, Callable[[Path, dict[str, str], Iterable[dict[str, Any]]], int]] = {
-    "csv": _write_csv,
-    "jsonl": _write_jsonl,
-    "parquet": _write_parquet,
-}
-
-
-def _write_atomic(
-    path: Path, fmt: str, columns: dict[str, str], rows: Iterable[dict[str, Any]]
-) -> int:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        n = _WRITERS[fmt](tmp, columns, rows)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return n
 
 
 class _Reviews:

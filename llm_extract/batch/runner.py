@@ -1,23 +1,8 @@
 """Run a batch: stream the inputs, skip what the store has, extract the rest
 concurrently within a bound and a rate limit, commit each letter as it finishes.
 
-Concurrency model:
-
-- **HTTP backends (llm, hybrid): a thread pool** of ``concurrency`` threads
-  sharing one backend instance.  Their ``extract()`` is synchronous (the
-  openai client, instructor, tenacity); a thread blocked on a socket releases
-  the GIL, so N threads give N requests in flight with no second, async code
-  path through the backends.  One shared instance also means one HTTP
-  connection pool and, for the embedded model, one llama.cpp server.
-- **HTTP backends at high concurrency on an endpoint of their own
-  (``--base-url``, ``-j 16`` and up): forked worker processes running a thread
-  pool each** (:mod:`.multipool`), because there one process's CPU, not the
-  endpoint, caps the throughput (~5-6 ms of client CPU per letter under one GIL).
-- **rules (CPU-bound: PDF text + regex): a process pool** (``spawn``), one
-  backend per process, so letters parse on every core instead of queueing on
-  the GIL.
-
-Either way only this (main) thread touches the store, and at most
+Concurrency: threads, processes or forked processes with threads each, as
+:mod:`.pool` decides and runs them.  Either way only this (main) thread touches the store, and at most
 ``2 × concurrency`` letters are in flight (submitted, not yet committed): the
 inputs stream from a generator and results are written and dropped as they
 arrive, so memory does not grow with the size of the archive.
@@ -28,7 +13,7 @@ store: a letter killed mid-extraction has no row and is simply extracted again.
 
 Stopping: each letter runs through :func:`llm_extract.loop.process_one`, so a
 :class:`~llm_extract.errors.ConfigError` met by a letter (a key rejected
-mid-run) stops the batch, and the loop's :class:`~llm_extract.loop.FallbackBreaker`
+mid-run) stops the batch, and the loop's :class:`~llm_extract.breaker.FallbackBreaker`
 stops it when letter after letter falls back for the same transport reason.
 Either way what finished is committed, submitting stops, letters not started
 are cancelled, and :attr:`BatchSummary.stopped` holds the error.
@@ -37,20 +22,14 @@ are cancelled, and :attr:`BatchSummary.stopped` holds the error.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
-import functools
 import logging
-import multiprocessing
 import os
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from .. import api
 from ..base import Backend, BackendIdentity
@@ -59,22 +38,33 @@ from ..errors import ConfigError, ExtractionError
 from ..loop import FallbackBreaker, LetterResult, check_backend, error_as_data
 from .identity import file_sha256, letter_key, missing_key
 from .inputs import count_inputs, expand_inputs
-from .multipool import ThreadedProcessPool, fork_available
+from .pool import (
+    Executor,
+    WorkerPool,
+    choose_executor,
+    default_concurrency,
+    describe_workers,
+    multi_shape,
+)
 from .progress import BatchProgress
 from .store import DONE, FAILED, FALLBACK, Store
-from .worker import Task, extract_path
+from .worker import Task
 
 log = logging.getLogger(__name__)
 
-Executor = Literal["auto", "thread", "process", "multi"]
-# What runs the letters once "auto" is decided.
-WorkerKind = Literal["thread", "process", "multi"]
-HTTP_DEFAULT_CONCURRENCY = 4
-# From this many letters in flight on an endpoint of its own, an HTTP batch runs
-# in forked worker processes with threads each (see multipool.py): below it one
-# process has CPU to spare (measured 0.94-0.97 of the ideal at -j 1 and -j 8).
-MULTI_MIN_CONCURRENCY = 16
-THREADS_PER_PROCESS = 8
+# choose_executor, describe_workers, multi_shape: named here for existing importers.
+__all__ = [
+    "BatchOptions",
+    "BatchSummary",
+    "Prices",
+    "RateLimiter",
+    "choose_executor",
+    "default_concurrency",
+    "describe_workers",
+    "multi_shape",
+    "run_batch",
+]
+
 INFLIGHT_PER_WORKER = 2  # letters handed out per worker: every worker busy, memory bounded
 
 
@@ -174,98 +164,6 @@ class RateLimiter:
             self._next = max(self._next, time.monotonic()) + self.interval
 
 
-def choose_executor(
-    backend: str | Backend,
-    executor: Executor,
-    concurrency: int | None = None,
-    config: Config | None = None,
-) -> WorkerKind:
-    """``auto``: processes for ``rules`` (CPU-bound), threads for HTTP backends, and
-    forked processes with threads each for an HTTP backend on an endpoint of its
-    own (``--base-url``) from ``MULTI_MIN_CONCURRENCY`` letters in flight."""
-    if executor == "multi":
-        _check_multi(config)
-        return "multi"
-    if not isinstance(backend, str):
-        if executor == "process":
-            raise ConfigError("a backend instance cannot be sent to worker processes; name it")
-    elif executor != "auto":
-        return executor
-    elif backend == "rules":
-        return "process"
-    if (
-        executor == "auto"
-        and concurrency is not None
-        and concurrency >= MULTI_MIN_CONCURRENCY
-        and config is not None
-        and config.base_url is not None
-        and (os.cpu_count() or 1) > 1
-        and fork_available()
-    ):
-        return "multi"
-    return "thread"
-
-
-def _check_multi(config: Config | None) -> None:
-    if not fork_available():
-        raise ConfigError("--executor multi needs fork(), which this platform lacks; use thread")
-    if config is None or config.base_url is None:
-        raise ConfigError(
-            "--executor multi is for an endpoint of your own (--base-url): worker "
-            "processes must not share the embedded server; use --executor thread"
-        )
-
-
-def multi_shape(concurrency: int) -> tuple[int, int]:
-    """(processes, threads per process) for ``concurrency`` letters in flight."""
-    processes = max(1, min(os.cpu_count() or 1, -(-concurrency // THREADS_PER_PROCESS)))
-    return processes, -(-concurrency // processes)
-
-
-def describe_workers(mode: str, concurrency: int) -> str:
-    if mode == "process":
-        return f"{concurrency} processes"
-    if mode == "multi":
-        processes, threads = multi_shape(concurrency)
-        return f"{processes} processes x {threads} threads"
-    return f"{concurrency} threads"
-
-
-def default_concurrency(mode: str, backend: str | Backend, config: Config) -> int:
-    if mode == "process":
-        return os.cpu_count() or 1
-    if backend in ("llm", "hybrid") and config.base_url is None:
-        # The embedded llama.cpp server answers one request at a time: more in flight
-        # only queue there and run into the client's timeout.
-        return 1
-    return HTTP_DEFAULT_CONCURRENCY
-
-
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _init_process_worker(log_level: int) -> None:
-    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
-    # Ctrl-C reaches the whole process group: the main process handles it (records
-    # what finished, stops the pool); workers must not die with a traceback each.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        # Die with the batch: a SIGKILLed main process must not leave workers behind.
-        import ctypes
-
-        with contextlib.suppress(OSError):  # not glibc: workers exit on EOF anyway
-            ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def _make_task(path: Path, ident: BackendIdentity) -> Task:
     # Absolute: the store outlives the working directory (--retry-failed reads it back).
     where = os.path.abspath(path)
@@ -275,70 +173,6 @@ def _make_task(path: Path, ident: BackendIdentity) -> Task:
         # Missing or unreadable: keyed by path; the worker records why it failed.
         return Task(path=where, key=missing_key(path, ident), file_sha256=None)
     return Task(path=where, key=letter_key(content, ident), file_sha256=content)
-
-
-class _Pool:
-    """The executor, recreated when a worker process dies (BrokenProcessPool)."""
-
-    def __init__(self, mode: str, concurrency: int, opts: BatchOptions, backend: Backend) -> None:
-        self.mode, self.concurrency, self.opts = mode, concurrency, opts
-        self.backend = backend
-        self.executor = self._make()
-
-    def _make(self) -> cf.Executor | ThreadedProcessPool:
-        if self.mode == "multi":
-            processes, threads = multi_shape(self.concurrency)
-            return ThreadedProcessPool(
-                processes,
-                threads,
-                self.backend,
-                self.opts.config,
-                init=functools.partial(
-                    _init_process_worker, logging.getLogger().getEffectiveLevel()
-                ),
-            )
-        if self.mode == "process":
-            return cf.ProcessPoolExecutor(
-                max_workers=self.concurrency,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_process_worker,
-                initargs=(logging.getLogger().getEffectiveLevel(),),
-            )
-        return cf.ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="extract")
-
-    def _submit(self, task: Task) -> cf.Future[LetterResult]:
-        if isinstance(self.executor, ThreadedProcessPool):
-            return self.executor.submit(task)
-        if self.mode == "process":
-            # Each process builds (and caches) its own backend from name + config.
-            # Worker processes start inside submit(): they inherit an ignored SIGINT,
-            # so a Ctrl-C while they are still importing does not print a traceback
-            # from each of them; the main process handles it.
-            with _sigint_ignored():
-                return self.executor.submit(
-                    extract_path, task, None, self.opts.config, str(self.opts.backend)
-                )
-        return self.executor.submit(extract_path, task, self.backend, self.opts.config)
-
-    def cancel_pending(
-        self, futures: Iterable[cf.Future[LetterResult]]
-    ) -> list[cf.Future[LetterResult]]:
-        """Cancel the letters not started yet; returns those cancelled."""
-        if isinstance(self.executor, ThreadedProcessPool):
-            return []  # its futures never say "running": a cancel would lose a result
-        return [f for f in list(futures) if f.cancel()]
-
-    def submit(self, task: Task) -> cf.Future[LetterResult]:
-        try:
-            return self._submit(task)
-        except BrokenExecutor:
-            log.warning("the worker pool broke; starting a new one")
-            self.executor.shutdown(wait=False, cancel_futures=True)
-            self.executor = self._make()
-            return self._submit(task)
-
-    def shutdown(self, *, wait: bool) -> None:
-        self.executor.shutdown(wait=wait, cancel_futures=True)
 
 
 class _Run:
@@ -362,7 +196,7 @@ class _Run:
         self.suspects: list[Task] = []  # in flight when a worker died: retry alone
         self.isolated: set[str] = set()
         self.run_id = 0
-        self.pool: _Pool
+        self.pool: WorkerPool
 
     def paths(self) -> tuple[Iterator[Path], int]:
         specs: Iterable[str] = self.opts.inputs
@@ -490,7 +324,7 @@ def run_batch(
         log.info("batch: %s, %s", ident.describe(), describe_workers(mode, concurrency))
         paths, total = run.paths()
         run.summary.total = total
-        pool = run.pool = _Pool(mode, concurrency, opts, backend)
+        pool = run.pool = WorkerPool(mode, concurrency, backend, opts.config, str(opts.backend))
         limiter = RateLimiter(opts.rpm)
         max_inflight = INFLIGHT_PER_WORKER * concurrency
         s = run.summary

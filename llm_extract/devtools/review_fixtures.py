@@ -117,7 +117,7 @@ def synthesise(source_outdir: Path, dest_outdir: Path, n: int, *, flagged_every:
     have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     with db:
         db.execute("BEGIN")
-        for table in ("results", "sources", "corrections", "letter_reviews"):
+        for table in ("results", "sources", "corrections", "letter_reviews", "review_texts"):
             if table in have:
                 db.execute(f"DELETE FROM {table}")
         for i in range(n):

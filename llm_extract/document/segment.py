@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from ..errors import NotIMRLetterError, TruncatedLetterError
 from ..loading import Letter
 from ..models import Decision
+from .layout import detect_layout
 from .text import clean
 
 
@@ -56,6 +57,9 @@ class Segments:
     credentials: Section | None
     summary: Section | None
     items: list[ItemBlock]
+    # What the segmenter could not read (older layouts); the rules backend
+    # turns each into a review reason.
+    notes: tuple[str, ...] = ()
 
 
 _CREDENTIALS_HEAD = re.compile(r"HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION\s+WAS\s+MADE", re.I)
@@ -65,7 +69,14 @@ _SUMMARY_PREAMBLE = re.compile(
     r".*?medical\s+records\s*:",
     re.I | re.S,
 )
-_ITEMS_HEAD = re.compile(r"IMR\s+ISSUES,?\s+DECISIONS\s+AND\s+RATIONALES?", re.I)
+_ITEMS_HEAD = re.compile(
+    r"IMR\s+ISSUES,?\s+DECISIONS\s+AND\s+RATIONALES?"
+    # maximus-imr-2014
+    r"|IMR\s*DECISION\s*\(\s*S\s*\)\s*AND\s*RATIONALE\s*\(\s*S\s*\)",
+    re.I,
+)
+# maximus-imr-2014: a list of documents between the credentials and the summary.
+_DOCUMENTS_HEAD = re.compile(r"^[ \t]*DOCUMENTS\s+REVIEWED[ \t]*:?[ \t]*$", re.I | re.M)
 _ITEMS_PREAMBLE = re.compile(r"set\s+forth\s+below\s*:", re.I)
 _HEADER_LABEL = re.compile(r"Case\s*Number\s*:?|Date\s*Assigned\s*:?|Decision\s*Date\s*:?", re.I)
 
@@ -204,6 +215,13 @@ def segment_letter(letter: Letter) -> Segments:
     :class:`NotIMRLetterError` when none of a determination's sections is there.
     """
     text = letter.text
+    layout = detect_layout(text).name
+    if layout in ("notice-2013", "medical-professional-review"):
+        from . import older  # imports this module
+
+        if layout == "notice-2013":
+            return older.segment_notice_2013(text)
+        return older.segment_medical_professional_review(text)
     cred_m = _CREDENTIALS_HEAD.search(text)
     summ_m = _SUMMARY_HEAD.search(text, cred_m.end() if cred_m else 0)
     items_m = _ITEMS_HEAD.search(text, summ_m.end() if summ_m else 0)
@@ -218,7 +236,8 @@ def segment_letter(letter: Letter) -> Segments:
     credentials = None
     if cred_m:
         end = summ_m.start() if summ_m else (items_m.start() if items_m else len(text))
-        credentials = _section("credentials", text, cred_m.end(), end)
+        docs = _DOCUMENTS_HEAD.search(text, cred_m.end(), end)
+        credentials = _section("credentials", text, cred_m.end(), docs.start() if docs else end)
 
     summary = None
     if summ_m:
@@ -250,6 +269,12 @@ def segment_letter(letter: Letter) -> Segments:
         lo = pre.end()
 
     decisions = _find_decisions(text, lo)
+    if not decisions and layout == "maximus-imr-2014":
+        from . import older
+
+        found = older.necessity_items(text, lo, len(text))
+        if found:
+            return Segments(header=header, credentials=credentials, summary=summary, items=found)
     items: list[ItemBlock] = []
     bound = lo
     # First pass: each decision statement's start needs the previous item's

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..evidence import Found, Locator, field_value, locate
+from ..evidence import Found, Locator, field_value, locate, make_evidence
 from ..models import Category, Check, Evidence, Item, Medication, Record
 from ..normalize import jsonable
 from ..rules.body_region import _SITE
@@ -242,12 +242,12 @@ class _Arbitration:
         )
 
 
-def _llm_evidence(path: str, found: Found | None, reader: str = "llm") -> Evidence:
-    return Evidence.model_construct(
-        field=path,
-        spans=found.to_spans() if found else [],
-        reader=reader,
-        rule="llm" if reader == "llm" else None,
+def _llm_evidence(path: str, found: Found | None) -> Evidence:
+    return make_evidence(
+        path,
+        found.to_spans() if found else [],
+        reader="llm",
+        rule="llm",
         certainty="heuristic",
         grounded=found is not None,
     )

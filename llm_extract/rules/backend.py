@@ -12,8 +12,10 @@ import time
 
 from ..base import make_provenance
 from ..config import Config
-from ..document.segment import segment_letter
+from ..document.completeness import flag_record
+from ..document.segment import Segments, segment_letter
 from ..document.text import clean
+from ..errors import InputError
 from ..loading import Letter
 from ..models import Record, Reviewer, Usage
 from .certainty import rules_evidence
@@ -30,7 +32,15 @@ RULES_VERSION = "rules-1.0"
 def parse_letter(letter: Letter) -> Record:
     """The rules record of one letter (without provenance)."""
     text = letter.text
-    seg = segment_letter(letter)
+    try:
+        seg = segment_letter(letter)
+    except InputError:
+        if letter.layout.known or not letter.layout.is_imr:
+            raise
+        # An IMR determination in a layout the parser does not know: an empty
+        # record flagged as such (flag_record), which the hybrid backend sends
+        # whole to the LLM; never an error that loses the letter.
+        seg = Segments(header=None, credentials=None, summary=None, items=[])
     header = parse_header(seg.header.text(text)) if seg.header else Header()
     reviewer = parse_reviewer(seg.credentials.text(text)) if seg.credentials else Reviewer()
     summary = parse_summary(seg.summary.text(text)) if seg.summary else None
@@ -62,7 +72,9 @@ def parse_letter(letter: Letter) -> Record:
     )
     # Where each value was read and how sure the rule is (rules/certainty.py).
     record.evidence = rules_evidence(record, text, seg)
-    return record
+    # Unknown layout, unread parts of an older layout, nulls every header
+    # states, low OCR confidence: each a review reason (document/completeness.py).
+    return flag_record(letter, record, seg.notes)
 
 
 class RulesBackend:

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 
 from ..document.segment import ItemBlock, Segments
 from ..document.text import find_dates
-from ..evidence import Locator, evidence, field_value
-from ..models import Category, Certainty, Evidence, Item, Record, Span
+from ..evidence import Locator, evidence, field_value, make_evidence, make_span
+from ..models import Category, Certainty, Evidence, Item, Record
 from . import categories
 from .counts import _HASH, _N_UNITS, _TIMES_N, _TOTAL_PAREN, _blank, words_to_digits
 from .header import _DATE_LABELS
@@ -232,9 +232,9 @@ def _range(section: object) -> list[tuple[int, int]]:
 
 
 def _section_evidence(field: str, section: object, present: bool, rule: str) -> Evidence:
-    spans = [Span.model_construct(start=s, end=e) for s, e in _range(section)] if present else []
-    return Evidence.model_construct(
-        field=field, spans=spans, reader="rules", rule=rule, certainty=EXACT, grounded=bool(spans)
+    spans = [make_span(s, e) for s, e in _range(section)] if present else []
+    return make_evidence(
+        field, spans, reader="rules", rule=rule, certainty=EXACT, grounded=bool(spans)
     )
 
 
@@ -271,9 +271,9 @@ def item_evidence(i: int, item: Item, block: ItemBlock, loc: Locator) -> list[Ev
     ]
     cert, rule = category(request)
     out.append(
-        Evidence.model_construct(
-            field=f"{p}.category",
-            spans=[Span.model_construct(start=s, end=e) for s, e in line] if item.category else [],
+        make_evidence(
+            f"{p}.category",
+            [make_span(s, e) for s, e in line] if item.category else [],
             reader="rules",
             rule=rule,
             certainty=cert,

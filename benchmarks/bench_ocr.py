@@ -1,0 +1,131 @@
+"""OCR on image-only versions of labelled corpus letters: accuracy and seconds per page.
+
+    python benchmarks/bench_ocr.py --split holdout --letters 4 --engine tesseract rapidocr
+
+For each chosen gold letter that is a PDF, the pages are rendered by PDFium
+and written back as an image-only PDF (no text layer: a "scan",
+``llm_extract.devtools.scanned``).  Each engine then reads it through the
+loader (``ocr=auto``: every page lacks text, so every page is OCR'd), the
+rules backend extracts it, and ``llm-extract eval --predictions`` scores the
+records against gold, next to the PDFium text of the original PDF.
+
+Seconds are per page: wall clock and CPU (this process plus its children,
+i.e. tesseract's subprocesses).  On a shared, loaded machine the CPU figure is
+the one to compare (see README, "Speed").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from llm_extract import extract  # noqa: E402
+from llm_extract.devtools.scanned import image_only_pdf  # noqa: E402
+from llm_extract.loading import load_letter  # noqa: E402
+from llm_extract.ocr import resolve_engine  # noqa: E402
+
+CORPUS = Path(os.environ.get("IMR_CORPUS", ROOT.parent / "shared" / "corpus"))
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _score(records: list[str], gold_dir: Path, letters: Path) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as fh:
+        fh.write("\n".join(records) + "\n")
+        preds = fh.name
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llm_extract",
+            "eval",
+            "--predictions",
+            preds,
+            "--gold",
+            str(gold_dir),
+            "--letters",
+            str(letters),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    os.unlink(preds)
+    if out.returncode not in (0, 1):
+        raise SystemExit(f"eval failed: {out.stderr.strip()[-400:]}")
+    return json.loads(out.stdout)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", default="holdout", choices=("dev", "test", "holdout"))
+    ap.add_argument("--letters", type=int, default=3, help="how many PDF letters of the split")
+    ap.add_argument("--engine", nargs="+", default=["tesseract", "rapidocr"])
+    args = ap.parse_args()
+
+    gold_files = sorted((ROOT / "evals" / "fixtures" / args.split).glob("*.json"))
+    chosen = [g for g in gold_files if (CORPUS / "letters" / f"{g.stem}.pdf").exists()]
+    chosen = chosen[: args.letters]
+    with tempfile.TemporaryDirectory(prefix="bench-ocr-") as tmp:
+        tmpdir = Path(tmp)
+        gold_dir, scans = tmpdir / "gold", tmpdir / "scans"
+        gold_dir.mkdir()
+        scans.mkdir()
+        pages = 0
+        for g in chosen:
+            shutil.copy(g, gold_dir / g.name)
+            pages += image_only_pdf(CORPUS / "letters" / f"{g.stem}.pdf", scans / f"{g.stem}.pdf")
+        print(f"{len(chosen)} letters of {args.split} ({pages} pages) as image-only PDFs (200 dpi)")
+
+        base = [
+            extract(load_letter(CORPUS / "letters" / f"{g.stem}.pdf"), backend="rules").to_json()
+            for g in chosen
+        ]
+        ref = _score(base, gold_dir, CORPUS)
+        print(
+            f"{'pdfium (text layer)':24} mean field {ref['mean_field_score']:.4f}  "
+            f"decision {ref['decision_accuracy']:.4f}"
+        )
+        for engine in args.engine:
+            if resolve_engine(engine) is None:
+                print(f"{engine:24} skipped: not installed")
+                continue
+            records, confs = [], []
+            wall0, cpu0 = time.perf_counter(), _cpu()
+            for g in chosen:
+                letter = load_letter(scans / f"{g.stem}.pdf", ocr="auto", ocr_engine=engine)
+                assert letter.ocr is not None
+                confs += [p.confidence for p in letter.ocr.pages]
+                records.append(extract(letter, backend="rules").to_json())
+            wall, cpu = time.perf_counter() - wall0, _cpu() - cpu0
+            res = _score(records, gold_dir, CORPUS)
+            worst = sorted(
+                (k, v) for k, v in (res.get("fields") or {}).items() if v is not None and v < 1
+            )
+            print(
+                f"{engine:24} mean field {res['mean_field_score']:.4f}  "
+                f"decision {res['decision_accuracy']:.4f}  items F1 {res['items']['f1']:.4f}  "
+                f"{wall / pages:.2f} s/page wall, {cpu / pages:.2f} s/page CPU  "
+                f"confidence min {min(confs):.3f}"
+            )
+            print(f"{'':24} fields below 1: {dict(worst)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

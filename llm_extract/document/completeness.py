@@ -1,0 +1,63 @@
+"""Why a record read from a letter should be checked by a person.
+
+Reasons that come from the letter and its text rather than from any one
+reader: an unknown layout, what the segmenter could not read in an older
+layout, a field every header-carrying layout states but that came out null,
+pages that OCR read with low confidence or that could not be read at all.
+The rules backend applies them (``Record.flag``); an LLM backend built on the
+rules record inherits them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..loading import Letter
+from ..models import Record
+from ..ocr import LOW_CONFIDENCE
+
+# Layouts without a header block (the seeds): a null case number or decision
+# date there is what the letter says, not a miss.
+_NO_HEADER = ("seed-text",)
+
+UNKNOWN_LAYOUT = (
+    "the letter's layout is not one the parser knows (an IMR determination, but "
+    "none of the known section headings); every field needs checking"
+)
+
+
+def review_reasons(letter: Letter, record: Record, notes: Iterable[str] = ()) -> list[str]:
+    """One short sentence per reason; empty when nothing calls for a person."""
+    reasons: list[str] = []
+    layout = letter.layout
+    if not layout.known:
+        reasons.append(UNKNOWN_LAYOUT)
+    reasons.extend(notes)
+    if layout.name not in _NO_HEADER:
+        if record.case_number is None:
+            reasons.append("no case number was found in the letter")
+        if record.decision_date is None:
+            reasons.append("no decision date was found in the letter")
+    if not record.items and layout.known:
+        reasons.append("no disputed item with a decision was found")
+    if letter.ocr is not None:
+        low = [p for p in letter.ocr.pages if p.confidence < LOW_CONFIDENCE]
+        if low:
+            pages = ", ".join(f"{p.page} ({p.confidence:.2f})" for p in low)
+            reasons.append(
+                f"OCR ({letter.ocr.engine}) read page(s) {pages} with confidence "
+                f"below {LOW_CONFIDENCE:.2f}"
+            )
+    if letter.unread_pages:
+        pages = ", ".join(str(n) for n in letter.unread_pages)
+        reasons.append(
+            f"page(s) {pages} have no text layer and no OCR engine is installed "
+            '(pip install -e ".[ocr]"); what they say is missing'
+        )
+    return reasons
+
+
+def flag_record(letter: Letter, record: Record, notes: Iterable[str] = ()) -> Record:
+    for reason in review_reasons(letter, record, notes):
+        record.flag(reason)
+    return record
