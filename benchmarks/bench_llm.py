@@ -138,6 +138,10 @@ def run_backend(
         "review_recall": review.recall,
         "review_precision": review.precision,
         "letters_wrong": review.wrong,
+        "fields": {name: fs.score for name, fs in result.fields.items()},
+        "items_precision": result.items.precision,
+        "items_recall": result.items.recall,
+        "readers": review.to_dict()["readers"],
         "seconds_p90": pct(secs, 0.9),
         "prompt_tokens_median": statistics.median(prompt),
         "completion_tokens_median": statistics.median(completion),
@@ -230,6 +234,19 @@ def main() -> int:
             f"recall {f(r['review_recall'])} (letters with a wrong field: {r['letters_wrong']}), "
             f"precision {f(r['review_precision'])}"
         )
+    if len(results) > 1:  # every field against the first backend (rules, when listed first)
+        base = results[0]
+        for r in results[1:]:
+            worse = {
+                k: (base["fields"][k], v)
+                for k, v in r["fields"].items()
+                if v is not None and base["fields"].get(k) is not None and v < base["fields"][k]
+            }
+            print(
+                f"{r['backend']} vs {base['backend']}: fields worse {len(worse)} "
+                + " ".join(f"{k} {100 * a:.1f}->{100 * b:.1f}%" for k, (a, b) in worse.items())
+                + f"; items P/R {100 * r['items_precision']:.1f}/{100 * r['items_recall']:.1f}%"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     return 0

@@ -697,6 +697,10 @@ def langextract_runner(base_url: str, model: str, max_char_buffer: int) -> Runne
                 max_char_buffer=max_char_buffer,
                 max_workers=1,
                 show_progress=False,
+                # The provider object is built above; langextract's schema
+                # constraint would be response_format json_schema, which
+                # llama-cpp-python's server rejects (it takes text/json_object).
+                use_schema_constraints=False,
             )
             used = TokenMeter(
                 m.prompt - before.prompt, m.completion - before.completion, m.calls - before.calls
@@ -829,7 +833,8 @@ def select_letters(splits: list[str], limit: int | None, ids: list[str] | None) 
 
 def check_server(base_url: str) -> None:
     try:
-        with urllib.request.urlopen(f"{base_url.rstrip('/')}/models", timeout=5) as r:
+        # A generous timeout: the server answers nothing else while it generates.
+        with urllib.request.urlopen(f"{base_url.rstrip('/')}/models", timeout=120) as r:
             r.read()
     except OSError as exc:
         raise SystemExit(

@@ -39,7 +39,13 @@ from .ocr import (
     render_page,
     resolve_engine,
 )
-from .textroutes import OCR_MODES, TEXT_ROUTES, repair_route_text, route_pages
+from .textroutes import (
+    OCR_MODES,
+    TEXT_ROUTES,
+    repair_route_text,
+    route_pages,
+    strip_page_furniture,
+)
 
 if TYPE_CHECKING:
     from .config import Config
@@ -315,7 +321,7 @@ def _pdf_letter_text(
         for n, text in texts.items():
             pages[n - 1] = repair_route_text("ocr", text)
         source = "ocr" if len(todo) == len(pages) else f"{source}+ocr"
-    text = repair_route_text(text_from, "\n".join(pages))
+    text = repair_route_text(text_from, "\n".join(strip_page_furniture(pages)))
     if not text.strip():
         raise _scanned_error(len(pages), lid, why="OCR found no text on its pages")
     unread = tuple(k + 1 for k in range(len(pages)) if k + 1 in scanned and not pages[k].strip())
@@ -418,6 +424,9 @@ def load_letter(
                 raw = data.decode("utf-8")
             except UnicodeDecodeError:
                 raw = data.decode("cp1252", errors="replace")
+            if "\f" in raw:
+                # A tool's text output keeps its page breaks (pdftotext: form feeds).
+                raw = "\n".join(strip_page_furniture(raw.split("\f")))
     except OSError as exc:
         raise LetterNotFoundError(
             f"cannot read {p}: {exc.strerror}", letter=lid, cause=exc

@@ -11,10 +11,13 @@ Two engines, behind one function (:func:`ocr_pages`):
 ``tesseract``
     The Debian/Ubuntu package ``tesseract-ocr`` (a binary, not a pip
     package), run as a subprocess with one thread; per-word confidences from
-    its TSV output.
+    its TSV output.  Pages are handed to it as PNG files written by Pillow
+    (which the extra installs).
 
-``engine="auto"`` takes rapidocr when the extra is installed, else tesseract
-when its binary is on PATH.  Why both, and the figures: docs/text-routes.md.
+``engine="auto"`` takes tesseract when its binary is on PATH (and Pillow, from
+the extra, is installed), else rapidocr.  Both read the corpus letters' renders
+without a field wrong; tesseract costs ~1.8 s of CPU per page here, rapidocr
+~12 s (PP-OCRv6 recognition on 2 cores).  Figures: docs/text-routes.md.
 
 Pages are rendered with PDFium at :data:`OCR_DPI`.  A page's confidence is
 the mean of its boxes'/words' confidences (0-1); a letter with any page under
@@ -66,7 +69,8 @@ def rapidocr_installed() -> bool:
 
 
 def tesseract_installed() -> bool:
-    return shutil.which("tesseract") is not None
+    # Pages reach tesseract as PNG files written by Pillow (in the ocr extra).
+    return shutil.which("tesseract") is not None and importlib.util.find_spec("PIL") is not None
 
 
 def resolve_engine(engine: str = "auto") -> str | None:
@@ -75,10 +79,12 @@ def resolve_engine(engine: str = "auto") -> str | None:
         return "rapidocr" if rapidocr_installed() else None
     if engine == "tesseract":
         return "tesseract" if tesseract_installed() else None
-    if rapidocr_installed():
-        return "rapidocr"
+    # tesseract first: as accurate on these letters and 5-7x cheaper per page
+    # (docs/text-routes.md); rapidocr when only pip packages can be installed.
     if tesseract_installed():
         return "tesseract"
+    if rapidocr_installed():
+        return "rapidocr"
     return None
 
 
@@ -88,7 +94,8 @@ def ocr_unavailable_reason(engine: str = "auto") -> str | None:
     if engine == "rapidocr":
         return 'the ocr extra is not installed (pip install -e ".[ocr]")'
     if engine == "tesseract":
-        return "tesseract is not installed (apt-get install tesseract-ocr)"
+        return 'tesseract is not installed (apt-get install tesseract-ocr; pip install -e ".[ocr]")'
+
     return f"no OCR engine is installed ({INSTALL_HINT})"
 
 

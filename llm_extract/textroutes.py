@@ -189,4 +189,52 @@ def repair_route_text(route: str, text: str) -> str:
     return _WORD.sub(rehyphenate, text)
 
 
-__all__ = ["OCR_MODES", "TEXT_ROUTES", "repair_route_text", "route_available", "route_pages"]
+# --- page furniture ----------------------------------------------------------
+# A scan, a fax or another extractor may put a page number, a "Page 2 of 4" or a
+# running header/footer (a fax banner, a letterhead) between two lines of one
+# statement; the parser would read it as part of a request.
+_PAGE_NUMBER = re.compile(
+    r"^\s*(?:-\s*)?(?:Page\s*)?\d{1,3}(?:\s*(?:of|/)\s*\d{1,3})?(?:\s*-)?\s*$", re.I
+)
+_DIGITS = re.compile(r"\d+")
+# Lines looked at, at each end of a page.
+_EDGE = 2
+
+
+def _edges(lines: list[str]) -> list[int]:
+    filled = [k for k, ln in enumerate(lines) if ln.strip()]
+    return sorted(set(filled[:_EDGE] + filled[-_EDGE:]))
+
+
+def strip_page_furniture(pages: list[str]) -> list[str]:
+    """Drop page numbers and running headers/footers at the top and bottom of pages.
+
+    A running line is one that (digits aside: "Page 3", a fax time) stands at
+    an edge of at least two pages and of at least half of them.
+    """
+    split = [page.split("\n") for page in pages]
+    seen: dict[str, int] = {}
+    for lines in split:
+        for key in {_DIGITS.sub("#", lines[k].strip()).casefold() for k in _edges(lines)}:
+            seen[key] = seen.get(key, 0) + 1
+    running = {key for key, n in seen.items() if n >= 2 and n * 2 >= len(pages) and len(pages) >= 2}
+    out = []
+    for lines in split:
+        drop = {
+            k
+            for k in _edges(lines)
+            if _PAGE_NUMBER.match(lines[k])
+            or _DIGITS.sub("#", lines[k].strip()).casefold() in running
+        }
+        out.append("\n".join(ln for k, ln in enumerate(lines) if k not in drop))
+    return out
+
+
+__all__ = [
+    "OCR_MODES",
+    "TEXT_ROUTES",
+    "repair_route_text",
+    "route_available",
+    "route_pages",
+    "strip_page_furniture",
+]

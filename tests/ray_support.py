@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +50,13 @@ def snapshot(outdir: Path) -> dict[str, tuple[str, Any, Any]]:
     return out
 
 
-def count_rows(outdir: Path) -> int:
+def count_rows(outdir: Path, table: str = "results") -> int:
     db_file = outdir / "batch.sqlite3"
     if not db_file.exists():
         return 0
     db = sqlite3.connect(db_file, timeout=5)
     try:
-        return int(db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+        return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
     except sqlite3.OperationalError:  # schema not created yet
         return 0
     finally:
@@ -72,3 +75,20 @@ def options(
         concurrency=4,
         progress=False,
     )
+
+
+def kill_when(
+    driver: subprocess.Popen[bytes], outdir: Path, rows: int, table: str = "results"
+) -> None:
+    """SIGKILL ``driver`` once ``table`` in its store has ``rows`` rows (it must not finish first)."""
+    try:
+        deadline = time.monotonic() + 240
+        while count_rows(outdir, table) < rows and driver.poll() is None:
+            assert time.monotonic() < deadline, "the batch never got that far"
+            time.sleep(0.05)
+        assert driver.poll() is None, "the batch finished before it could be killed"
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()

@@ -9,16 +9,13 @@ the same batch instead of submitting (paying for) a second one.
 from __future__ import annotations
 
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ray_support import options, snapshot
+from ray_support import kill_when, options, snapshot
 
 from llm_extract.batch.batch_api import POLL_ENV, run_batch_api
 from llm_extract.batch.runner import BatchSummary, run_batch
@@ -119,16 +116,7 @@ def test_a_killed_command_resumes_polling_instead_of_paying_twice(
     cmd += ["-b", "hybrid", "--base-url", fake.base_url, "--model", "fake-model", "--batch-api"]
     env = {**os.environ, POLL_ENV: "0.05"}
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not _open_batches(out) and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert first.poll() is None and _open_batches(out) == 1
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=30)
-    finally:
-        if first.poll() is None:
-            first.kill()
+    kill_when(first, out, 1, table="api_batches")
     fake.batch_polls = 1
     for batch in fake.batches.values():
         batch["_polls"] = 0
@@ -140,19 +128,6 @@ def test_a_killed_command_resumes_polling_instead_of_paying_twice(
         options(letters, tmp_path / "builtin", "hybrid", executor="thread", **_settings(fake))
     )
     assert snapshot(out) == snapshot(tmp_path / "builtin")
-
-
-def _open_batches(out: Path) -> int:
-    db_file = out / "batch.sqlite3"
-    if not db_file.exists():
-        return 0
-    db = sqlite3.connect(db_file, timeout=5)
-    try:
-        return int(db.execute("SELECT COUNT(*) FROM api_batches").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        db.close()
 
 
 def test_batch_api_needs_a_hosted_llm_backend(tmp_path: Path) -> None:

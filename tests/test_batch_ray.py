@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ray_support import count_rows, init_local, options, require_ray, snapshot
+from ray_support import count_rows, init_local, kill_when, options, require_ray, snapshot
 
 from llm_extract.batch.export import export_store
 from llm_extract.batch.ray_engine import RayOptions, ray_shape, run_batch_ray
@@ -126,16 +124,7 @@ def test_a_driver_killed_mid_run_resumes_with_nothing_lost(
     cmd += ["-o", str(out), "--engine", "ray", "--ray-address", address, "-j", "2"]
     env = {**os.environ, TEST_DELAY_ENV: "0.5"}
     driver = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 240
-        while count_rows(out) < 3 and driver.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert driver.poll() is None, "the batch finished before it could be killed"
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(timeout=30)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
+    kill_when(driver, out, 3)
     before = count_rows(out)
     assert 3 <= before < len(letters)
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

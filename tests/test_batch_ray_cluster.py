@@ -9,7 +9,6 @@ worker node and killing one node kills the actors on it.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -19,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ray_support import count_rows, options, require_ray, snapshot
+from ray_support import count_rows, kill_when, options, require_ray, snapshot
+from test_batch_kill import _alive
 
 from llm_extract.batch.ray_engine import RayOptions, run_batch_ray
 from llm_extract.batch.runner import BatchSummary, run_batch
@@ -111,14 +111,6 @@ def _cmdline(pid: int) -> str:
         return "?"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def test_a_driver_that_started_ray_killed_mid_run_resumes(
     letter_paths: list[Path], tmp_path: Path
 ) -> None:
@@ -130,17 +122,13 @@ def test_a_driver_that_started_ray_killed_mid_run_resumes(
     cmd += ["-o", str(out), "--engine", "ray", "-j", "2"]
     env = {**os.environ, TEST_DELAY_ENV: "0.5"}
     driver = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 240
-        while count_rows(out) < 2 and driver.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert driver.poll() is None, "the batch finished before it could be killed"
-        started = _descendants(driver.pid)
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(timeout=30)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
+    started: list[int] = []
+    deadline = time.monotonic() + 240
+    while count_rows(out) < 2 and driver.poll() is None and time.monotonic() < deadline:
+        started = _descendants(driver.pid) or started
+        time.sleep(0.1)
+    started = _descendants(driver.pid) or started
+    kill_when(driver, out, 2)
     assert started, "the driver started no Ray processes"
     names = {p: _cmdline(p) for p in started}
     # Ray's helpers notice their raylet is gone by polling: give a loaded machine time.

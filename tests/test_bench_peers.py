@@ -210,3 +210,52 @@ def test_langextract_example_aligns_with_its_text() -> None:
         policy=pv.AlignmentPolicy(),
     )
     assert report.issues == []
+
+
+def _letter() -> Any:
+    from llm_extract.loading import letter_from_text
+
+    return letter_from_text(bp.LX_EXAMPLE_TEXT, "example")
+
+
+def test_instructor_peer_over_a_fake_endpoint_counts_tokens() -> None:
+    from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
+
+    with FakeOpenAI([], default=Reply.schema(usage=(50, 10))) as fake:
+        outcome = bp.instructor_runner(fake.base_url, "m", None)(_letter())
+        body = fake.completions[0].body
+    assert outcome.error is None and outcome.record is not None
+    assert (outcome.prompt_tokens, outcome.completion_tokens, outcome.calls) == (50, 10, 1)
+    assert outcome.record.provenance is not None
+    assert outcome.record.provenance.usage.prompt_tokens == 50
+    # what a new user sends: instructor's default (a forced tool call), the whole letter
+    assert body["tools"][0]["function"]["name"] == "PeerRecord"
+    assert body["messages"][-1]["content"] == bp.LX_EXAMPLE_TEXT
+
+
+def test_langextract_peer_over_a_fake_endpoint_maps_its_answer() -> None:
+    pytest.importorskip("langextract", reason="langextract is optional: pip install -e '.[peers]'")
+    import json
+
+    from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
+
+    answer = {
+        "extractions": [
+            {"case_number": "CM00-0000001", "case_number_attributes": {}},
+            {
+                "disputed_item": "Naproxen sodium 550mg #60",
+                "disputed_item_attributes": {**ITEM_ATTRS, "medication_name": "Naproxen sodium"},
+            },
+        ]
+    }
+    with FakeOpenAI([], default=Reply.text(json.dumps(answer), usage=(100, 20))) as fake:
+        outcome = bp.langextract_runner(fake.base_url, "m", 1000)(_letter())
+        bodies = [c.body for c in fake.completions]
+    assert outcome.error is None and outcome.record is not None
+    assert len(bodies) == outcome.calls >= 2  # the example letter is two 1,000-character chunks
+    assert outcome.prompt_tokens == 100 * outcome.calls
+    assert bodies[0]["response_format"] == {"type": "json_object"}
+    assert outcome.record.case_number == "CM00-0000001"
+    # the same answer for every chunk: one item, not one per chunk
+    assert [i.request for i in outcome.record.items] == ["Naproxen sodium 550mg #60"]
+    assert outcome.record.items[0].medication is not None

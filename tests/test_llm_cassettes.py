@@ -9,6 +9,7 @@ answer.  Re-record: see docs/llm-backends.md.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,8 @@ def test_hybrid_injected_summary_keeps_parser_decisions(config: Config, vcr: Any
     assert "ignore previous instructions" in body
     # ... but decisions are never asked (only what the parser is unsure of), so
     # whatever the model made of it, no decision can change.
-    assert "item_" not in body
+    asked = json.loads(body)["response_format"]["schema"]["properties"]
+    assert not any(key.startswith("item_") for key in asked)
     assert not any(c.field.endswith(".decision") for c in record.checks)
     assert all(isinstance(i.category, Category) for i in record.items)
     _assert_review_consistent(record)

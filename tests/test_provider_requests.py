@@ -221,3 +221,16 @@ def test_a_failure_in_send_comes_out_as_itself() -> None:
             model_name="m",
             model="m",
         )
+
+
+def test_one_mode_does_not_leak_into_another() -> None:
+    # The same model through TOOLS then JSON mode in one process: the JSON prompt's
+    # schema is the model's own (instructor edits the schema dicts it builds).
+    with FakeOpenAI() as fake:
+        for mode in ("tools", "json"):
+            client = _client(fake, mode)
+            client.complete(Drug, SYSTEM_FIRST)
+            client.close()
+        json_body = fake.completions[1].body
+    assert "Correctly extracted" not in json_body["messages"][0]["content"]
+    assert json_body["response_format"]["schema"] == Drug.model_json_schema()

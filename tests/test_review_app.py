@@ -21,7 +21,8 @@ from starlette.testclient import TestClient
 from llm_extract.batch.export import export_store
 from llm_extract.batch.stats import stats_from_store
 from llm_extract.evaluation.gold import load_gold
-from llm_extract.review.app import Settings, create_app
+from llm_extract.review.access import Settings
+from llm_extract.review.app import create_app
 from llm_extract.review.corrections import ReviewDB
 from llm_extract.review.queue import Queue
 
@@ -58,6 +59,20 @@ def record(outdir: Path, key: str) -> dict[str, Any]:
     with sqlite3.connect(outdir / "batch.sqlite3") as db:
         (text,) = db.execute("SELECT record_json FROM results WHERE key = ?", (key,)).fetchone()
     return dict(json.loads(text))
+
+
+def set_field(c: TestClient, key: str, field: str, value: str) -> int:
+    """Save one field as the page's form does; the response's status."""
+    r = c.post(
+        f"/letter/{key}/field", data={"field": field, "value": value}, follow_redirects=False
+    )
+    return r.status_code
+
+
+def jsonl_rows(outdir: Path, table: str, key: str) -> list[dict[str, Any]]:
+    """The rows of ``export/<table>.jsonl`` for one results key."""
+    rows = [json.loads(x) for x in (outdir / "export" / f"{table}.jsonl").read_text().splitlines()]
+    return [r for r in rows if r["key"] == key]
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
@@ -176,15 +191,9 @@ def test_a_correction_is_stored_beside_the_record_and_exported(outdir: Path) -> 
 def test_an_item_correction_is_in_the_items_export(outdir: Path) -> None:
     c = client_for(outdir)
     key = keys(outdir)["CM16-0229336"]
-    r = c.post(
-        f"/letter/{key}/field",
-        data={"field": "items[0].category", "value": "surgery"},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303
+    assert set_field(c, key, "items[0].category", "surgery") == 303
     export_store(outdir, "jsonl")
-    items = [json.loads(x) for x in (outdir / "export" / "items.jsonl").read_text().splitlines()]
-    first = next(i for i in items if i["key"] == key and i["item_index"] == 1)
+    first = next(i for i in jsonl_rows(outdir, "items", key) if i["item_index"] == 1)
     assert first["category"] == "surgery" and first["corrected_fields"] == "category"
 
 
@@ -405,3 +414,53 @@ def test_label_studio_tasks_and_their_export_back_as_corrections(outdir: Path) -
         r for r in csv_rows(outdir / "export" / "letters.csv") if r["key"] == ids["CM16-0231884"]
     ]
     assert row["patient_age"] == "47" and row["review_status"] == "reviewed"
+
+
+def test_items_can_be_added_and_deleted_and_then_corrected(outdir: Path) -> None:
+    c = client_for(outdir)
+    key = keys(outdir)["CM17-0003623"]  # two items
+    page = c.get(f"/letter/{key}").text
+    sha = re.search(r'name="items_sha" value="([0-9a-f]+)"', page)
+    assert sha is not None
+    # an edit of item 2, then item 1 deleted: the edit moves with its item
+    assert set_field(c, key, "items[1].quantity", "7") == 303
+    sha = re.search(r'name="items_sha" value="([0-9a-f]+)"', c.get(f"/letter/{key}").text)
+    assert sha is not None
+    r = c.post(
+        f"/letter/{key}/items",
+        data={"op": "delete", "index": "0", "items_sha": sha.group(1)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    # a stale page (the old fingerprint) is refused, not applied to the new list
+    stale = c.post(
+        f"/letter/{key}/items", data={"op": "delete", "index": "0", "items_sha": sha.group(1)}
+    )
+    assert stale.status_code == 409 and "nothing was saved" in stale.text
+    sha = re.search(r'name="items_sha" value="([0-9a-f]+)"', c.get(f"/letter/{key}").text)
+    assert sha is not None
+    bad = c.post(
+        f"/letter/{key}/items",
+        data={"op": "add", "request": "", "decision": "upheld", "items_sha": sha.group(1)},
+    )
+    assert bad.status_code == 400 and "items" in bad.text
+    r = c.post(
+        f"/letter/{key}/items",
+        data={
+            "op": "add",
+            "request": "MRI of the lumbar spine",
+            "decision": "overturned",
+            "items_sha": sha.group(1),
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert set_field(c, key, "items[1].category", "imaging") == 303
+    export_store(outdir, "jsonl")
+    items = jsonl_rows(outdir, "items", key)
+    original = record(outdir, key)["items"]
+    assert [i["request"] for i in items] == [original[1]["request"], "MRI of the lumbar spine"]
+    assert items[0]["quantity"] == 7
+    assert (items[1]["decision"], items[1]["category"]) == ("overturned", "imaging")
+    (row,) = jsonl_rows(outdir, "letters", key)
+    assert row["n_items"] == 2 and "items" in row["corrected_fields"].split("; ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -21,8 +22,18 @@ EXTERNAL = [r for r in TEXT_ROUTES if r not in ("pdfium", "ocr")]
 # Letters with the header quirks the issue names (split "Application Received",
 # an empty "Date of Injury"), several items, a partial certification.
 LETTERS = ("CM16-0239110", "CM16-0231884", "CM16-0236380", "CM17-0013077")
-COMPARED = ("items", "case_number", "date_assigned", "decision_date", "ur_denial_date",
-            "application_received", "priority", "date_of_injury", "reviewer", "patient")
+COMPARED = (
+    "items",
+    "case_number",
+    "date_assigned",
+    "decision_date",
+    "ur_denial_date",
+    "application_received",
+    "priority",
+    "date_of_injury",
+    "reviewer",
+    "patient",
+)
 
 
 def _needs(route: str) -> None:
@@ -31,8 +42,8 @@ def _needs(route: str) -> None:
         pytest.skip(f"route {route} unavailable: {why}")
 
 
-def _fields(record: object) -> dict[str, object]:
-    data = record.model_dump(mode="json")  # type: ignore[attr-defined]
+def _fields(record: Any) -> dict[str, Any]:
+    data = record.model_dump(mode="json")
     for item in data["items"]:
         item.pop("span")
     return {k: data[k] for k in COMPARED}
@@ -94,8 +105,20 @@ def test_eval_text_from_route_and_compare(tmp_path: Path, corpus: Path) -> None:
     for route in ("pdfium", "pdftotext"):
         res = runner.invoke(
             cli_main,
-            ["eval", "--backend", "rules", "--text-from", route, "--split", "holdout",
-             "--limit", "3", "--letters", str(corpus), "--json"],
+            [
+                "eval",
+                "--backend",
+                "rules",
+                "--text-from",
+                route,
+                "--split",
+                "holdout",
+                "--limit",
+                "3",
+                "--letters",
+                str(corpus),
+                "--json",
+            ],
         )
         assert res.exit_code == 0, res.output
         doc = json.loads(res.stdout)
@@ -103,9 +126,16 @@ def test_eval_text_from_route_and_compare(tmp_path: Path, corpus: Path) -> None:
         assert doc["decision_accuracy"] == 1.0
         outs[route] = tmp_path / f"{route}.json"
         outs[route].write_text(res.stdout)
-    assert abs(json.loads(outs["pdftotext"].read_text())["mean_field_score"]
-               - json.loads(outs["pdfium"].read_text())["mean_field_score"]) <= 0.01
-    res = runner.invoke(cli_main, ["eval", "--compare", str(outs["pdfium"]), str(outs["pdftotext"])])
+    assert (
+        abs(
+            json.loads(outs["pdftotext"].read_text())["mean_field_score"]
+            - json.loads(outs["pdfium"].read_text())["mean_field_score"]
+        )
+        <= 0.01
+    )
+    res = runner.invoke(
+        cli_main, ["eval", "--compare", str(outs["pdfium"]), str(outs["pdftotext"])]
+    )
     assert res.exit_code == 0, res.output
 
 
@@ -174,7 +204,9 @@ def test_route_repairs() -> None:
     # A word written joined many times is a word ("Postsurgical").
     many = "Postsurgical Postsurgical post-surgical"
     assert repair_route_text("pypdf", many) == many
-    fixed = repair_route_text("pypdf-layout", "Treatmen t of the Treatment, Non -MTUS, 2- 3, oldmale")
+    fixed = repair_route_text(
+        "pypdf-layout", "Treatmen t of the Treatment, Non -MTUS, 2- 3, oldmale"
+    )
     assert fixed == "Treatment of the Treatment, Non-MTUS, 2-3, old male"
 
 
@@ -184,3 +216,29 @@ def test_text_letter_keeps_its_source() -> None:
     )
     assert letter.text_source == "text"
     assert letter.layout.name == "seed-text"
+
+
+def test_page_numbers_and_running_footers_between_lines_are_dropped(tmp_path: Path) -> None:
+    from llm_extract.textroutes import strip_page_furniture
+
+    pages = [
+        "Fax from 555-0100  01/20/2017 10:22\nCase Number: CM16-0239110\nbody one\nPage 1 of 2",
+        "Fax from 555-0100  01/20/2017 10:23\nOxycodone HCL ER 20mg #60 day\nPage 2 of 2",
+    ]
+    assert strip_page_furniture(pages) == [
+        "Case Number: CM16-0239110\nbody one",
+        "Oxycodone HCL ER 20mg #60 day",
+    ]
+    # A decision statement wrapped over a page break reads whole from a .txt
+    # with form feeds (as pdftotext writes), the page number between its lines.
+    letter_txt = Path(__file__).parent / "letters" / "rules_pdf_layout.txt"
+    text = letter_txt.read_text()
+    wrapped = "EMG (electromyography)/NCV (nerve conduction velocity) of the bilateral upper \n"
+    assert wrapped in text
+    paged = text.replace(wrapped, wrapped + "\n- 3 -\f")
+    (tmp_path / "paged.txt").write_text(paged)
+    want = extract(letter_txt, backend="rules")
+    got = extract(tmp_path / "paged.txt", backend="rules")
+    assert [(i.request, i.decision) for i in got.items] == [
+        (i.request, i.decision) for i in want.items
+    ]

@@ -41,9 +41,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .. import api
@@ -53,7 +51,8 @@ from ..llm.client import SEND_HOOK, Send
 from ..loop import LetterResult, check_backend, process_one
 from ..models import Usage
 from .progress import BatchProgress
-from .runner import BatchOptions, BatchSummary, _make_task, _Run, _skip
+from .ray_engine import pending_tasks
+from .runner import BatchOptions, BatchSummary, _Run
 from .store import Store
 from .worker import Task
 
@@ -231,7 +230,7 @@ def run_batch_api(opts: BatchOptions) -> BatchSummary:
         progress = BatchProgress(total, enabled=opts.progress)
         try:
             with progress:
-                pending = list(_pending(run, paths, ident, progress))
+                pending = list(pending_tasks(run, paths, ident, progress))
                 progress.started()
                 while s.stopped is None:
                     for open_batch in tables.open_batches():  # a killed run's batch first
@@ -250,17 +249,6 @@ def run_batch_api(opts: BatchOptions) -> BatchSummary:
             s.cost_usd = opts.prices.cost(s.prompt_tokens, s.completion_tokens)
             store.finish_run(run.run_id, s.as_dict())
     return s
-
-
-def _pending(
-    run: _Run, paths: Iterator[Path], ident: BackendIdentity, progress: BatchProgress
-) -> Iterator[Task]:
-    for path in paths:
-        task = _make_task(path, ident)
-        if _skip(run, task, progress):
-            continue
-        run.inflight_keys[task.key] = task.path  # a copy later in the walk is a duplicate
-        yield task
 
 
 def _pass(

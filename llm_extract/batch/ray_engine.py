@@ -14,8 +14,8 @@ processes:
 - **Actors** (``map_batches`` with an :class:`~ray.data.ActorPoolStrategy`)
   each build one backend, as one worker process does today, and extract a
   batch of letters on a thread pool (HTTP backends wait on sockets, so threads
-  overlap requests, as in the built-in ``multi`` executor).  Each actor runs two
-  batches at once so that one batch's slowest letter does not idle the rest.
+  overlap requests, as in the built-in ``multi`` executor).  Each actor runs up
+  to eight small batches at once, so one batch's slowest letter idles few others.
   Actors ask for a *fraction* of a CPU: with whole CPUs, two actors on a
   2-core machine leave none for Ray Data's read task and the run deadlocks.
 - Results stream back to the driver (``iter_rows``), which stays the **only
@@ -68,7 +68,9 @@ ACTOR_CPUS = 0.25
 # Letters in flight per actor for HTTP backends (as the built-in `multi` executor
 # runs 8-16 threads per process): beyond it a second actor (process) helps the GIL.
 MAX_THREADS_PER_ACTOR = 16
-CALLS_PER_ACTOR = 2  # batches running at once in an actor (hides a batch's straggler)
+# Batches running at once in an actor: small batches, many at once, so a batch's
+# slowest letter holds back few others (-j 8: 8 batches of 1; -j 32: 8 of 2 per actor).
+CALLS_PER_ACTOR = 8
 _POLL_S = 0.2
 # The batch's test hooks (see worker.py) reach actors on a running cluster too.
 _TEST_HOOKS = (TEST_DELAY_ENV, TEST_CRASH_ENV)
@@ -113,11 +115,14 @@ def ray_shape(backend: str, concurrency: int, cpus: float) -> tuple[int, int]:
 def start_ray(address: str | None) -> Any:
     """Join ``address`` (a running cluster), or start Ray on this machine."""
     ray = require_ray()
-    if ray.is_initialized():
-        return ray
     # Our progress bar and summary are the batch's output: Ray Data's own bars
     # and per-dataset INFO lines would interleave with them on stderr.
     logging.getLogger("ray.data").setLevel(logging.ERROR)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    if ray.is_initialized():
+        return ray
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
         "configure_logging": False,
@@ -136,9 +141,6 @@ def start_ray(address: str | None) -> Any:
             field="ray_address",
             cause=exc,
         ) from exc
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
-    ctx.print_on_execution_start = False
     return ray
 
 
@@ -195,7 +197,7 @@ def _dataset(
     if ray_opts.actors:
         actors = ray_opts.actors
         per_actor = max(1, math.ceil(concurrency / actors))
-    calls = 1 if per_actor == 1 else CALLS_PER_ACTOR
+    calls = min(per_actor, CALLS_PER_ACTOR)
     batch_size = max(1, math.ceil(per_actor / calls))
     rows = [{"task": json.dumps(asdict(t))} for t in tasks]
     ds = ray.data.from_items(rows, override_num_blocks=max(1, math.ceil(len(rows) / batch_size)))
@@ -291,7 +293,7 @@ def run_batch_ray(
         stop = threading.Event()
         try:
             with progress:
-                pending = list(_pending(run, paths, ident, progress))
+                pending = list(pending_tasks(run, paths, ident, progress))
                 if pending:
                     ray = start_ray(ray_opts.address)
                     ds, actors, per_actor = _dataset(ray, pending, opts, ray_opts, concurrency)
@@ -310,10 +312,11 @@ def run_batch_ray(
     return s
 
 
-def _pending(
+def pending_tasks(
     run: _Run, paths: Iterator[Path], ident: BackendIdentity, progress: BatchProgress
 ) -> Iterator[Task]:
-    """The letters of this run that the store does not have yet (skips counted)."""
+    """The letters of this run that the store does not have yet (skips counted as the
+    built-in engine counts them); also used by :mod:`.batch_api`."""
     for path in paths:
         task = _make_task(path, ident)
         if _skip(run, task, progress):

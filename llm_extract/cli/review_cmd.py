@@ -125,7 +125,8 @@ def review_command(
         db.close()
         return 0
 
-    from ..review.app import Settings, create_app, new_token
+    from ..review.access import Settings, new_token
+    from ..review.app import create_app
     from ..review.queue import Queue
     from ..review.server import HOST, bind, serve
 

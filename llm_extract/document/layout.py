@@ -106,6 +106,12 @@ _IMR_MARKERS = (
     _HAS_DETERMINED,
 )
 
+_DETERMINATION_CUE = re.compile(
+    r"\b(?:upheld|overturned)\b|FINAL\s*DETERMINATION|IMR\s*(?:decision|determination)"
+    r"|has\s*determined",
+    re.I,
+)
+
 # How far from the start the older layouts' title lines may stand (a page
 # header or a fax banner may come first).
 _OPENING = 600
@@ -152,7 +158,10 @@ def detect_layout(text: str) -> Layout:
         return Layout("medical-professional-review", is_imr=True)
     if _NOTICE_TITLE.search(text) or _HAS_DETERMINED.search(text):
         return Layout("notice-2013", is_imr=True)
-    return Layout("unknown", is_imr=is_imr)
+    # Unknown layout: an IMR *determination* only when it also states an
+    # outcome; a UR denial letter names MAXIMUS and IMR (how to apply for one)
+    # but decides nothing of the kind.
+    return Layout("unknown", is_imr=is_imr and bool(_DETERMINATION_CUE.search(text)))
 
 
 __all__ = ["LAYOUTS", "Layout", "detect_layout", "imr_marker_count"]

@@ -312,21 +312,19 @@ def arbitrate_field(a: _Arbitration, key: str, path: str, llm: Any, item: int | 
             path, llm, rules, "rules", "the model's value is not in the letter text", resolved=True
         )
         return
-    if rules is None:
+    if rules is None or not rules_grounded:
+        # The parser found nothing (a grounded fill), or found a value the text does not hold.
         _set(rec, path, llm)
         a.set_evidence(_llm_evidence(path, found))
-        return
-    if not rules_grounded:
-        _set(rec, path, llm)
-        a.set_evidence(_llm_evidence(path, found))
-        a.check(
-            path,
-            llm,
-            rules,
-            "llm",
-            "the model's value is in the letter text, the parser's is not",
-            resolved=True,
-        )
+        if rules is not None:
+            a.check(
+                path,
+                llm,
+                rules,
+                "llm",
+                "the model's value is in the letter text, the parser's is not",
+                resolved=True,
+            )
         return
     if arb.immaterial(llm, rules):
         a.check(

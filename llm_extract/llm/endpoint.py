@@ -29,7 +29,7 @@ from ..config import Config
 from ..errors import BackendUnavailableError
 from .local_server import LocalServer, acquire_server
 from .model_files import local_model_name
-from .transport import describe, key_rejected
+from .transport import describe, is_transient, key_rejected
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +204,9 @@ class Endpoint:
                 log.warning("%s/models: %s; going on", self.url, describe(exc))
                 return
             except openai.APIConnectionError as exc:
+                if not is_transient(exc):  # not the network (e.g. a test harness refusing)
+                    log.warning("%s/models: %s; going on", self.url, describe(exc))
+                    return
                 if attempt == 1:
                     time.sleep(CHECK_RETRY_WAIT_S)
                     continue

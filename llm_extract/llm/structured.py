@@ -172,14 +172,12 @@ def _wrapped(response_model: type[BaseModel]) -> type[BaseModel]:
     makes one per call unless given one; the models are the project's few schema
     classes and the hybrid answer's one class per item count).
 
-    Its JSON schema is built once too: instructor's JSON and JSON_SCHEMA modes ask
-    pydantic for it on every call (~1 ms for an item's facts, more for bigger
-    models), about a third of what instructor adds to a call.  The schema is only
-    read (dumped into the prompt, or replaced by :func:`_llama_cpp_body`).
+    Its JSON schema is still built per call by instructor's JSON modes: caching
+    it here was measured (~1 ms a call) and dropped: instructor edits the
+    schema dict it is given (a cached copy then carried the tool's
+    ``description`` into JSON mode's prompt).
     """
     wrapped: type[BaseModel] = instructor.openai_schema(response_model)
-    cached = functools.lru_cache(maxsize=8)(wrapped.model_json_schema)
-    wrapped.model_json_schema = staticmethod(cached)  # type: ignore[method-assign,assignment]
     return wrapped
 
 

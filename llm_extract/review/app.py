@@ -1,11 +1,7 @@
 """The review web app (Starlette): the queue, one letter, corrections.
 
-Security: the server binds 127.0.0.1 only (:mod:`llm_extract.cli.review_cmd`),
-and every request must carry the random access token printed with the URL --
-as ``?token=`` (then kept in an HttpOnly, SameSite=Strict cookie, and the
-address bar is redirected to drop it) or that cookie.  Anything else is
-refused with 403, and so is a request whose ``Host`` is not a loopback name
-(a DNS-rebinding page in the reviewer's browser cannot reach the app).
+Security: the server binds 127.0.0.1 only (:mod:`.server`), and every request
+must carry the access token of this start (:mod:`.access`).
 
 Pages are rendered on the server (Jinja2, autoescaped); forms post
 ``application/x-www-form-urlencoded`` bodies parsed here (no multipart
@@ -15,9 +11,8 @@ field and its highlighted evidence.  No asset comes from anywhere but the app.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import secrets
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -25,20 +20,26 @@ from urllib.parse import parse_qs, urlencode
 import jinja2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..models import Decision
-from .corrections import REOPENED, REVIEWED, UNUSABLE, ConflictError, ReviewDB, apply_corrections
+from .access import Settings, TokenGate
+from .corrections import (
+    ITEMS,
+    REOPENED,
+    REVIEWED,
+    UNUSABLE,
+    ConflictError,
+    ReviewDB,
+    apply_corrections,
+)
 from .corrections import letter_ref as _letter_ref
 from .paths import PathError, field_specs, get_path, parse_input, spec_for, validate_value
 from .queue import KIND_LABELS, KINDS, STATES, Filters, Queue
 from .text import field_spans, letter_text, segments
 
-COOKIE = "llm_extract_review"
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 PAGE_SIZE = 100
 
 _env = jinja2.Environment(
@@ -51,50 +52,9 @@ _env.filters["tojson_value"] = lambda v: json.dumps(v, ensure_ascii=False)
 _STATIC = {"review.css": "text/css", "review.js": "text/javascript"}
 
 
-@dataclass
-class Settings:
-    reviewer: str
-    token: str
-    allowed_hosts: frozenset[str] = LOOPBACK_HOSTS
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(24)
-
-
-class _TokenGate(BaseHTTPMiddleware):
-    def __init__(self, app: Any, settings: Settings) -> None:
-        super().__init__(app)
-        self.settings = settings
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        host = (request.headers.get("host") or "").rsplit(":", 1)[0]
-        if request.headers.get("host", "").startswith("["):
-            host = request.headers["host"].split("]")[0] + "]"
-        if host not in self.settings.allowed_hosts:
-            return PlainTextResponse(
-                "forbidden: the review app answers only on 127.0.0.1", status_code=403
-            )
-        token = self.settings.token
-        given = request.query_params.get("token")
-        if given is not None and secrets.compare_digest(given, token):
-            if request.method == "GET":
-                # Drop the token from the address bar (history, Referer); the cookie holds it.
-                rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-                url = request.url.path + (f"?{urlencode(rest)}" if rest else "")
-                response: Response = RedirectResponse(url, status_code=303)
-            else:
-                response = await call_next(request)
-            response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
-            return response
-        cookie = request.cookies.get(COOKIE)
-        if cookie is not None and secrets.compare_digest(cookie, token):
-            return await call_next(request)
-        return PlainTextResponse(
-            "forbidden: open the address printed by `llm-extract review` "
-            "(it carries the access token)",
-            status_code=403,
-        )
+def items_digest(items: list[Any]) -> str:
+    """A short fingerprint of the item list a page was rendered from."""
+    return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _filters(params: Any) -> Filters:
@@ -205,6 +165,9 @@ class ReviewApp:
             "record": applied.record if applied else None,
             "fields": fields,
             "items": items,
+            "items_sha": items_digest((applied.record if applied else {}).get("items") or []),
+            "items_corrected": applied.corrected.get(ITEMS) if applied else None,
+            "decisions": [d.value for d in Decision],
             "other_checks": [c for cs in checks.values() for c in cs],
             "segments": segs,
             "text_problem": text.problem,
@@ -280,6 +243,54 @@ class ReviewApp:
             return self._invalid(key, filters, path, str(exc), status=409)
         return self._back(key, filters, f"#f-{path}", saved=path)
 
+    async def post_items(self, request: Request) -> Response:
+        """Add an item (request + decision) or delete one: a correction of ``items``."""
+        key = request.path_params["key"]
+        form = await _form(request)
+        filters = _filters({k: v[0] for k, v in form.items() if v})
+        row = self.db.result(key)
+        if row is None or not row["record_json"]:
+            return PlainTextResponse(f"no extracted letter with key {key}", status_code=404)
+        record = json.loads(row["record_json"])
+        current = apply_corrections(record, self.db.corrections(_letter_ref(row))).record
+        items = list(current.get("items") or [])
+        if (form.get("items_sha") or [""])[0] != items_digest(items):
+            return self._invalid(
+                key,
+                filters,
+                "",
+                "the items changed while you were editing: nothing was "
+                "saved; check them and try again",
+                status=409,
+            )
+        op = (form.get("op") or [""])[0]
+        try:
+            if op == "delete":
+                index = int((form.get("index") or ["-1"])[0])
+                if not 0 <= index < len(items):
+                    raise ValueError(f"items: there is no item {index + 1}")
+                new_items = items[:index] + items[index + 1 :]
+            elif op == "add":
+                new_items = [
+                    *items,
+                    {
+                        "request": (form.get("request") or [""])[0],
+                        "decision": (form.get("decision") or [""])[0],
+                    },
+                ]
+            else:
+                return PlainTextResponse(f"unknown op {op!r}", status_code=400)
+            _, value = validate_value(current, ITEMS, new_items)
+        except ValueError as exc:
+            return self._invalid(key, filters, "", f"not saved: {exc}")
+        try:
+            self.db.add_correction(
+                key, ITEMS, value, reviewer=self.settings.reviewer, expected=items
+            )
+        except ConflictError as exc:
+            return self._invalid(key, filters, "", str(exc), status=409)
+        return self._back(key, filters, saved=ITEMS)
+
     def _invalid(
         self, key: str, filters: Filters, path: str, message: str, status: int = 400
     ) -> Response:
@@ -340,8 +351,9 @@ def create_app(db: ReviewDB, queue: Queue, settings: Settings) -> Starlette:
             Route("/letter/{key}", app.letter_page),
             Route("/letter/{key}/field", app.post_field, methods=["POST"]),
             Route("/letter/{key}/state", app.post_state, methods=["POST"]),
+            Route("/letter/{key}/items", app.post_items, methods=["POST"]),
             Route("/next", app.next_letter),
             Route("/static/{name}", app.static),
         ],
-        middleware=[Middleware(_TokenGate, settings=settings)],
+        middleware=[Middleware(TokenGate, settings=settings)],
     )

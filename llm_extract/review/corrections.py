@@ -30,6 +30,14 @@ with another backend version.  It records the value it corrected
 Why a person's value is not applied blindly over a changed extraction: an item
 path is positional, and a re-extraction that finds one more item shifts every
 index after it.
+
+**The item list.**  Adding or deleting an item is one correction of the field
+``items`` whose value is the whole list as the page had it (earlier item edits
+included, so those are not applied again); it is applied before the item
+fields' corrections, which name items of the changed list.
+
+(A little over 400 lines: the tables, their reading and writing, and the rule
+that applies them belong together; split, each part would need the others.)
 """
 
 from __future__ import annotations
@@ -47,6 +55,8 @@ from typing import Any
 from ..batch.store import DB_NAME, STORE_VERSION, StoreError
 from .paths import PathError, get_path, set_path
 
+# The field path of the item list: a person added or deleted an item.
+ITEMS = "items"
 REVIEWED = "reviewed"
 UNUSABLE = "unusable"
 REOPENED = "reopened"
@@ -179,7 +189,18 @@ def apply_corrections(record: dict[str, Any], corrections: Iterable[Correction])
     """Apply the last correction of each field to a copy of ``record`` (JSON)."""
     data = json.loads(json.dumps(record))
     applied = Applied(data)
-    for path, c in latest_per_field(corrections).items():
+    latest = latest_per_field(corrections)
+    if ITEMS in latest:
+        # A changed item list was taken from the page with every earlier item
+        # edit in it: those edits are in its value and must not apply again
+        # (item 0 may be another item now).
+        cut = latest[ITEMS].id
+        latest = {p: c for p, c in latest.items() if not (p.startswith("items[") and c.id < cut)}
+    # The item list itself (an item added or deleted) first: the item fields'
+    # corrections were made against the list as the person had changed it.
+    order = sorted(latest, key=lambda p: p != ITEMS)
+    for path in order:
+        c = latest[path]
         try:
             current = get_path(data, path)
             if current == c.new_value:
@@ -327,16 +348,19 @@ class ReviewDB:
                 raise KeyError(key)
             letter = letter_ref(row)
             record = json.loads(row["record_json"])
-            old = get_path(record, path)
-            history = [
+            # What the page showed: the extraction with all the letter's corrections.
+            everything = [
                 Correction.from_row(r)
                 for r in db.execute(
-                    "SELECT * FROM corrections WHERE letter = ? AND field = ? ORDER BY id",
-                    (letter, path),
+                    "SELECT * FROM corrections WHERE letter = ? ORDER BY id", (letter,)
                 )
             ]
-            effective = apply_corrections(record, history)
-            current = get_path(effective.record, path)
+            # An item path names an item of the list as the person changed it:
+            # its old value is read after the item-list corrections.
+            structural = [c for c in everything if c.field == ITEMS and path.startswith("items[")]
+            old = get_path(apply_corrections(record, structural).record, path)
+            history = [c for c in everything if c.field == path]
+            current = get_path(apply_corrections(record, everything).record, path)
             if expected is not ... and current != expected:
                 last = history[-1].reviewer if history else None
                 raise ConflictError(path, current, last)

@@ -36,14 +36,18 @@ class PathError(ValueError):
 
 
 def parse_path(path: str) -> list[str | int]:
+    """``items[0].medication.name`` -> ``["items", 0, "medication", "name"]``."""
     parts: list[str | int] = []
     pos = 0
     for m in _TOKEN.finditer(path):
-        if m.start() != pos and path[pos : m.start()] != ".":
+        gap = path[pos : m.start()]
+        # a name follows "." (or starts the path); an index follows anything but "."
+        wanted = ("." if parts else "") if m.group(1) else ""
+        if gap != wanted:
             raise PathError(f"not a field path: {path!r}")
         parts.append(m.group(1) if m.group(1) else int(m.group(2)))
         pos = m.end()
-    if not parts or pos != len(path):
+    if not parts or pos != len(path) or not isinstance(parts[0], str):
         raise PathError(f"not a field path: {path!r}")
     return parts
 
