@@ -76,6 +76,7 @@ def main() -> int:
     ap.add_argument("--split", default="holdout", choices=("dev", "test", "holdout"))
     ap.add_argument("--letters", type=int, default=3, help="how many PDF letters of the split")
     ap.add_argument("--engine", nargs="+", default=["tesseract", "rapidocr"])
+    ap.add_argument("--save", type=Path, default=None, help="write each engine's records here")
     args = ap.parse_args()
 
     gold_files = sorted((ROOT / "evals" / "fixtures" / args.split).glob("*.json"))
@@ -114,6 +115,9 @@ def main() -> int:
                 records.append(extract(letter, backend="rules").to_json())
             wall, cpu = time.perf_counter() - wall0, _cpu() - cpu0
             res = _score(records, gold_dir, CORPUS)
+            if args.save:
+                args.save.mkdir(parents=True, exist_ok=True)
+                (args.save / f"{engine}-{args.split}.jsonl").write_text("\n".join(records) + "\n")
             worst = sorted(
                 (k, v) for k, v in (res.get("fields") or {}).items() if v is not None and v < 1
             )

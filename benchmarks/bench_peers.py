@@ -56,10 +56,11 @@ import json
 import logging
 import os
 import re
+import socket
 import statistics
 import sys
 import time
-import urllib.request
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -832,13 +833,14 @@ def select_letters(splits: list[str], limit: int | None, ids: list[str] | None) 
 
 
 def check_server(base_url: str) -> None:
+    """Something listens at the endpoint (a TCP connect: a busy llama.cpp server
+    answers nothing, not even ``/models``, until its queue is through)."""
+    url = urllib.parse.urlsplit(base_url)
     try:
-        # A generous timeout: the server answers nothing else while it generates.
-        with urllib.request.urlopen(f"{base_url.rstrip('/')}/models", timeout=120) as r:
-            r.read()
+        socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=5).close()
     except OSError as exc:
         raise SystemExit(
-            f"no OpenAI-compatible server at {base_url} ({exc}); start the local model "
+            f"no server at {base_url} ({exc}); start the local model "
             f"(llm-extract serve) or pass --base-url"
         ) from None
 

@@ -7,6 +7,7 @@ crypto dependency, and keeps reading order (see README, "Choice of PDF library")
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -79,9 +80,9 @@ class Letter:
     # the record misses whatever they say, so the backends flag it.
     unread_pages: tuple[int, ...] = ()
 
-    @property
+    @functools.cached_property
     def layout(self) -> Layout:
-        """The letter's layout (computed from the text; cheap, a few regex scans)."""
+        """The letter's layout (computed once from the text: ~0.05 ms)."""
         # Imported here: llm_extract.document imports this module.
         from .document.layout import detect_layout
 

@@ -201,31 +201,43 @@ _DIGITS = re.compile(r"\d+")
 _EDGE = 2
 
 
-def _edges(lines: list[str]) -> list[int]:
+def _edges(lines: list[str], depth: int = _EDGE) -> list[int]:
     filled = [k for k, ln in enumerate(lines) if ln.strip()]
-    return sorted(set(filled[:_EDGE] + filled[-_EDGE:]))
+    return sorted(set(filled[:depth] + filled[-depth:]))
+
+
+def _key(line: str) -> str:
+    return _DIGITS.sub("#", line.strip()).casefold()
 
 
 def strip_page_furniture(pages: list[str]) -> list[str]:
     """Drop page numbers and running headers/footers at the top and bottom of pages.
 
-    A running line is one that (digits aside: "Page 3", a fax time) stands at
-    an edge of at least two pages and of at least half of them.
+    A page number ("3", "- 3 -", "Page 3 of 4") is dropped among the first or
+    last two lines of a page.  A running line is the first or last line of
+    all pages but at most one (digits aside: a fax banner's time, a page
+    number) and occurs nowhere else: a letter whose items repeat the same
+    sentence ("Claims Administrator guideline: The Claims Administrator did
+    not cite …") may start two pages with it, and it stays.
     """
     split = [page.split("\n") for page in pages]
-    seen: dict[str, int] = {}
+    at_edge: dict[str, int] = {}
+    inside: set[str] = set()
     for lines in split:
-        for key in {_DIGITS.sub("#", lines[k].strip()).casefold() for k in _edges(lines)}:
-            seen[key] = seen.get(key, 0) + 1
-    running = {key for key, n in seen.items() if n >= 2 and n * 2 >= len(pages) and len(pages) >= 2}
+        edges = _edges(lines, 1)
+        for k, line in enumerate(lines):
+            if not line.strip():
+                continue
+            if k in edges:
+                at_edge[_key(line)] = at_edge.get(_key(line), 0) + 1
+            else:
+                inside.add(_key(line))
+    need = max(2, len(pages) - 1)
+    running = {key for key, n in at_edge.items() if n >= need and key not in inside}
     out = []
     for lines in split:
-        drop = {
-            k
-            for k in _edges(lines)
-            if _PAGE_NUMBER.match(lines[k])
-            or _DIGITS.sub("#", lines[k].strip()).casefold() in running
-        }
+        drop = {k for k in _edges(lines) if _PAGE_NUMBER.match(lines[k])}
+        drop |= {k for k in _edges(lines, 1) if _key(lines[k]) in running}
         out.append("\n".join(ln for k, ln in enumerate(lines) if k not in drop))
     return out
 

@@ -132,3 +132,12 @@ def test_a_driver_killed_mid_run_resumes_with_nothing_lost(
     builtin = run_batch(options(letters, tmp_path / "builtin", "rules"))
     assert builtin.done == len(letters)
     assert snapshot(out) == snapshot(tmp_path / "builtin")
+
+
+def test_a_wrong_ray_address_fails_at_once_and_leaves_no_store(tmp_path: Path) -> None:
+    from llm_extract.errors import ConfigError
+
+    require_ray()
+    with pytest.raises(ConfigError, match="no Ray cluster answers at"):
+        run_batch_ray(options([], tmp_path / "out", "rules"), RayOptions(address="127.0.0.1:1"))
+    assert not (tmp_path / "out").exists()

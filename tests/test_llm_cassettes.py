@@ -36,7 +36,7 @@ def config() -> Config:
         env={},
         base_url=LLM_TEST_BASE_URL,
         model=LLM_TEST_MODEL,
-        instructor_mode="json",  # what the embedded server uses (provider.resolve_mode)
+        instructor_mode="json",  # what the embedded server uses (llm.endpoint.resolve_mode)
         schema_in_prompt="no",  # ditto: its grammar enforces the schema
         timeout_s=900.0,  # recording on 2 shared cores is slow; replay is instant
         max_retries=0,

@@ -112,3 +112,22 @@ def test_a_fallback_record_is_flagged(fake: FakeOpenAI) -> None:
     assert record.provenance is not None and record.provenance.fallback
     assert record.needs_review
     assert record.review_reasons and record.review_reasons[0].startswith("LLM unavailable: ")
+
+
+def test_an_unknown_layout_goes_whole_to_the_llm_backend_and_is_flagged(
+    fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llm_extract.document.layout import Layout
+    from llm_extract.llm import hybrid
+
+    monkeypatch.setattr(hybrid, "detect_layout", lambda text: Layout("unknown", is_imr=True))
+    backend = _backend(fake)
+    try:
+        record = backend.extract(load_letter(SYNTHETIC / "injected_summary.txt"))
+    finally:
+        backend.close()
+    # The llm backend's calls: header, summary, one per item; nothing from the parser's record.
+    assert len(fake.completions) == 2 + 3
+    assert record.provenance is not None and record.provenance.layout == "unknown"
+    assert record.needs_review and "unknown letter layout" in record.review_reasons[0]
+    assert all(e.reader == "llm" for e in record.evidence)

@@ -128,3 +128,42 @@ def test_low_confidence_flags_the_record(letters_dir: Path) -> None:
     record = flag_record(letter, extract(letter, backend="rules").model_copy(deep=True))
     assert isinstance(record, Record) and record.needs_review
     assert any("confidence" in r and "0.41" in r for r in record.review_reasons)
+
+
+def _mixed_pdf(letters_dir: Path, scans: Path, out: Path) -> Path:
+    """The text-layer pages of one letter followed by a scanned page of another."""
+    import pypdfium2 as pdfium
+
+    from llm_extract.loading import _PDFIUM_LOCK
+
+    with _PDFIUM_LOCK:
+        doc = pdfium.PdfDocument(str(letters_dir / f"{GOLD[1]}.pdf"))
+        scan = pdfium.PdfDocument(str(scans / f"{GOLD[0]}.pdf"))
+        doc.import_pages(scan, [1])
+        doc.save(str(out))
+        n = len(doc)
+        scan.close()
+        doc.close()
+    assert n == 3
+    return out
+
+
+def test_scanned_page_among_text_pages(
+    letters_dir: Path, scans: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llm_extract.ocr as ocr
+
+    path = _mixed_pdf(letters_dir, scans, tmp_path / "mixed.pdf")
+    engine = resolve_engine()
+    if engine is not None:
+        letter = load_letter(path)
+        assert letter.text_source == "pdfium+ocr"
+        assert letter.ocr is not None and [p.page for p in letter.ocr.pages] == [3]
+    # Without an engine the text pages are read, the scanned one is named.
+    monkeypatch.setattr(ocr, "rapidocr_installed", lambda: False)
+    monkeypatch.setattr(ocr, "tesseract_installed", lambda: False)
+    letter = load_letter(path)
+    assert letter.unread_pages == (3,)
+    record = extract(letter, backend="rules")
+    assert record.items and record.needs_review
+    assert any("page(s) 3 have no text layer" in r for r in record.review_reasons)

@@ -242,3 +242,13 @@ def test_page_numbers_and_running_footers_between_lines_are_dropped(tmp_path: Pa
     assert [(i.request, i.decision) for i in got.items] == [
         (i.request, i.decision) for i in want.items
     ]
+
+
+def test_a_sentence_repeated_at_page_tops_is_not_a_running_header() -> None:
+    from llm_extract.textroutes import strip_page_furniture
+
+    same = (
+        "Claims Administrator guideline: The Claims Administrator did not cite any medical evidence"
+    )
+    pages = [f"Case Number: CM17-0003619\n{same}\nfor its decision.", f"{same}\nx", f"{same}\ny"]
+    assert strip_page_furniture(pages) == pages

@@ -51,7 +51,7 @@ from ..llm.client import SEND_HOOK, Send
 from ..loop import LetterResult, check_backend, process_one
 from ..models import Usage
 from .progress import BatchProgress
-from .ray_engine import pending_tasks
+from .ray_engine import finish_run, pending_tasks
 from .runner import BatchOptions, BatchSummary, _Run
 from .store import Store
 from .worker import Task
@@ -245,9 +245,7 @@ def run_batch_api(opts: BatchOptions) -> BatchSummary:
             log.warning("interrupted: the batch goes on at the endpoint; run again to collect it")
         finally:
             endpoint.close()
-            s.seconds = time.perf_counter() - t_start
-            s.cost_usd = opts.prices.cost(s.prompt_tokens, s.completion_tokens)
-            store.finish_run(run.run_id, s.as_dict())
+            finish_run(run, t_start)
     return s
 
 

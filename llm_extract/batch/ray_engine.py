@@ -43,6 +43,7 @@ import math
 import os
 import pickle
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -142,6 +143,24 @@ def start_ray(address: str | None) -> Any:
             cause=exc,
         ) from exc
     return ray
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, with what to fix, on an address nothing listens at: ray.init
+    itself retries for minutes before it gives up."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}): check "
+            "--ray-address (host:port of the head node's GCS, default port 6379) "
+            "and that the cluster is up (`ray status` on the head node)",
+            field="ray_address",
+            cause=exc,
+        ) from exc
 
 
 class LetterActor:
@@ -276,6 +295,8 @@ def run_batch_ray(
     t_start = time.perf_counter()
     name = _check_engine(opts)
     require_ray()
+    if ray_opts.address:  # before the store: a wrong address leaves no trace in OUTDIR
+        _check_reachable(ray_opts.address)
     concurrency = opts.concurrency or ((os.cpu_count() or 1) if name == "rules" else 4)
     # Before the store: a dead endpoint leaves no trace in OUTDIR.
     backend = api.get_backend(name, opts.config)
@@ -306,10 +327,16 @@ def run_batch_ray(
             log.warning("interrupted: letters in flight are not recorded and will be redone")
         finally:
             stop.set()
-            s.seconds = time.perf_counter() - t_start
-            s.cost_usd = opts.prices.cost(s.prompt_tokens, s.completion_tokens)
-            store.finish_run(run.run_id, s.as_dict())
+            finish_run(run, t_start)
     return s
+
+
+def finish_run(run: _Run, t_start: float) -> None:
+    """The summary's time and cost, recorded in the store's ``runs`` (also batch_api's)."""
+    s = run.summary
+    s.seconds = time.perf_counter() - t_start
+    s.cost_usd = run.opts.prices.cost(s.prompt_tokens, s.completion_tokens)
+    run.store.finish_run(run.run_id, s.as_dict())
 
 
 def pending_tasks(

@@ -157,11 +157,13 @@ class Store:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=FULL")
                 self.db.executescript(_SCHEMA)
-                self._add_columns()
                 self.db.execute(
                     "INSERT OR IGNORE INTO meta (name, value) VALUES ('store_version', ?)",
                     (STORE_VERSION,),
                 )
+            # Readers too: a store written before a column was added must still
+            # export and report (adding a column with a default is instant).
+            self._add_columns()
             row = self.db.execute("SELECT value FROM meta WHERE name = 'store_version'").fetchone()
         except sqlite3.DatabaseError as exc:
             self.close()

@@ -14,15 +14,9 @@ stack (openai, instructor, tenacity) runs exactly as against a real endpoint.
   when tools were sent, else as message content; with optional latency.  It
   is threaded, so many concurrent requests overlap their latency.
 
-* The Batch API: ``POST /v1/files`` (multipart, purpose ``batch``), ``GET
-  /v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches/{id}``.  A
-  batch answers each request line as a chat completion would (``default``
-  reply) and becomes terminal after ``batch_polls`` polls; its fate is the next
-  entry of ``batch_plan``: ``"completed"``, ``"expired"`` (only the first half
-  of its requests answered, the rest listed in the error file with code
-  ``batch_expired``), ``"partial"`` (completed, but every third request failed
-  with a 500 in the error file), ``"invalid"`` (completed, every answer not
-  JSON) or ``"failed"`` (nothing answered).
+* The Batch API (``/v1/files``, ``/v1/batches``): :mod:`.fake_batches`,
+  scripted through ``fake.batch`` (completed, expired, partly failed, invalid
+  answers, failed).
 
 Every POST is recorded (path, headers, JSON body) for assertions.
 
@@ -48,6 +42,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from .fake_batches import FakeBatches
 
 FAKE_MODEL = "fake-model"
 
@@ -161,12 +157,6 @@ class FakeOpenAI:
         model: str = FAKE_MODEL,
     ) -> None:
         self._script: deque[Reply] = deque(script)
-        # The Batch API's state (see the module docstring).
-        self.files: dict[str, tuple[str, bytes]] = {}
-        self.batches: dict[str, dict[str, Any]] = {}
-        self.batch_plan: deque[str] = deque()
-        self.batch_polls = 1
-        self._batch_outputs: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
         self.default = default or Reply.schema()
         self.model = model
         # What GET /models answers: None = the model list; e.g. Reply.error(401)
@@ -176,6 +166,8 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._ids = itertools.count(1)
+        # /v1/files and /v1/batches (see fake_batches.py): answers as chat completions.
+        self.batch = FakeBatches(lambda body, reply: self._completion(body, reply or self.default))
         self._server = _Server((host, port), _make_handler(self))
         # Hanging handlers must not keep shutdown waiting.
         self._server.daemon_threads = True
@@ -224,127 +216,6 @@ class FakeOpenAI:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    @property
-    def batch_requests(self) -> list[dict[str, Any]]:
-        """Every request line of every batch created so far, in order."""
-        with self._lock:
-            batches = list(self.batches.values())
-        lines: list[dict[str, Any]] = []
-        for batch in batches:
-            _, content = self.files[batch["input_file_id"]]
-            lines += [json.loads(line) for line in content.splitlines() if line.strip()]
-        return lines
-
-    # -- the Batch API -------------------------------------------------------
-    def _add_file(self, name: str, content: bytes, purpose: str) -> dict[str, Any]:
-        with self._lock:
-            file_id = f"file-{next(self._ids)}"
-            self.files[file_id] = (name, content)
-        return {
-            "id": file_id,
-            "object": "file",
-            "bytes": len(content),
-            "created_at": int(time.time()),
-            "filename": name,
-            "purpose": purpose,
-            "status": "processed",
-        }
-
-    def _create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
-        input_id = str(body.get("input_file_id"))
-        _, content = self.files[input_id]
-        lines = [json.loads(line) for line in content.splitlines() if line.strip()]
-        with self._lock:
-            plan = self.batch_plan.popleft() if self.batch_plan else "completed"
-            batch_id = f"batch_{next(self._ids)}"
-        answered, errors = [], []
-        for n, line in enumerate(lines):
-            cid = line["custom_id"]
-            if plan == "failed" or (plan == "expired" and n >= (len(lines) + 1) // 2):
-                code = "batch_expired" if plan == "expired" else "batch_failed"
-                errors.append(
-                    {
-                        "id": f"r{n}",
-                        "custom_id": cid,
-                        "response": None,
-                        "error": {"code": code, "message": f"fake {code}"},
-                    }
-                )
-            elif plan == "partial" and n % 3 == 2:
-                errors.append(
-                    {
-                        "id": f"r{n}",
-                        "custom_id": cid,
-                        "error": None,
-                        "response": {
-                            "status_code": 500,
-                            "request_id": f"req{n}",
-                            "body": {"error": {"message": "fake 500", "type": "server_error"}},
-                        },
-                    }
-                )
-            else:
-                reply = Reply.text("{not json") if plan == "invalid" else self.default
-                answer = self._completion(line["body"], reply)
-                answered.append(
-                    {
-                        "id": f"r{n}",
-                        "custom_id": cid,
-                        "error": None,
-                        "response": {"status_code": 200, "request_id": f"req{n}", "body": answer},
-                    }
-                )
-        batch = {
-            "id": batch_id,
-            "object": "batch",
-            "endpoint": body.get("endpoint", "/v1/chat/completions"),
-            "errors": None,
-            "input_file_id": input_id,
-            "completion_window": body.get("completion_window", "24h"),
-            "status": "validating",
-            "output_file_id": None,
-            "error_file_id": None,
-            "created_at": int(time.time()),
-            "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
-            "metadata": body.get("metadata"),
-            "_final": "completed" if plan in ("partial", "invalid") else plan,
-            "_polls": 0,
-        }
-        with self._lock:
-            self.batches[batch_id] = batch
-            self._batch_outputs[batch_id] = (answered, errors)
-        return _public(batch)
-
-    def _poll_batch(self, batch_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            batch = self.batches.get(batch_id)
-            if batch is None:
-                return None
-            batch["_polls"] += 1
-            answered, errors = self._batch_outputs[batch_id]
-            if (
-                batch["status"] in ("validating", "in_progress")
-                and batch["_polls"] > self.batch_polls
-            ):
-                batch["status"] = batch["_final"]
-                batch["request_counts"] = {
-                    "total": batch["request_counts"]["total"],
-                    "completed": len(answered),
-                    "failed": len(errors),
-                }
-            elif batch["status"] == "validating":
-                batch["status"] = "in_progress"
-            done = batch["status"] not in ("validating", "in_progress")
-            fresh = done and batch["output_file_id"] is None and batch["error_file_id"] is None
-        if fresh:
-            if answered:
-                out = self._add_file(f"{batch_id}_output.jsonl", _jsonl(answered), "batch_output")
-                batch["output_file_id"] = out["id"]
-            if errors:
-                err = self._add_file(f"{batch_id}_errors.jsonl", _jsonl(errors), "batch_output")
-                batch["error_file_id"] = err["id"]
-        return _public(batch)
 
     # -- used by the handler ------------------------------------------------
     def _next_reply(self, request: RecordedRequest) -> Reply:
@@ -471,64 +342,12 @@ def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             request = RecordedRequest("POST", self.path, dict(self.headers.items()), None)
             with fake._lock:
                 fake.requests.append(request)
-            if path.endswith("/files"):
-                fields = _multipart(self.headers.get("Content-Type", ""), raw)
-                name, content = fields.get("file", ("upload.jsonl", b""))
-                purpose = fields.get("purpose", ("", b"batch"))[1].decode()
-                self._send(200, json.dumps(fake._add_file(name, content, purpose)).encode())
-                return
-            try:
-                body = json.loads(raw or b"{}")
-                if str(body.get("input_file_id")) not in fake.files:
-                    self._send(400, b'{"error": {"message": "unknown input_file_id"}}')
-                    return
-                self._send(200, json.dumps(fake._create_batch(body)).encode())
-            except (ValueError, KeyError) as exc:
-                self._send(400, json.dumps({"error": {"message": f"bad batch: {exc}"}}).encode())
+            self._send(*fake.batch.post(path, self.headers.get("Content-Type", ""), raw))
 
         def _batch_get(self, path: str) -> None:
-            if "/files/" in path and path.endswith("/content"):
-                found = fake.files.get(path.split("/files/")[1].removesuffix("/content"))
-                if found is None:
-                    self._send(404, b'{"error": {"message": "no such file"}}')
-                else:
-                    self._send(200, found[1])
-                return
-            batch = fake._poll_batch(path.split("/batches/")[1])
-            if batch is None:
-                self._send(404, b'{"error": {"message": "no such batch"}}')
-            else:
-                self._send(200, json.dumps(batch).encode())
+            self._send(*fake.batch.get(path))
 
     return Handler
-
-
-def _public(batch: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in batch.items() if not k.startswith("_")}
-
-
-def _jsonl(rows: list[dict[str, Any]]) -> bytes:
-    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
-
-
-def _multipart(content_type: str, raw: bytes) -> dict[str, tuple[str, bytes]]:
-    """name -> (filename, bytes) of a multipart/form-data body (the openai client's upload)."""
-    from email.parser import BytesParser
-    from email.policy import HTTP
-
-    message = BytesParser(policy=HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
-    )
-    fields: dict[str, tuple[str, bytes]] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
-        if isinstance(name, str):
-            fields[name] = (
-                part.get_filename() or "",
-                payload if isinstance(payload, bytes) else b"",
-            )
-    return fields
 
 
 # -- schemas ----------------------------------------------------------------------

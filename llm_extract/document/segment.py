@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from ..errors import NotIMRLetterError, TruncatedLetterError
 from ..loading import Letter
 from ..models import Decision
-from .layout import detect_layout
 from .text import clean
 
 
@@ -215,7 +214,7 @@ def segment_letter(letter: Letter) -> Segments:
     :class:`NotIMRLetterError` when none of a determination's sections is there.
     """
     text = letter.text
-    layout = detect_layout(text).name
+    layout = letter.layout.name
     if layout in ("notice-2013", "medical-professional-review"):
         from . import older  # imports this module
 

@@ -12,11 +12,14 @@ import re
 from ..document.text import clean
 from ..models import Reviewer
 
+# Any extractor's text: words may run together or be spaced out ("State (s)"),
+# OCR may lose the colon or read an l as 1 ("Certification(s)/Specia1ty").
 _STATES_LINE = re.compile(
-    r"State\(s\)\s+of\s+Licensure\s*:\s*(.+?)\s*(?=Certification|$)", re.I | re.S
+    r"State\s*\(\s*s\s*\)\s*of\s*L[il1]censure\s*[:;.]?\s*(.+?)\s*(?=Certification|$)", re.I | re.S
 )
 _SPECIALTY_LINE = re.compile(
-    r"Certification\(s\)\s*/\s*Specialty\s*:\s*(.+?)\s*(?=\n\s*\n|CLINICAL|$)", re.I | re.S
+    r"Certification\s*\(\s*s\s*\)\s*/\s*Specia[l1I]ty\s*[:;.]?\s*(.+?)\s*(?=\n\s*\n|CLINICAL|$)",
+    re.I | re.S,
 )
 _BOARD = re.compile(
     r"Board\s+Certified\s+in\s+(.+?)\s*(?:,\s*has\s+a\s+sub-?specialty|,?\s+and\s+is\s+licensed|\.|$)",

@@ -96,6 +96,7 @@ _PRIORITY_VALUE = re.compile(r"\b(Standard|Expedited|Urgent)\b", re.I)
 _OCR_DATE = re.compile(
     r"(?<![\w/.-])([0-9OolI|]{1,2}\s?[/-]\s?[0-9OolI|]{1,2}\s?[/-]\s?[0-9OolI|]{2,4})(?![\w/])"
 )
+_LETTER_IN_DATE = re.compile(r"[OolI|]\s?[/-]\s?[0-9OolI|]|[0-9]\s?[/-]\s?[OolI|]")
 _DIGIT_FIX = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "|": "1"})
 
 # Text between a label and its value on the same line may hold only these.
@@ -170,7 +171,8 @@ def _values(text: str, labels: list[_Token]) -> list[_Token]:
         if free(s, e) and not any(s < ce and e > cs for cs, ce in spans):
             out.append(_Token(s, e, "date", value=d))
     dates_at = {t.start for t in out if t.kind == "date"}
-    for m in _OCR_DATE.finditer(text):
+    # Letters in a date's place are rare (OCR only): look for them only then.
+    for m in _OCR_DATE.finditer(text) if _LETTER_IN_DATE.search(text) else ():
         s = m.start(1)
         if s in dates_at or not free(s, m.end(1)) or m.group(1).isdigit():
             continue
