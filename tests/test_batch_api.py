@@ -63,20 +63,20 @@ def test_a_completed_batch_gives_the_builtin_records(
 ) -> None:
     summary, live = _both(fake, letters, tmp_path)
     assert (summary.done, summary.failed, summary.fallbacks) == (len(letters), 0, 0)
-    assert live == 0 and len(fake.batches) == 1
+    assert live == 0 and len(fake.batch.batches) == 1
     # One custom_id per letter key.
-    assert sorted(r["custom_id"] for r in fake.batch_requests) == sorted(snapshot(tmp_path / "api"))
+    assert sorted(r["custom_id"] for r in fake.batch.requests) == sorted(snapshot(tmp_path / "api"))
     again = run_batch_api(options(letters, tmp_path / "api", "hybrid", **_settings(fake)))
-    assert (again.done, again.skipped, len(fake.batches)) == (0, len(letters), 1)
+    assert (again.done, again.skipped, len(fake.batch.batches)) == (0, len(letters), 1)
 
 
 def test_an_expired_batch_sends_what_it_never_ran_again(
     fake: FakeOpenAI, letters: list[Path], tmp_path: Path
 ) -> None:
-    fake.batch_plan.append("expired")
+    fake.batch.plan.append("expired")
     summary, live = _both(fake, letters, tmp_path)
     assert summary.done == len(letters) and live == 0
-    first, second = fake.batches.values()
+    first, second = fake.batch.batches.values()
     assert (first["status"], second["status"]) == ("expired", "completed")
     assert second["request_counts"]["total"] == len(letters) // 2  # the unanswered half
 
@@ -84,19 +84,19 @@ def test_an_expired_batch_sends_what_it_never_ran_again(
 def test_a_partly_failed_batch_runs_its_failed_requests_synchronously(
     fake: FakeOpenAI, letters: list[Path], tmp_path: Path
 ) -> None:
-    fake.batch_plan.append("partial")
+    fake.batch.plan.append("partial")
     summary, live = _both(fake, letters, tmp_path)
     assert summary.done == len(letters)
-    assert len(fake.batches) == 1 and live == len(letters) // 3  # every third failed
+    assert len(fake.batch.batches) == 1 and live == len(letters) // 3  # every third failed
 
 
 def test_answers_that_fail_validation_are_reasked_synchronously(
     fake: FakeOpenAI, letters: list[Path], tmp_path: Path
 ) -> None:
-    fake.batch_plan.append("invalid")
+    fake.batch.plan.append("invalid")
     summary, live = _both(fake, letters[:3], tmp_path, same_usage=False)
     assert summary.done == 3 and live == 3  # one live re-ask per letter
-    sent = min(len(r["body"]["messages"]) for r in fake.batch_requests)
+    sent = min(len(r["body"]["messages"]) for r in fake.batch.requests)
     assert all(len(r.messages) > sent for r in fake.completions[:live])  # re-asks only
 
 
@@ -104,25 +104,25 @@ def test_the_llm_backend_takes_one_batch_per_call(
     fake: FakeOpenAI, letters: list[Path], tmp_path: Path
 ) -> None:
     summary, live = _both(fake, letters[:2], tmp_path, backend="llm")
-    assert summary.done == 2 and live == 0 and len(fake.batches) >= 3
+    assert summary.done == 2 and live == 0 and len(fake.batch.batches) >= 3
 
 
 def test_a_killed_command_resumes_polling_instead_of_paying_twice(
     fake: FakeOpenAI, letters: list[Path], tmp_path: Path
 ) -> None:
-    fake.batch_polls = 10_000  # "in progress" until the test lets it finish
+    fake.batch.polls = 10_000  # "in progress" until the test lets it finish
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "llm_extract", "batch", *map(str, letters), "-o", str(out)]
     cmd += ["-b", "hybrid", "--base-url", fake.base_url, "--model", "fake-model", "--batch-api"]
     env = {**os.environ, POLL_ENV: "0.05"}
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kill_when(first, out, 1, table="api_batches")
-    fake.batch_polls = 1
-    for batch in fake.batches.values():
+    fake.batch.polls = 1
+    for batch in fake.batch.batches.values():
         batch["_polls"] = 0
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
-    assert len(fake.batches) == 1  # polled the same batch: paid once
+    assert len(fake.batch.batches) == 1  # polled the same batch: paid once
     assert "batch api" in again.stdout
     run_batch(
         options(letters, tmp_path / "builtin", "hybrid", executor="thread", **_settings(fake))

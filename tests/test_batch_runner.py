@@ -68,7 +68,12 @@ class CountingRules:
     version = RulesBackend.version
 
     def __init__(
-        self, *, fail: set[str] | None = None, exc: type[Exception] = LLMError, sleep: float = 0.0
+        self,
+        *,
+        fail: set[str] | None = None,
+        exc: type[Exception] = LLMError,
+        sleep: float = 0.0,
+        overlap: int = 0,
     ) -> None:
         self.inner = RulesBackend(load_config())
         self.fail = fail or set()
@@ -79,6 +84,10 @@ class CountingRules:
         self.active = 0
         self.max_active = 0
         self._lock = threading.Lock()
+        # overlap=N: the first N letters wait (bounded) until N run at once, so a
+        # test of concurrency does not depend on a sleep outlasting thread start-up
+        # on a loaded machine.
+        self._overlap = threading.Barrier(overlap) if overlap else None
 
     def extract(self, letter: Letter) -> Record:
         with self._lock:
@@ -87,6 +96,12 @@ class CountingRules:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
         try:
+            if self._overlap is not None and not self._overlap.broken:
+                try:
+                    self._overlap.wait(timeout=30)
+                    self._overlap.abort()  # met once: the rest need not wait
+                except threading.BrokenBarrierError:
+                    pass  # later letters (or a timeout) pass through
             if self.sleep:
                 time.sleep(self.sleep)
             if letter.letter_id in self.fail:
@@ -302,7 +317,7 @@ def test_an_unexpected_exception_in_a_backend_is_recorded_not_raised(
 
 # --- concurrency and rate --------------------------------------------------------------
 def test_concurrency_is_bounded(some_letters: list[Path], tmp_path: Path) -> None:
-    be = CountingRules(sleep=0.15)
+    be = CountingRules(sleep=0.05, overlap=3)
     s = batch(some_letters, tmp_path / "out", backend=be, concurrency=3)
     assert s.done == 5
     assert be.max_active == 3  # overlapped, and never more than asked
