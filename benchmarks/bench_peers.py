@@ -89,7 +89,7 @@ PEER_VERSION = "peers-1"
 # with a few items fits; a model that loops stops there instead of filling the
 # 4,096-token context of the shared server.
 MAX_TOKENS = 1024
-LX_MAX_TOKENS = 768  # per langextract chunk of ~1,000 characters
+LX_MAX_TOKENS = 1024  # per langextract chunk (one 4,000-character chunk answers ~700)
 
 log = logging.getLogger("bench_peers")
 
@@ -738,12 +738,27 @@ def project_runner(name: str) -> Runner:
 
 # --- scoring (the project's harness) and the table ----------------------------------
 def score(gold: Sequence[Any], outcomes: dict[str, Outcome]) -> Any:
-    """The eval harness's result for one peer's outcomes (no scoring here)."""
-    from llm_extract.evaluation.scoring import Prediction, evaluate
+    """The eval harness's result for one peer's outcomes (no scoring here).
+
+    Each outcome becomes the loop's ``LetterResult`` (what ``llm-extract eval``
+    scores): the record or the error as data, the seconds and the tokens.
+    """
+    from llm_extract.evaluation.scoring import evaluate
+    from llm_extract.loop import LetterResult, error_data
 
     predictions = {
-        lid: Prediction(
-            lid, record=o.record, error=o.error, error_type=o.error_type, seconds=o.seconds
+        lid: LetterResult(
+            source=lid,
+            letter_id=lid,
+            record=o.record,
+            error=error_data(o.error_type or "Error", o.error, lid) if o.error else None,
+            usage=Usage(
+                prompt_tokens=o.prompt_tokens,
+                completion_tokens=o.completion_tokens,
+                attempts=o.calls,
+                seconds=o.seconds,
+            ),
+            seconds=o.seconds,
         )
         for lid, o in outcomes.items()
     }
@@ -871,6 +886,11 @@ def main(argv: list[str] | None = None) -> int:
         help="langextract chunk size (its default: 1000)",
     )
     ap.add_argument(
+        "--stop-at",
+        default=None,
+        help="HH:MM UTC: start no letter after this (the run still scores)",
+    )
+    ap.add_argument(
         "--json", type=Path, default=None, help="write every figure (and the eval results) here"
     )
     args = ap.parse_args(argv)
@@ -917,12 +937,14 @@ def main(argv: list[str] | None = None) -> int:
     scored: list[Any] = []
     try:
         for g in gold:
+            if args.stop_at and dt.datetime.now(dt.UTC).strftime("%H:%M") >= args.stop_at:
+                print(f"--stop-at {args.stop_at} UTC reached: no further letters", flush=True)
+                break
             path = find_letter(letters_dir, g.letter_id)
             if path is None:
                 print(f"skip {g.letter_id}: not found in {letters_dir}")
                 continue
             letter = load_letter(path)
-            scored.append(g)
             for p, run in runners.items():
                 o = run(letter)
                 outcomes[p][g.letter_id] = o
@@ -934,6 +956,9 @@ def main(argv: list[str] | None = None) -> int:
                     + ("  FALLBACK" if o.fallback else ""),
                     flush=True,
                 )
+            scored.append(g)  # only letters every peer has read are scored
+    except KeyboardInterrupt:
+        print(f"interrupted: scoring the {len(scored)} letters every peer finished", flush=True)
     finally:
         close_backends()
 

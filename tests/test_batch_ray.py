@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from ray_support import count_rows, init_local, kill_when, options, require_ray, snapshot
 
+from llm_extract.batch import ray_engine
 from llm_extract.batch.export import export_store
 from llm_extract.batch.ray_engine import RayOptions, ray_shape, run_batch_ray
 from llm_extract.batch.runner import run_batch
@@ -44,8 +45,9 @@ def inputs(letter_paths: list[Path], seed_paths: list[Path], tmp_path_factory: A
 
 
 def test_rules_on_ray_gives_the_builtin_records_and_resumes(
-    ray_local: Any, inputs: list[Path], tmp_path: Path
+    ray_local: Any, inputs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(ray_engine, "CHUNK_LETTERS", 8)  # two datasets: the walk is chunked
     builtin = run_batch(options(inputs, tmp_path / "builtin", "rules"))
     on_ray = run_batch_ray(
         options(inputs, tmp_path / "ray", "rules"), RayOptions(dataset=tmp_path / "ds")

@@ -259,3 +259,21 @@ def test_langextract_peer_over_a_fake_endpoint_maps_its_answer() -> None:
     # the same answer for every chunk: one item, not one per chunk
     assert [i.request for i in outcome.record.items] == ["Naproxen sodium 550mg #60"]
     assert outcome.record.items[0].medication is not None
+
+
+def test_outcomes_are_scored_by_the_eval_harness() -> None:
+    from llm_extract.evaluation.gold import load_gold
+
+    gold = load_gold(ROOT / "evals" / "fixtures", split="dev")[:2]
+    right = gold[0].record.model_copy()
+    outcomes = {
+        gold[0].letter_id: bp.Outcome(right, 1.0, 10, 5, 1),
+        gold[1].letter_id: bp.Outcome(None, 2.0, 7, 0, 1, "Boom: no", "Boom"),
+    }
+    result = bp.score(gold, outcomes)
+    row = bp.summary_row("peer", result, list(outcomes.values()))
+    assert row["failures"] == 1
+    assert [e["letter_id"] for e in row["errors"]] == [gold[1].letter_id]
+    assert row["prompt_tokens_per_letter"] == 8.5
+    assert result.letters[0].score == 1.0  # the gold record itself scores perfectly
+    assert result.letters[1].score < 1.0  # a failed letter is scored as an empty record

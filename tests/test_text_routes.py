@@ -252,3 +252,29 @@ def test_a_sentence_repeated_at_page_tops_is_not_a_running_header() -> None:
     )
     pages = [f"Case Number: CM17-0003619\n{same}\nfor its decision.", f"{same}\nx", f"{same}\ny"]
     assert strip_page_furniture(pages) == pages
+
+
+def test_eval_says_a_route_is_skipped_when_its_tool_is_missing(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from llm_extract.cli import main
+
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda n: None if n == "pdftotext" else real_which(n))
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "eval",
+                "--backend",
+                "rules",
+                "--text-from",
+                "pdftotext-layout",
+                "--letters",
+                str(corpus),
+            ]
+        )
+    assert exit_info.value.code == 3
+    err = capsys.readouterr().err
+    assert "text route pdftotext-layout skipped" in err and "poppler-utils" in err

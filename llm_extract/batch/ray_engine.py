@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -73,6 +74,10 @@ MAX_THREADS_PER_ACTOR = 16
 # slowest letter holds back few others (-j 8: 8 batches of 1; -j 32: 8 of 2 per actor).
 CALLS_PER_ACTOR = 8
 _POLL_S = 0.2
+# Letters per Ray dataset: the inputs are walked lazily, a chunk at a time, so a
+# million-letter archive is never one list in the driver (each chunk starts its
+# actors again: seconds per 20,000 letters).
+CHUNK_LETTERS = 20_000
 # The batch's test hooks (see worker.py) reach actors on a running cluster too.
 _TEST_HOOKS = (TEST_DELAY_ENV, TEST_CRASH_ENV)
 
@@ -311,22 +316,21 @@ def run_batch_ray(
         paths, total = run.paths()
         s.total = total
         progress = BatchProgress(total, enabled=opts.progress)
-        stop = threading.Event()
         try:
             with progress:
-                pending = list(pending_tasks(run, paths, ident, progress))
-                if pending:
+                tasks = pending_tasks(run, paths, ident, progress)
+                # The walk stays lazy: a dataset per CHUNK_LETTERS letters to do.
+                while s.stopped is None and (chunk := list(itertools.islice(tasks, CHUNK_LETTERS))):
                     ray = start_ray(ray_opts.address)
-                    ds, actors, per_actor = _dataset(ray, pending, opts, ray_opts, concurrency)
+                    ds, actors, per_actor = _dataset(ray, chunk, opts, ray_opts, concurrency)
                     s.executor = f"ray: {actors} actors x {per_actor}"
                     log.info("batch on ray: %s, %s", ident.describe(), s.executor)
                     progress.started()
-                    _drain(run, ds, progress, stop)
+                    _drain(run, ds, progress)
         except KeyboardInterrupt:
             s.interrupted = True
             log.warning("interrupted: letters in flight are not recorded and will be redone")
         finally:
-            stop.set()
             finish_run(run, t_start)
     return s
 
@@ -352,11 +356,19 @@ def pending_tasks(
         yield task
 
 
-def _drain(run: _Run, ds: Any, progress: BatchProgress, stop: threading.Event) -> None:
+def _drain(run: _Run, ds: Any, progress: BatchProgress) -> None:
     """Commit results as they stream in; those that arrive together share a commit."""
     results: queue.Queue[Any] = queue.Queue()
+    stop = threading.Event()
     reader = threading.Thread(target=_stream, args=(ds, results, stop), daemon=True)
     reader.start()
+    try:
+        _commit_stream(run, results, progress)
+    finally:
+        stop.set()  # the reader stops the dataset at its next row
+
+
+def _commit_stream(run: _Run, results: queue.Queue[Any], progress: BatchProgress) -> None:
     seen: set[str] = set()
     finished = False
     while not finished and run.summary.stopped is None:
@@ -381,7 +393,6 @@ def _drain(run: _Run, ds: Any, progress: BatchProgress, stop: threading.Event) -
                 seen.add(item[0].key)
                 futures.append(_resolved(run, *item))
         run.collect(futures, progress)
-    stop.set()
 
 
 def _resolved(run: _Run, task: Task, result: LetterResult | ConfigError) -> cf.Future[LetterResult]:
