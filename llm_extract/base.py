@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from .config import Config
 from .loading import Letter
 from .models import Provenance, Record, Usage
 
@@ -42,9 +43,13 @@ class BackendIdentity:
     version: str
     model: str | None = None
     prompt_version: str | None = None
+    # How the letter's text is obtained when it is not the default (PDFium text,
+    # OCR only for pages without text): another route gives another text, so
+    # another record. None for the default keeps the keys of older stores.
+    text_route: str | None = None
 
     @classmethod
-    def of(cls, backend: Backend) -> BackendIdentity:
+    def of(cls, backend: Backend, config: Config | None = None) -> BackendIdentity:
         # LLM backends expose `model` and `prompt_version` (the values their
         # records' provenance names); rules has neither.
         model = getattr(backend, "model", None)
@@ -54,6 +59,7 @@ class BackendIdentity:
             version=str(backend.version),
             model=str(model) if model is not None else None,
             prompt_version=str(prompt_version) if prompt_version is not None else None,
+            text_route=text_route(config),
         )
 
     def describe(self) -> str:
@@ -62,7 +68,23 @@ class BackendIdentity:
             parts.append(f"model {self.model}")
         if self.prompt_version:
             parts.append(f"prompt {self.prompt_version}")
+        if self.text_route:
+            parts.append(f"text {self.text_route}")
         return ", ".join(parts)
+
+
+def text_route(config: Config | None) -> str | None:
+    """The text route as a key part, or None for the default route."""
+    if config is None:
+        return None
+    parts = []
+    if config.text_from != "pdfium":
+        parts.append(f"from={config.text_from}")
+    if config.ocr != "auto":
+        parts.append(f"ocr={config.ocr}")
+    if config.ocr_engine != "auto":
+        parts.append(f"engine={config.ocr_engine}")
+    return ";".join(parts) or None
 
 
 def make_provenance(

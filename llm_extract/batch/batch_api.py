@@ -220,7 +220,7 @@ def run_batch_api(opts: BatchOptions) -> BatchSummary:
     endpoint = BatchEndpoint(opts.config)
     with Store(opts.outdir) as store:
         tables = _Tables(store)
-        ident = BackendIdentity.of(backend)
+        ident = BackendIdentity.of(backend, opts.config)
         run = _Run(opts, store, ident, None)
         s = run.summary
         s.executor, s.concurrency = "batch api", 1

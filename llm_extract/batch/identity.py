@@ -3,6 +3,7 @@
 A letter's key is the sha256 of
 
     file content sha256 | backend name | backend version | model | prompt version
+    [| text route, when not the default PDFium text: ``--text-from``, ``--ocr``]
 
 so a renamed or copied file is the same letter (extracted once), and changing
 the backend, its version, the model or the prompt version makes a new key
@@ -39,9 +40,10 @@ def file_sha256(path: Path) -> str:
 
 
 def letter_key(content_sha256: str, ident: BackendIdentity) -> str:
-    material = "\x1f".join(
-        [content_sha256, ident.name, ident.version, ident.model or "", ident.prompt_version or ""]
-    )
+    parts = [content_sha256, ident.name, ident.version, ident.model or "", ident.prompt_version or ""]
+    if ident.text_route:  # only when not the default, so older stores keep their keys
+        parts.append(ident.text_route)
+    material = "\x1f".join(parts)
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 

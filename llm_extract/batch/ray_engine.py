@@ -307,7 +307,7 @@ def run_batch_ray(
     backend = api.get_backend(name, opts.config)
     check_backend(backend)
     with Store(opts.outdir) as store:
-        ident = BackendIdentity.of(backend)
+        ident = BackendIdentity.of(backend, opts.config)
         run = _Run(opts, store, ident, on_result)
         run.pool = _Resolved()  # type: ignore[assignment]
         s = run.summary

@@ -317,7 +317,7 @@ def run_batch(
     backend = api.get_backend(opts.backend, opts.config)  # checked when built
     check_backend(backend)  # an instance passed in (library use) is checked here
     with Store(opts.outdir) as store:
-        ident = BackendIdentity.of(backend)
+        ident = BackendIdentity.of(backend, opts.config)
         run = _Run(opts, store, ident, on_result)
         run.summary.executor, run.summary.concurrency = mode, concurrency
         run.run_id = store.start_run(argv=opts.argv, backend=ident.describe())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..api import get_backend
 from ..base import Backend
-from ..config import Config
+from ..config import TEXT_ROUTES, Config
 from ..errors import ExtractionError, LetterNotFoundError
 from ..loading import load_letter
 from ..loop import LetterResult, error_data, run_letters
@@ -137,9 +137,17 @@ def attach_texts(predictions: dict[str, LetterResult], letters_dir: Path) -> int
         path = find_letter(letters_dir, lid)
         if path is None:
             continue
+        # The text the record was made from: its own route (a record made from
+        # pdftotext text has spans into that text, not into PDFium's).
+        prov = pred.record.provenance if pred.record is not None else None
+        route = prov.text_source if prov and prov.text_source in TEXT_ROUTES else None
         try:
-            predictions[lid] = replace(pred, text=load_letter(path).text)
-            loaded += 1
+            letter = load_letter(path, text_from=route)
         except ExtractionError as exc:
             log.info("%s: no text for the report: %s", lid, exc)
+            continue
+        if prov is not None and prov.text_sha256 != letter.sha256:
+            log.info("%s: the letter's text differs from the record's; spans may be off", lid)
+        predictions[lid] = replace(pred, text=letter.text)
+        loaded += 1
     return loaded
