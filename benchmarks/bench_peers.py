@@ -217,7 +217,8 @@ category is one of: """
     + ", ".join(c.value for c in Category)
     + """.
 Use exact text from the letter for extractions. Do not paraphrase. Do not extract a request
-where the case summary mentions it; only at its decision line."""
+where the case summary mentions it; only at its decision line. Leave out a class the text
+does not contain; never write null as an extraction."""
 )
 
 LX_EXAMPLE_TEXT = """\
@@ -668,6 +669,48 @@ def instructor_runner(base_url: str, model: str, mode: str | None) -> Runner:
     return run
 
 
+def drop_null_extractions(content: str) -> str:
+    """The answer without extractions whose text is null (``{"patient_occupation": null}``).
+
+    The 1.5B model writes one for every class a chunk lacks; langextract then
+    rejects the whole chunk ("Extraction text must be a string") and keeps
+    none of its extractions.  Removing only those entries is the least we
+    can do for langextract; the rest of the answer is passed on as it came.
+    """
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return content
+    rows = data.get("extractions") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        return content
+    keep = [
+        r
+        for r in rows
+        if not (
+            isinstance(r, dict)
+            and any(v is None for k, v in r.items() if not k.endswith("_attributes"))
+        )
+    ]
+    return json.dumps({**data, "extractions": keep})
+
+
+class _NullFreeClient:
+    """An OpenAI client whose chat answers pass through :func:`drop_null_extractions`."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.chat = self
+        self.completions = self
+
+    def create(self, **kwargs: Any) -> Any:
+        response = self._client.chat.completions.create(**kwargs)
+        for choice in response.choices:
+            if choice.message.content:
+                choice.message.content = drop_null_extractions(choice.message.content)
+        return response
+
+
 def langextract_runner(base_url: str, model: str, max_char_buffer: int) -> Runner:
     import langextract as lx
     from langextract.providers.openai import OpenAILanguageModel
@@ -684,7 +727,7 @@ def langextract_runner(base_url: str, model: str, max_char_buffer: int) -> Runne
         max_workers=1,  # the server answers one request at a time
         max_output_tokens=LX_MAX_TOKENS,
     )
-    lm._client = _metered_openai(base_url, meter)  # same client, plus the usage meter
+    lm._client = _NullFreeClient(_metered_openai(base_url, meter))
 
     def run(letter: Any) -> Outcome:
         def go(m: TokenMeter) -> Record:
@@ -701,6 +744,8 @@ def langextract_runner(base_url: str, model: str, max_char_buffer: int) -> Runne
                 # The provider object is built above; langextract's schema
                 # constraint would be response_format json_schema, which
                 # llama-cpp-python's server rejects (it takes text/json_object).
+                # Tried: that schema as {type: json_object, schema}, the server's
+                # grammar form: the model then answered {"extractions": []}.
                 use_schema_constraints=False,
             )
             used = TokenMeter(

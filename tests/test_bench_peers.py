@@ -277,3 +277,14 @@ def test_outcomes_are_scored_by_the_eval_harness() -> None:
     assert row["prompt_tokens_per_letter"] == 8.5
     assert result.letters[0].score == 1.0  # the gold record itself scores perfectly
     assert result.letters[1].score < 1.0  # a failed letter is scored as an empty record
+
+
+def test_null_extractions_are_dropped_before_langextract_parses() -> None:
+    content = (
+        '{"extractions": [{"patient_occupation": null, "patient_occupation_attributes": {}},'
+        ' {"case_number": "CM1", "case_number_attributes": {"x": null}}]}'
+    )
+    assert bp.json.loads(bp.drop_null_extractions(content)) == {
+        "extractions": [{"case_number": "CM1", "case_number_attributes": {"x": None}}]
+    }
+    assert bp.drop_null_extractions("not json") == "not json"

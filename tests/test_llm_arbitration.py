@@ -313,3 +313,18 @@ def test_two_diagnosis_lists_that_differ_are_flagged() -> None:
     record = arbitrate(rules, [("diagnoses", None, ["lumbar radiculopathy"])], ctx)
     assert record.diagnoses == rules.diagnoses
     assert record.needs_review and "diagnoses" in record.review_reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("Oxycodone HCL ER 20mg", True),
+        ("flurbiprofen 10%/dextromethorphan 5%/lidocaine 5%", True),  # a compound's strengths
+        ("Flurbiprofen/Dextromethorphan/Lidocaine", False),
+        ("Norco", False),
+    ],
+)
+def test_a_drug_name_holding_a_strength_is_implausible(name: str, bad: bool) -> None:
+    from llm_extract.llm.crosscheck import ARBITERS
+
+    assert (ARBITERS["medication_name"].implausible(name, "") is not None) is bad

@@ -50,7 +50,7 @@ _NOT_AN_OCCUPATION = re.compile(
 )
 _DIAGNOSIS_CUE = re.compile(r"diagnos|treat(?:ed|ment|ing)\s+for|impression|assessment|ICD", re.I)
 _CUE_IN_VALUE = re.compile(r"\bdiagnos\w*|\bincludes?\b|\btreated\s+for\b", re.I)
-_STRENGTH_IN_NAME = re.compile(r"\d\s*(?:mg|mcg|%|ml|g)\b", re.I)
+_STRENGTH_IN_NAME = re.compile(r"\d\s*(?:mg|mcg|%|ml|g)(?![A-Za-z])", re.I)
 _TIME_UNIT_AFTER = re.compile(
     r"\s*-?\s*(?:days?|months?|years?|hours?|hrs?|minutes?|mins?)\b", re.I
 )
@@ -109,10 +109,15 @@ def _quantity_implausible(value: int, request: str) -> str | None:
         return "not a positive count"
     spelled = words_to_digits(request)
     blanked = _blank(spelled)
-    nums = [(int(m.group(0)), m.end()) for m in re.finditer(r"\d+", blanked)]
-    if any(n == value and not _TIME_UNIT_AFTER.match(blanked, end) for n, end in nums):
+    # Numbers of days, months, years or hours are durations, never factors of a count.
+    nums = [
+        int(m.group(0))
+        for m in re.finditer(r"\d+", blanked)
+        if not _TIME_UNIT_AFTER.match(blanked, m.end())
+    ]
+    if value in nums:
         return None
-    if any(a * b == value for i, (a, _) in enumerate(nums) for b, _ in nums[i + 1 :]):
+    if any(a * b == value for i, a in enumerate(nums) for b in nums[i + 1 :]):
         return None
     if any(int(m.group(0)) == value for m in re.finditer(r"\d+", spelled)):
         return "the number is a strength, volume, level, date or duration, not a count"

@@ -30,9 +30,11 @@ from ..document.layout import detect_layout
 from ..document.segment import Segments, segment_letter
 from ..document.text import clean
 from ..errors import BackendUnavailableError, LLMError
+from ..evidence import Locator
 from ..loading import Letter
 from ..models import Record, Usage
 from ..rules.backend import parse_letter
+from ..rules.certainty import request_range
 from .client import LazyClient, LLMIdentity, to_usage
 from .crosscheck import REASON_UNAVAILABLE, LetterContext, arbitrate
 from .excerpts import summary_excerpt
@@ -156,7 +158,7 @@ class HybridBackend(LLMIdentity):
         ctx = LetterContext(
             text=letter.text,
             summary=(seg.summary.start, seg.summary.end) if seg.summary else None,
-            lines=[(b.decision_line.start, b.decision_line.end) for b in seg.items],
+            lines=[request_range(Locator(letter.text), b) for b in seg.items],
         )
         record = arbitrate(rules, _answers(answer, letter_fields, item_fields), ctx)
         record.provenance = self._provenance(letter, usage)

@@ -238,10 +238,20 @@ def _section_evidence(field: str, section: object, present: bool, rule: str) -> 
     )
 
 
+def request_range(loc: Locator, block: ItemBlock) -> tuple[int, int]:
+    """Where the item's request stands: for a partial certification, the remaining
+    portion only (the original request's numbers belong to another service)."""
+    lo, hi = block.decision_line.start, block.decision_line.end
+    found = loc.find_text(block.request, lo, hi)
+    if found is None:
+        return lo, hi
+    return found.spans[0][0], found.spans[-1][1]
+
+
 def item_evidence(i: int, item: Item, block: ItemBlock, loc: Locator) -> list[Evidence]:
     """Evidence of one item's fields, located in its decision statement and guideline parts."""
     p = f"items[{i}]"
-    line = _range(block.decision_line)
+    line = [request_range(loc, block)]
     request = item.request
     out = [
         evidence(
@@ -264,7 +274,7 @@ def item_evidence(i: int, item: Item, block: ItemBlock, loc: Locator) -> list[Ev
             f"{p}.decision",
             item.decision,
             loc,
-            line,
+            _range(block.decision_line),
             rule="segment: the decision word after the colon",
             certainty=EXACT,
         ),
