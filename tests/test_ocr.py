@@ -134,7 +134,7 @@ def _mixed_pdf(letters_dir: Path, scans: Path, out: Path) -> Path:
     """The text-layer pages of one letter followed by a scanned page of another."""
     import pypdfium2 as pdfium
 
-    from llm_extract.loading import _PDFIUM_LOCK
+    from llm_extract.pdf_pages import _PDFIUM_LOCK
 
     with _PDFIUM_LOCK:
         doc = pdfium.PdfDocument(str(letters_dir / f"{GOLD[1]}.pdf"))

@@ -14,7 +14,7 @@ def image_only_pdf(src: str | Path, dst: str | Path, *, dpi: int = 200) -> int:
     """Write ``dst``: the pages of ``src`` as images at ``dpi``; returns the page count."""
     import pypdfium2 as pdfium
 
-    from ..loading import _PDFIUM_LOCK  # PDFium is not thread-safe
+    from ..pdf_pages import _PDFIUM_LOCK  # PDFium is not thread-safe
 
     with _PDFIUM_LOCK:
         doc = pdfium.PdfDocument(str(src))

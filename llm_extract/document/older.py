@@ -19,6 +19,7 @@ turns into review reasons: a record is never silently half empty.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from ..models import Decision
 from .segment import ItemBlock, Section, Segments, _section
@@ -89,29 +90,7 @@ def segment_notice_2013(text: str) -> Segments:
         _section("credentials", text, quals.end(), until_next(quals.end())) if quals else None
     )
     summary = _section("summary", text, summ.end(), until_next(summ.end())) if summ else None
-    items: list[ItemBlock] = []
-    seen: set[str] = set()
-    for k, m in enumerate(decisions):
-        request = clean(m.group("req")).strip(" ,.:")
-        if request.casefold() in seen:
-            continue  # the same decision restated (a summary, then the analysis)
-        seen.add(request.casefold())
-        end = decisions[k + 1].start() if k + 1 < len(decisions) else until_next(m.end())
-        rationale = _section("rationale", text, m.end(), end)
-        items.append(
-            ItemBlock(
-                index=len(items),
-                decision_line=Section("decision_line", m.start(), m.end()),
-                request=request,
-                original_request=None,
-                decision=_decision(m.group("neg")),
-                claims_guideline=None,
-                maximus_guideline=None,
-                rationale=rationale,
-                start=m.start(),
-                end=end,
-            )
-        )
+    items = _sentence_items(text, decisions, " ,.:", lambda m: until_next(m.end()))
     if not items:
         notes.append(
             "notice-2013 layout: no 'has determined the request for … is (not) medically "
@@ -215,14 +194,28 @@ def necessity_items(text: str, lo: int, hi: int) -> list[ItemBlock]:
         re.I,
     )
     found = list(pattern.finditer(text, lo, hi))
+    return _sentence_items(text, found, " ,.:\"'", lambda m: hi)
+
+
+def _sentence_items(
+    text: str,
+    decisions: list[re.Match[str]],
+    strip: str,
+    last_end: Callable[[re.Match[str]], int],
+) -> list[ItemBlock]:
+    """One item per decision sentence (groups ``req`` and ``neg``), in letter order.
+
+    A block runs to the next decision sentence (the last one to ``last_end``);
+    the same request decided twice (a summary, then the analysis) is one item.
+    """
     items: list[ItemBlock] = []
     seen: set[str] = set()
-    for k, m in enumerate(found):
-        request = clean(m.group("req")).strip(" ,.:\"'")
+    for k, m in enumerate(decisions):
+        request = clean(m.group("req")).strip(strip)
         if request.casefold() in seen:
             continue
         seen.add(request.casefold())
-        end = found[k + 1].start() if k + 1 < len(found) else hi
+        end = decisions[k + 1].start() if k + 1 < len(decisions) else last_end(m)
         items.append(
             ItemBlock(
                 index=len(items),
