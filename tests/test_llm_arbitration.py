@@ -328,3 +328,19 @@ def test_a_drug_name_holding_a_strength_is_implausible(name: str, bad: bool) -> 
     from llm_extract.llm.crosscheck import ARBITERS
 
     assert (ARBITERS["medication_name"].implausible(name, "") is not None) is bad
+
+
+@pytest.mark.parametrize(
+    ("count", "request_text", "bad"),
+    [
+        (1, "Associated surgical service: Cold therapy for one week", True),  # a duration
+        (3, "standard wheelchair for a 3 month rental", True),
+        (20, "Oxycodone HCL ER 20mg #60", True),  # a strength
+        (12, "Acupuncture two times a week for six weeks", False),  # weeks as a factor
+        (60, "Norco 10/325mg #60", False),
+    ],
+)
+def test_a_count_validator(count: int, request_text: str, bad: bool) -> None:
+    from llm_extract.llm.crosscheck import ARBITERS
+
+    assert (ARBITERS["quantity"].implausible(count, request_text) is not None) is bad

@@ -54,6 +54,7 @@ _STRENGTH_IN_NAME = re.compile(r"\d\s*(?:mg|mcg|%|ml|g)(?![A-Za-z])", re.I)
 _TIME_UNIT_AFTER = re.compile(
     r"\s*-?\s*(?:days?|months?|years?|hours?|hrs?|minutes?|mins?)\b", re.I
 )
+_WEEKS_AFTER = re.compile(r"\s*-?\s*(?:weeks?|wks?)\b", re.I)
 _MODIFIER = re.compile(
     r"^(?:(?:ER|XR|SR|CR|DR|ODT|XL|HCL|HCl|DS|CD|LA|IR|\(.*\)|sodium|hydrochloride)\s*)+$"
 )
@@ -115,7 +116,14 @@ def _quantity_implausible(value: int, request: str) -> str | None:
         for m in re.finditer(r"\d+", blanked)
         if not _TIME_UNIT_AFTER.match(blanked, m.end())
     ]
-    if value in nums:
+    # A lone number of weeks is a duration too ("cold therapy for one week");
+    # weeks count only as a factor (2 times a week for 6 weeks).
+    alone = [
+        int(m.group(0))
+        for m in re.finditer(r"\d+", blanked)
+        if not _TIME_UNIT_AFTER.match(blanked, m.end()) and not _WEEKS_AFTER.match(blanked, m.end())
+    ]
+    if value in alone:
         return None
     if any(a * b == value for i, a in enumerate(nums) for b in nums[i + 1 :]):
         return None
@@ -367,7 +375,7 @@ def arbitrate_diagnoses(a: _Arbitration, llm: list[str]) -> None:
         sentence = _sentence_around(a.loc.text, found) if found else ""
         # A complaint ("complains of neck pain") is no diagnosis: a kept one
         # stands in a sentence with a diagnosis cue.
-        if found is None or _CUE_IN_VALUE.search(d) or not _DIAGNOSIS_CUE.search(sentence):
+        if found is None or _not_a_diagnosis(d) or not _DIAGNOSIS_CUE.search(sentence):
             dropped.append(d)
         else:
             kept.append(d)

@@ -12,6 +12,12 @@
 
 Within one process the server is shared (reference counted) by every client
 with the same settings, so the ``llm`` and ``hybrid`` backends load the model once.
+
+Why one module of ~450 lines: finding, starting, waiting for, sharing and
+stopping the server are one lifecycle over one state (the state file, the
+child's pid, its port); the child-side wrapper (``_child_main``) lives here too
+because the parent starts it as ``python -m`` of this very module, so a split
+would only add an import between two halves that always change together.
 """
 
 from __future__ import annotations
