@@ -114,6 +114,11 @@ class Found:
 
 
 _TOKEN = {False: re.compile(r"[^\s\ufffe]+"), True: re.compile(r"[^\W_]+")}
+# Where a line-end hyphen join may happen in either mode: a "-" followed, within
+# the gap to the next token, by a line break.  A text without one (most
+# sections) takes the fast path of _View.
+_JOIN_CANDIDATE = re.compile(r"-[\W_]*\n")
+_MATCH_START = re.Match.start
 
 
 class _View:
@@ -121,9 +126,28 @@ class _View:
 
     ``punctuation``: punctuation counts as a space too.  A word broken by a
     line-end hyphen ("radicul-\\nopathy") is joined, as ``clean`` joins it.
+
+    Fast path (no hyphen join possible, lower-casing keeps lengths): the tokens
+    joined by one space and lower-cased at once, offsets mapped back per token
+    on demand.  Otherwise token by token with a per-character offset map; both
+    give the same ``norm`` and the same spans.
     """
 
     def __init__(self, text: str, lo: int, hi: int, *, punctuation: bool) -> None:
+        self._text, self._lo, self._hi, self._punctuation = text, lo, hi, punctuation
+        self.index: list[int] | None = None
+        self._text_starts: list[int] | None = None  # of each token, on demand
+        if _JOIN_CANDIDATE.search(text, lo, hi) is None:
+            tokens = _TOKEN[punctuation].findall(text, lo, hi)
+            joined = " ".join(tokens)
+            norm = joined.lower()
+            if len(norm) == len(joined):
+                self.norm = norm
+                return
+        self._build_index()
+
+    def _build_index(self) -> None:
+        text, lo, hi, punctuation = self._text, self._lo, self._hi, self._punctuation
         parts: list[str] = []
         index: list[int] = []
         prev_end = -1
@@ -155,8 +179,33 @@ class _View:
         self.norm = "".join(parts)
         self.index = index
 
+    def _offset(self, p: int) -> int:
+        """The text offset of ``norm[p]`` (fast path; a joining space maps to the
+        end of the token before it, as in the per-character map)."""
+        if self._text_starts is None:
+            found = _TOKEN[self._punctuation].finditer(self._text, self._lo, self._hi)
+            self._text_starts = list(map(_MATCH_START, found))
+        norm = self.norm
+        # Tokens hold no space: norm[p] is in (or just after) token number
+        # "spaces before p", which starts after the last of those spaces.
+        k = norm.count(" ", 0, p)
+        return self._text_starts[k] + p - (norm.rfind(" ", 0, p) + 1)
+
     def span(self, s: int, e: int) -> tuple[int, int]:
-        return self.index[s], self.index[e - 1] + 1
+        if self.index is not None:
+            return self.index[s], self.index[e - 1] + 1
+        return self._offset(s), self._offset(e - 1) + 1
+
+
+def _too_vague(value: str) -> bool:
+    """Fewer than :data:`_MIN_ALNUM` letters/digits and no digit (stops at the second)."""
+    n = 0
+    for ch in value:
+        if ch.isalnum():
+            n += 1
+            if n >= _MIN_ALNUM:
+                return False
+    return not any(c.isdigit() for c in value)
 
 
 def _norm_value(value: str, *, punctuation: bool) -> str:
@@ -185,7 +234,7 @@ class Locator:
         """``value`` in ``text[lo:hi]``: exact, normalised, loose, then fuzzy."""
         hi = len(self.text) if hi is None else hi
         value = value.strip()
-        if sum(ch.isalnum() for ch in value) < _MIN_ALNUM and not any(c.isdigit() for c in value):
+        if _too_vague(value):
             return None  # "x" or "-" is found anywhere and says nothing ("4%" does)
         at = _word_find(self.text, value, lo, hi)
         if at != -1:

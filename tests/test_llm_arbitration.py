@@ -338,9 +338,92 @@ def test_a_drug_name_holding_a_strength_is_implausible(name: str, bad: bool) -> 
         (20, "Oxycodone HCL ER 20mg #60", True),  # a strength
         (12, "Acupuncture two times a week for six weeks", False),  # weeks as a factor
         (60, "Norco 10/325mg #60", False),
+        (60, "Oxycodone HCL ER 20mg #60 day supply: 30", False),  # "#": the count notation
     ],
 )
 def test_a_count_validator(count: int, request_text: str, bad: bool) -> None:
     from llm_extract.llm.crosscheck import ARBITERS
 
     assert (ARBITERS["quantity"].implausible(count, request_text) is not None) is bad
+
+
+# -- disagreement as the review signal ---------------------------------------------
+def _heuristic(rules: Record, path: str) -> None:
+    """Make the parser's value on ``path`` a heuristic reading (as its count rules' guesses are)."""
+    rules.evidence = [
+        e if e.field != path else e.model_copy(update={"certainty": "heuristic"})
+        for e in rules.evidence
+    ]
+
+
+@pytest.mark.parametrize(
+    ("count", "request_text"),
+    [
+        (7, "Inpatient rehabilitation physical therapy 7-10 days for a foot fracture"),
+        (2, "Home health aide 2 to 4 weeks"),
+    ],
+)
+def test_the_low_end_of_a_range_of_durations_is_no_count(count: int, request_text: str) -> None:
+    from llm_extract.llm.crosscheck import ARBITERS
+
+    assert ARBITERS["quantity"].implausible(count, request_text) is not None
+
+
+def test_a_count_the_parser_could_not_read_is_kept_from_the_model_and_flagged() -> None:
+    rules, ctx = _setup()
+    _undecide(rules, "items[0].quantity")
+    record = arbitrate(rules, [("quantity", 0, 18)], ctx)  # 2-3 x a week for 6 weeks
+    assert record.items[0].quantity == 18
+    (check,) = record.checks
+    assert (check.kept, check.resolved, check.rules_value) == ("llm", False, None)
+    assert record.needs_review and "items[0].quantity" in record.review_reasons[0]
+    assert "18" in record.review_reasons[0]
+
+
+def test_a_heuristic_count_the_model_does_not_see_is_flagged() -> None:
+    rules, ctx = _setup()
+    _heuristic(rules, "items[3].quantity")
+    record = arbitrate(rules, [("quantity", 3, None)], ctx)
+    assert record.items[3].quantity == 60  # the parser's reading is kept
+    assert record.needs_review and "reads 60, the model reads none" in record.review_reasons[0]
+    # An exact count is not contested by a model that reads none.
+    rules, ctx = _setup()
+    record = arbitrate(rules, [("quantity", 3, None)], ctx)
+    assert not record.needs_review and record.checks == []
+
+
+def test_the_parsers_value_that_breaks_a_validator_yields_to_the_models() -> None:
+    rules, ctx = _setup("injected_summary.txt")
+    _heuristic(rules, "items[0].quantity")
+    rules.items[0].quantity = 50  # "Tramadol 50mg #60": a strength read as a count
+    record = arbitrate(rules, [("quantity", 0, 60)], ctx)  # "#60": grounded, plausible
+    assert record.items[0].quantity == 60
+    (check,) = record.checks
+    assert check.kept == "llm" and check.resolved and "the parser's value" in check.reason
+    assert not record.needs_review
+    ev = record.evidence_for("items[0].quantity")
+    assert ev is not None and ev.reader == "llm" and ev.grounded
+
+
+def test_a_different_number_of_diagnoses_is_flagged_with_both_readings() -> None:
+    # The model splits the parser's one diagnosis into two parts the letter
+    # never writes as such: the same words, a different number of diagnoses.
+    rules, ctx = _setup("injected_summary.txt")
+    rules.diagnoses = ["lumbar radiculopathy and left shoulder impingement"]
+    record = arbitrate(
+        rules,
+        [("diagnoses", None, ["lumbar radiculopathy", "left shoulder radiculopathy"])],
+        ctx,
+    )
+    assert record.diagnoses == rules.diagnoses
+    assert record.needs_review
+    (reason,) = record.review_reasons
+    assert reason.startswith("diagnoses: the parser reads 1") and "the model 2" in reason
+
+
+def test_the_same_diagnoses_written_differently_are_not_flagged() -> None:
+    rules, ctx = _setup("injected_summary.txt")
+    record = arbitrate(
+        rules, [("diagnoses", None, ["Lumbar Radiculopathy", "left shoulder impingement"])], ctx
+    )
+    assert record.diagnoses == rules.diagnoses and not record.needs_review

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..batch.store import DB_NAME
+from ..rules.backend import RULES_VERSION
 
 
 def _records(db: sqlite3.Connection) -> list[sqlite3.Row]:
@@ -84,12 +85,13 @@ def add_failed(db: sqlite3.Connection, letter_id: str, path: str) -> str:
     db.execute(
         "INSERT OR REPLACE INTO results (key, status, letter_id, source_path, backend,"
         " backend_version, error_class, error_message, error_json, finished_at)"
-        " VALUES (?, 'failed', ?, ?, 'rules', 'rules-1.0', 'LetterNotFoundError', ?, ?,"
+        " VALUES (?, 'failed', ?, ?, 'rules', ?, 'LetterNotFoundError', ?, ?,"
         " '2026-12-01T00:00:00.000+00:00')",
         (
             key,
             letter_id,
             path,
+            RULES_VERSION,
             f"no such file: {path}",
             json.dumps({"error": "LetterNotFoundError", "message": f"no such file: {path}"}),
         ),

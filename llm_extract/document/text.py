@@ -39,7 +39,10 @@ DATE_PATTERN = (
     rf"|{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
     rf"|\d{{1,2}}\s+{_MONTH}\.?,?\s+\d{{4}})"
 )
-DATE_RE = re.compile(rf"(?<![\d/.-])({DATE_PATTERN})", re.I)
+# The lookahead (the first characters a date can start with) changes no match
+# but lets re skip most positions: ~3x faster over a letter than the
+# lookbehind alone.
+DATE_RE = re.compile(rf"(?=[\dJFMASOND])(?<![\d/.-])({DATE_PATTERN})", re.I)
 
 
 def find_dates(text: str) -> list[tuple[dt.date, int, int]]:

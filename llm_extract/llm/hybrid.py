@@ -45,8 +45,10 @@ log = logging.getLogger(__name__)
 
 # 1.1: an LLM body region must name anatomy; 1.2: exactly one label per decision
 # line; 1.3: "injured worker" and the like are not an occupation; 2.0: only the
-# fields the parser is not certain of are asked, arbitration by evidence.
-HYBRID_VERSION = "hybrid-2.0"
+# fields the parser is not certain of are asked, arbitration by evidence;
+# 2.1: disagreement is the review signal (a count one reader lacks, a different
+# number of diagnoses are flagged; a parser value that breaks a validator yields).
+HYBRID_VERSION = "hybrid-2.1"
 
 # Record path -> answer key, for the fields the LLM may be asked.
 ASKABLE_LETTER = {

@@ -26,7 +26,10 @@ from .summary import CaseSummary, parse_occupation, parse_summary
 
 log = logging.getLogger(__name__)
 
-RULES_VERSION = "rules-1.0"
+# 1.1: per-field evidence and certainty, the letter's layout and text route in
+# provenance, a header reader for any extractor's order, review flags for
+# incomplete records: a batch must not skip letters a 1.0 record describes.
+RULES_VERSION = "rules-1.1"
 
 
 def parse_letter(letter: Letter) -> Record:

@@ -21,6 +21,7 @@ certainty, the rule and the spans of each value, located with
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -28,8 +29,8 @@ from ..document.segment import ItemBlock, Segments
 from ..document.text import find_dates
 from ..evidence import Locator, evidence, field_value, make_evidence, make_span
 from ..models import Category, Certainty, Evidence, Item, Record
-from . import categories
-from .counts import _HASH, _N_UNITS, _TIMES_N, _TOTAL_PAREN, _blank, words_to_digits
+from . import categories, counts
+from .counts import _HASH, _N_UNITS, _TIMES_N, _TOTAL_PAREN
 from .header import _DATE_LABELS
 from .summary import _AGE_ONLY, _AGE_SEX, _DIAGNOSIS_INTRO, _PAREN, _sentences_mentioning
 
@@ -53,12 +54,34 @@ OCCUPATION_CUE = re.compile(
     r"|\bwork(?:s|ed|ing)?\s+as\b|\bby\s+trade\b|\bposition\s+as\b",
     re.I,
 )
+# The same cue matched in the lower-cased text only where one of its first
+# words starts (str.find; a regex scan of the whole letter with re.I costs
+# ~0.25 ms).  Exact for any text without the four characters re.I equates
+# with an ASCII letter (İ ı ſ K).
+_CUE_WORDS = ("occupation", "employed", "job", "work", "by", "position")
+_OCCUPATION_CUE_LOWER = re.compile(
+    r"(?:o(?<!\wo)ccupation\s+(?:is|was|as)|e(?<!\we)mployed|j(?<!\wj)ob\s+(?:title|as)"
+    r"|w(?<!\ww)ork(?:s|ed|ing)?\s+as|b(?<!\wb)y\s+trade|p(?<!\wp)osition\s+as)\b"
+)
+_CASE_TRAPS = ("\u0130", "\u0131", "\u017f", "\u212a")
 _AGE_CUE = re.compile(r"\d+\s*-?\s*(?:year|yr)s?\b|\bage[d]?\s+\d+", re.I)
 _SCHEDULE = re.compile(r"\bweek|\bwk|\d\s*x\s*\d|\btimes\b", re.I)
 
 EXACT: Certainty = "exact"
 HEURISTIC: Certainty = "heuristic"
 UNDECIDED: Certainty = "undecided"
+
+
+# The summary, flattened, and whether it states "<age> year old <sex>": asked by
+# three judgements of one letter, so kept for the last two summaries.
+@functools.lru_cache(maxsize=2)
+def _flat(summary: str) -> str:
+    return " ".join(summary.split())
+
+
+@functools.lru_cache(maxsize=2)
+def _has_age_sex(flat: str) -> bool:
+    return _AGE_SEX.search(flat) is not None
 
 
 # -- letter fields ---------------------------------------------------------------
@@ -92,8 +115,8 @@ def header_date(field: str, value: object, header: str | None) -> Judgement:
 def age_sex(field: str, value: object, summary: str | None) -> Judgement:
     if summary is None:
         return EXACT, "no case summary"
-    flat = " ".join(summary.split())
-    if _AGE_SEX.search(flat) and value is not None:
+    flat = _flat(summary)
+    if _has_age_sex(flat) and value is not None:
         return EXACT, "summary: '<age> year old <sex>'"
     if value is not None:
         rule = "an age without a sex word" if field == "patient.age" else "'is a <sex>'"
@@ -105,34 +128,46 @@ def age_sex(field: str, value: object, summary: str | None) -> Judgement:
 
 def occupation(value: str | None, text: str, summary: str | None) -> Judgement:
     if value is not None:
-        if (
-            summary
-            and _AGE_SEX.search(" ".join(summary.split()))
-            and value in " ".join(summary.split())
-        ):
+        if summary and _has_age_sex(_flat(summary)) and value in _flat(summary):
             return HEURISTIC, "summary: '<age> year old <sex> <occupation> who …'"
         return HEURISTIC, "letter: 'working/employed as a …'"
-    if OCCUPATION_CUE.search(text):
+    if _has_occupation_cue(text):
         return UNDECIDED, "a job may be stated in a phrasing the parser does not read"
     return EXACT, "no phrase that states a job"
+
+
+def _has_occupation_cue(text: str) -> bool:
+    """``OCCUPATION_CUE.search(text)``, fast (see ``_OCCUPATION_CUE_LOWER``)."""
+    if any(ch in text for ch in _CASE_TRAPS):
+        return OCCUPATION_CUE.search(text) is not None
+    low = text.lower()
+    for word in _CUE_WORDS:
+        at = low.find(word)
+        while at != -1:
+            if _OCCUPATION_CUE_LOWER.match(low, at):
+                return True
+            at = low.find(word, at + 1)
+    return False
 
 
 def diagnoses(value: list[str], summary: str | None) -> Judgement:
     if summary is None:
         return EXACT, "no case summary"
-    flat = " ".join(summary.split())
+    if len(value) > 1:  # the cue's list need not be read again (its regex is slow)
+        return HEURISTIC, "summary: diagnosis list split on ; , and"
+    flat = _flat(summary)
+    if not value and "diagnos" in flat.lower():
+        return UNDECIDED, "summary: a diagnosis cue whose list the parser did not read"
     bodies = [
         m.group("body")
         for sentence in _sentences_mentioning(flat, ("diagnos", "treat"))
         for m in _DIAGNOSIS_INTRO.finditer(sentence)
     ]
     if not value:
-        if bodies or "diagnos" in flat.lower():
+        if bodies:
             return UNDECIDED, "summary: a diagnosis cue whose list the parser did not read"
         return EXACT, "summary: no diagnosis phrase (complaints only)"
-    if len(value) == 1 and all(
-        not re.search(r"[,;]|\band\b", _PAREN.sub("", b), re.I) for b in bodies
-    ):
+    if all(not re.search(r"[,;]|\band\b", _PAREN.sub("", b), re.I) for b in bodies):
         return EXACT, "summary: one diagnosis after its cue"
     return HEURISTIC, "summary: diagnosis list split on ; , and"
 
@@ -165,7 +200,7 @@ def category(request: str) -> Judgement:
 
 
 def quantity(value: int | None, request: str) -> Judgement:
-    text = _blank(words_to_digits(request))
+    text = counts.blanked_request(request)
     if value is None:
         if not any(ch.isdigit() for ch in text):
             return EXACT, "counts: no number left once strengths, levels and dates are set aside"

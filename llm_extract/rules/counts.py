@@ -10,6 +10,7 @@ counts.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -121,6 +122,13 @@ def _blank(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=64)
+def blanked_request(request: str) -> str:
+    """``_blank(words_to_digits(request))``, cached: the parser and its certainty
+    rules (rules/certainty.py) both read it for the same request."""
+    return _blank(words_to_digits(request))
+
+
 def parse_counts(request: str, *, schedule: bool = True) -> Counts:
     """Quantity, visits per week and weeks stated in one request.
 
@@ -130,7 +138,7 @@ def parse_counts(request: str, *, schedule: bool = True) -> Counts:
     spelled = words_to_digits(request)
     if not any(ch.isdigit() for ch in spelled):
         return Counts()  # no number, no count ("MRI of the lumbar spine")
-    text = _blank(spelled)
+    text = blanked_request(request)
     freq = dur = None
     m = _PER_WEEK.search(text)
     if m:
