@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import api
-from ..base import Backend, BackendIdentity
+from ..base import Backend
 from ..errors import ConfigError
 from ..llm.client import SEND_HOOK, Send
 from ..loop import LetterResult, check_backend, process_one
@@ -220,13 +220,8 @@ def run_batch_api(opts: BatchOptions) -> BatchSummary:
     endpoint = BatchEndpoint(opts.config)
     with Store(opts.outdir) as store:
         tables = _Tables(store)
-        ident = BackendIdentity.of(backend, opts.config)
-        run = _Run(opts, store, ident, None)
-        s = run.summary
-        s.executor, s.concurrency = "batch api", 1
-        run.run_id = store.start_run(argv=opts.argv, backend=ident.describe())
-        paths, total = run.paths()
-        s.total = total
+        run, paths = _Run.begin(opts, store, backend, None, executor="batch api", concurrency=1)
+        ident, s, total = run.ident, run.summary, run.summary.total
         progress = BatchProgress(total, enabled=opts.progress)
         try:
             with progress:

@@ -315,14 +315,11 @@ def run_batch_ray(
     backend = api.get_backend(name, opts.config)
     check_backend(backend)
     with Store(opts.outdir) as store:
-        ident = BackendIdentity.of(backend, opts.config)
-        run = _Run(opts, store, ident, on_result)
+        run, paths = _Run.begin(
+            opts, store, backend, on_result, executor="ray", concurrency=concurrency
+        )
         run.pool = _Resolved()  # type: ignore[assignment]
-        s = run.summary
-        s.executor, s.concurrency = "ray", concurrency
-        run.run_id = store.start_run(argv=opts.argv, backend=ident.describe())
-        paths, total = run.paths()
-        s.total = total
+        ident, s, total = run.ident, run.summary, run.summary.total
         progress = BatchProgress(total, enabled=opts.progress)
         try:
             with progress:

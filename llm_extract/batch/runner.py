@@ -198,6 +198,25 @@ class _Run:
         self.run_id = 0
         self.pool: WorkerPool
 
+    @classmethod
+    def begin(
+        cls,
+        opts: BatchOptions,
+        store: Store,
+        backend: Backend,
+        on_result: Callable[[LetterResult, BatchSummary], None] | None,
+        *,
+        executor: str,
+        concurrency: int,
+    ) -> tuple[_Run, Iterator[Path]]:
+        """A run recorded in the store, with its inputs walked lazily (every engine)."""
+        ident = BackendIdentity.of(backend, opts.config)
+        run = cls(opts, store, ident, on_result)
+        run.summary.executor, run.summary.concurrency = executor, concurrency
+        run.run_id = store.start_run(argv=opts.argv, backend=ident.describe())
+        paths, run.summary.total = run.paths()
+        return run, paths
+
     def paths(self) -> tuple[Iterator[Path], int]:
         specs: Iterable[str] = self.opts.inputs
         if not specs and self.opts.retry_failed:
@@ -317,13 +336,11 @@ def run_batch(
     backend = api.get_backend(opts.backend, opts.config)  # checked when built
     check_backend(backend)  # an instance passed in (library use) is checked here
     with Store(opts.outdir) as store:
-        ident = BackendIdentity.of(backend, opts.config)
-        run = _Run(opts, store, ident, on_result)
-        run.summary.executor, run.summary.concurrency = mode, concurrency
-        run.run_id = store.start_run(argv=opts.argv, backend=ident.describe())
+        run, paths = _Run.begin(
+            opts, store, backend, on_result, executor=mode, concurrency=concurrency
+        )
+        ident, total = run.ident, run.summary.total
         log.info("batch: %s, %s", ident.describe(), describe_workers(mode, concurrency))
-        paths, total = run.paths()
-        run.summary.total = total
         pool = run.pool = WorkerPool(mode, concurrency, backend, opts.config, str(opts.backend))
         limiter = RateLimiter(opts.rpm)
         max_inflight = INFLIGHT_PER_WORKER * concurrency
