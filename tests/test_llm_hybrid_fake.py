@@ -131,3 +131,19 @@ def test_an_unknown_layout_goes_whole_to_the_llm_backend_and_is_flagged(
     assert record.provenance is not None and record.provenance.layout == "unknown"
     assert record.needs_review and "unknown letter layout" in record.review_reasons[0]
     assert all(e.reader == "llm" for e in record.evidence)
+
+
+def test_a_real_unknown_layout_the_llm_cannot_read_keeps_the_flagged_parser_record(
+    fake: FakeOpenAI,
+) -> None:
+    # A recognisably IMR letter in a layout nobody knows (tests/letters/layouts):
+    # the llm backend finds no item line either; the letter is not lost.
+    backend = _backend(fake)
+    try:
+        record = backend.extract(load_letter(SYNTHETIC / "layouts" / "unknown_imr_layout.txt"))
+    finally:
+        backend.close()
+    assert record.provenance is not None
+    assert record.provenance.layout == "unknown" and record.provenance.backend == "hybrid"
+    assert record.needs_review
+    assert any("the LLM could not read it either" in r for r in record.review_reasons)

@@ -29,7 +29,7 @@ from ..config import Config
 from ..document.layout import detect_layout
 from ..document.segment import Segments, segment_letter
 from ..document.text import clean
-from ..errors import BackendUnavailableError, LLMError
+from ..errors import BackendUnavailableError, ExtractionError, LLMError
 from ..evidence import Locator
 from ..loading import Letter
 from ..models import Record, Usage
@@ -209,10 +209,28 @@ class HybridBackend(LLMIdentity):
 
         backend = LLMBackend(self.config)
         backend._llm = self._llm  # share the one client (and the embedded server)
-        record = backend.extract(letter)
+        try:
+            record = backend.extract(letter)
+            record.flag(f"unknown letter layout ({layout}): every value is the LLM's reading")
+        except BackendUnavailableError:
+            raise  # misconfiguration (bad key, no model): the user must fix it
+        except ExtractionError as exc:
+            # The llm backend reads the letter by its sections; where it finds
+            # none (no item line it knows) it cannot read the letter either.
+            # The parser's record of an unknown layout is already flagged and
+            # near empty; it says why, rather than the letter being lost.
+            log.warning("%s: unknown layout, the LLM could not read it: %s", letter.letter_id, exc)
+            record = parse_letter(letter)
+            fallback = isinstance(exc, LLMError)
+            spent: Usage = getattr(exc, "usage", None) or Usage()
+            record.provenance = self._provenance(
+                letter, spent, fallback_reason=str(exc) if fallback else None
+            )
+            record.flag(
+                f"unknown letter layout ({layout}): the LLM could not read it either ({exc})"
+            )
         if record.provenance is not None:
             record.provenance.layout = layout
-        record.flag(f"unknown letter layout ({layout}): every value is the LLM's reading")
         return record
 
     def _provenance(
