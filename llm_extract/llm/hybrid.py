@@ -137,8 +137,8 @@ class HybridBackend(LLMIdentity):
         layout = detect_layout(letter.text)
         if not layout.known:
             return self._whole_letter_to_llm(letter, layout.name)
-        rules = parse_letter(letter)  # raises InputError subclasses for bad letters
-        seg = segment_letter(letter)
+        seg = segment_letter(letter)  # raises InputError subclasses for bad letters
+        rules = parse_letter(letter, segments=seg)  # segmented once, for both
         letter_fields, item_fields = uncertain_fields(rules)
         if not letter_fields and not item_fields:
             rules.provenance = self._provenance(

@@ -32,11 +32,15 @@ log = logging.getLogger(__name__)
 RULES_VERSION = "rules-1.1"
 
 
-def parse_letter(letter: Letter) -> Record:
-    """The rules record of one letter (without provenance)."""
+def parse_letter(letter: Letter, *, segments: Segments | None = None) -> Record:
+    """The rules record of one letter (without provenance).
+
+    ``segments``: the letter's segmentation when the caller already made it
+    (the hybrid backend segments each letter once, for the parser and its excerpt).
+    """
     text = letter.text
     try:
-        seg = segment_letter(letter)
+        seg = segments if segments is not None else segment_letter(letter)
     except InputError:
         if letter.layout.known or not letter.layout.is_imr:
             raise
