@@ -14,15 +14,7 @@ import sys
 
 from playwright.sync_api import sync_playwright
 
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from llm_extract.devtools.browser import CHROMIUM, CHROMIUM_ARGS
 
 
 def main() -> None:
@@ -30,7 +22,7 @@ def main() -> None:
     out = sys.argv[2] if len(sys.argv) > 2 else "docs/review.png"
     base = url.split("/?")[0]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(url)
         page.goto(f"{base}/?reason=disagreement")

@@ -30,6 +30,19 @@ def _client(fake: FakeOpenAI, mode: str) -> LLMClient:
     return LLMClient(load_config(env={}, base_url=fake.base_url, model="m", instructor_mode=mode))
 
 
+def _json_client_without_schema_text(fake: FakeOpenAI) -> LLMClient:
+    """JSON mode with the schema only in response_format (the embedded server's way)."""
+    return LLMClient(
+        load_config(
+            env={},
+            base_url=fake.base_url,
+            model="m",
+            instructor_mode="json",
+            schema_in_prompt="no",
+        )
+    )
+
+
 def test_json_mode_appends_the_schema_to_our_system_message() -> None:
     with FakeOpenAI() as fake:
         client = _client(fake, "json")
@@ -47,15 +60,7 @@ def test_json_mode_appends_the_schema_to_our_system_message() -> None:
 def test_json_mode_without_the_schema_text_keeps_it_in_response_format() -> None:
     # What the embedded llama.cpp server gets: the grammar carries the schema.
     with FakeOpenAI([Reply.text('{"name": "Tramadol", "dose_mg": 50}')]) as fake:
-        client = LLMClient(
-            load_config(
-                env={},
-                base_url=fake.base_url,
-                model="m",
-                instructor_mode="json",
-                schema_in_prompt="no",
-            )
-        )
+        client = _json_client_without_schema_text(fake)
         drug, _ = client.complete(Drug, SYSTEM_FIRST)
         client.close()
         (sent,) = fake.completions
@@ -133,15 +138,7 @@ def test_json_mode_without_the_schema_text_reasks_by_appending_only() -> None:
     with FakeOpenAI(
         [Reply.text('{"name": "Tramadol", "dose_mg": '), Reply.text('{"name": "T", "dose_mg": 5}')]
     ) as fake:
-        client = LLMClient(
-            load_config(
-                env={},
-                base_url=fake.base_url,
-                model="m",
-                instructor_mode="json",
-                schema_in_prompt="no",
-            )
-        )
+        client = _json_client_without_schema_text(fake)
         drug, usage = client.complete(Drug, SYSTEM_FIRST)
         client.close()
         first, second = fake.completions
@@ -161,15 +158,7 @@ def test_json_mode_without_the_schema_text_reasks_by_appending_only() -> None:
 
 def test_no_new_pydantic_class_per_call_in_json_mode() -> None:
     with FakeOpenAI() as fake:
-        client = LLMClient(
-            load_config(
-                env={},
-                base_url=fake.base_url,
-                model="m",
-                instructor_mode="json",
-                schema_in_prompt="no",
-            )
-        )
+        client = _json_client_without_schema_text(fake)
         client.complete(Drug, SYSTEM_FIRST)
         gc.collect()
         before = len(Drug.__subclasses__())

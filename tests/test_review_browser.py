@@ -18,17 +18,10 @@ from pathlib import Path
 import pytest
 from review_support import make_base_store, review_server, run_cli
 
+from llm_extract.devtools.browser import CHROMIUM_ARGS
+
 pytestmark = [pytest.mark.browser, pytest.mark.corpus]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _unavailable(reason: str) -> None:
