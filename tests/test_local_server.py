@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from net_support import listening_sockets
 from pydantic import BaseModel
 
 from llm_extract.config import Config
@@ -396,25 +397,6 @@ def test_configured_port_with_a_server_is_used(
 
 
 # -- live: the real model and llama.cpp server --------------------------------------------
-def _listening_addresses(port: int) -> set[str]:
-    """Local addresses with a socket listening on ``port`` (from /proc/net/tcp*)."""
-    found = set()
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            local, state = line.split()[1], line.split()[3]
-            addr, hex_port = local.split(":")
-            if int(hex_port, 16) == port and state == "0A":  # LISTEN
-                if width == 8:
-                    found.add(socket.inet_ntoa(bytes.fromhex(addr)[::-1]))
-                else:
-                    found.add(addr)
-    return found
-
-
 class Answer(BaseModel):
     city: str
     country: str
@@ -448,7 +430,7 @@ def test_live_real_model_structured_completion(tmp_path: Path) -> None:
         first_call = time.monotonic() - started
         assert client.base_url is not None
         port = int(client.base_url.rsplit(":", 1)[1].split("/")[0])
-        assert _listening_addresses(port) == {"127.0.0.1"}
+        assert set(listening_sockets(port)) == {"127.0.0.1"}
     finally:
         client.close()
     assert isinstance(answer, Answer)

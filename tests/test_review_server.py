@@ -11,26 +11,10 @@ import pytest
 
 pytest.importorskip("uvicorn", reason="the review extra is not installed")
 
+from net_support import listening_sockets
 from review_support import make_base_store, review_server
 
 pytestmark = pytest.mark.corpus
-
-
-def _listening(port: int) -> list[str]:
-    """Local addresses listening on ``port``, from the kernel's socket tables."""
-    out = []
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            local, state = line.split()[1], line.split()[3]
-            addr, _, hexport = local.partition(":")
-            if int(hexport, 16) == port and state == "0A":  # 0A = LISTEN
-                assert len(addr) == width
-                out.append(addr)
-    return out
 
 
 # Run in a child process: pytest-recording's --block-network patches sockets here.
@@ -74,7 +58,7 @@ def test_the_server_listens_on_127_0_0_1_only_and_wants_the_token(
     with review_server(out) as (url, token, _proc):
         port = int(url.rsplit(":", 1)[1])
         # the kernel's view: one listening socket, on 127.0.0.1 (0100007F), nothing else
-        assert _listening(port) == ["0100007F"]
+        assert listening_sockets(port) == ["127.0.0.1"]  # one socket, loopback only
         # and from this machine's other addresses nothing answers
         probed = _probe_other_addresses(port)
         assert all(v == "refused" for v in probed.values()), probed
