@@ -114,16 +114,15 @@ def test_a_fallback_record_is_flagged(fake: FakeOpenAI) -> None:
     assert record.review_reasons and record.review_reasons[0].startswith("LLM unavailable: ")
 
 
-def test_an_unknown_layout_goes_whole_to_the_llm_backend_and_is_flagged(
-    fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_unknown_layout_goes_whole_to_the_llm_backend_and_is_flagged(fake: FakeOpenAI) -> None:
     from llm_extract.document.layout import Layout
-    from llm_extract.llm import hybrid
 
-    monkeypatch.setattr(hybrid, "detect_layout", lambda text: Layout("unknown", is_imr=True))
+    letter = load_letter(SYNTHETIC / "injected_summary.txt")
+    # As if its layout were unknown: Letter.layout is a cached property.
+    letter.__dict__["layout"] = Layout("unknown", is_imr=True)
     backend = _backend(fake)
     try:
-        record = backend.extract(load_letter(SYNTHETIC / "injected_summary.txt"))
+        record = backend.extract(letter)
     finally:
         backend.close()
     # The llm backend's calls: header, summary, one per item; nothing from the parser's record.

@@ -26,7 +26,6 @@ from typing import Any
 
 from ..base import make_provenance
 from ..config import Config
-from ..document.layout import detect_layout
 from ..document.segment import Segments, segment_letter
 from ..document.text import clean
 from ..errors import BackendUnavailableError, ExtractionError, LLMError
@@ -134,7 +133,7 @@ class HybridBackend(LLMIdentity):
 
     def extract(self, letter: Letter) -> Record:
         started = time.perf_counter()
-        layout = detect_layout(letter.text)
+        layout = letter.layout  # detected once per letter; provenance names it too
         if not layout.known:
             return self._whole_letter_to_llm(letter, layout.name)
         seg = segment_letter(letter)  # raises InputError subclasses for bad letters
@@ -144,7 +143,6 @@ class HybridBackend(LLMIdentity):
             rules.provenance = self._provenance(
                 letter, Usage(seconds=time.perf_counter() - started)
             )
-            rules.provenance.layout = layout.name
             return rules  # decided with certainty: no call, no tokens
         try:
             answer, usage = self._ask(letter, seg, letter_fields, item_fields)
@@ -154,7 +152,6 @@ class HybridBackend(LLMIdentity):
             spent: Usage = getattr(exc, "usage", None) or Usage()
             log.warning("%s: LLM failed, keeping the rules record: %s", letter.letter_id, exc)
             rules.provenance = self._provenance(letter, spent, fallback_reason=str(exc))
-            rules.provenance.layout = layout.name
             rules.flag(REASON_UNAVAILABLE.format(reason=str(exc)))
             return rules
         ctx = LetterContext(
@@ -164,7 +161,6 @@ class HybridBackend(LLMIdentity):
         )
         record = arbitrate(rules, _answers(answer, letter_fields, item_fields), ctx)
         record.provenance = self._provenance(letter, usage)
-        record.provenance.layout = layout.name
         log.debug(
             "%s: hybrid in %.1fs (%d asked, %d checks, needs_review=%s)",
             letter.letter_id,
@@ -229,8 +225,6 @@ class HybridBackend(LLMIdentity):
             record.flag(
                 f"unknown letter layout ({layout}): the LLM could not read it either ({exc})"
             )
-        if record.provenance is not None:
-            record.provenance.layout = layout
         return record
 
     def _provenance(
