@@ -109,6 +109,6 @@ def make_provenance(
         fallback=fallback,
         fallback_reason=fallback_reason,
         layout=letter.layout.name,
-        text_source=getattr(letter, "text_source", None),
-        ocr=getattr(letter, "ocr", None),
+        text_source=letter.text_source,
+        ocr=letter.ocr,
     )

@@ -500,10 +500,17 @@ def _sentence_around(text: str, found: Found) -> str:
 
 
 def arbitrate(
-    rules: Record, answers: list[tuple[str, int | None, Any]], ctx: LetterContext
+    rules: Record,
+    answers: list[tuple[str, int | None, Any]],
+    ctx: LetterContext,
+    locator: Locator | None = None,
 ) -> Record:
-    """The hybrid record: ``rules`` with each ``(key, item index, LLM value)`` arbitrated."""
-    a = _Arbitration(rules.model_copy(deep=True), ctx, Locator(ctx.text))
+    """The hybrid record: ``rules`` with each ``(key, item index, LLM value)`` arbitrated.
+
+    ``locator``: the caller's locator over ``ctx.text``, whose cached section
+    views are then reused (the hybrid backend builds one per letter).
+    """
+    a = _Arbitration(rules.model_copy(deep=True), ctx, locator or Locator(ctx.text))
     for key, item, value in answers:
         if key == "diagnoses":
             arbitrate_diagnoses(a, value)

@@ -154,12 +154,13 @@ class HybridBackend(LLMIdentity):
             rules.provenance = self._provenance(letter, spent, fallback_reason=str(exc))
             rules.flag(REASON_UNAVAILABLE.format(reason=str(exc)))
             return rules
+        locator = Locator(letter.text)  # one per letter: its section views are cached
         ctx = LetterContext(
             text=letter.text,
             summary=(seg.summary.start, seg.summary.end) if seg.summary else None,
-            lines=[request_range(Locator(letter.text), b) for b in seg.items],
+            lines=[request_range(locator, b) for b in seg.items],
         )
-        record = arbitrate(rules, _answers(answer, letter_fields, item_fields), ctx)
+        record = arbitrate(rules, _answers(answer, letter_fields, item_fields), ctx, locator)
         record.provenance = self._provenance(letter, usage)
         log.debug(
             "%s: hybrid in %.1fs (%d asked, %d checks, needs_review=%s)",
