@@ -19,6 +19,7 @@ Usage:
   python benchmarks/bench_llm.py --limit 5 --backends rules,hybrid
   python benchmarks/bench_llm.py --base-url http://127.0.0.1:8765/v1 --model qwen2.5-coder-1.5b-instruct-q4_k_m
   python benchmarks/bench_llm.py --json out.json      # also write every figure as JSON
+  python benchmarks/bench_llm.py --split test,holdout,holdout2 --backends rules,hybrid
 """
 
 from __future__ import annotations
@@ -165,7 +166,12 @@ def main() -> int:
     ap.add_argument("--backends", default="rules,hybrid,llm")
     ap.add_argument("--limit", type=int, default=None, help="only the first N letters")
     ap.add_argument("--gold", type=Path, default=ROOT / "evals" / "fixtures")
-    ap.add_argument("--split", default="dev", choices=("dev", "test", "holdout", "all"))
+    ap.add_argument(
+        "--split",
+        default="dev",
+        help="dev, test, holdout, holdout2 or all; several comma-separated "
+        "(e.g. test,holdout,holdout2: one run over the unseen splits)",
+    )
     ap.add_argument("--letters", type=Path, default=None, help="corpus root (default: shared)")
     ap.add_argument(
         "--base-url", default=None, help="OpenAI-compatible endpoint (default: embedded)"
@@ -176,7 +182,8 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
     config = load_config(base_url=args.base_url, model=args.model)
-    gold = load_gold(args.gold, split=args.split)[: args.limit]
+    gold = [g for split in args.split.split(",") for g in load_gold(args.gold, split=split)]
+    gold = gold[: args.limit]
     letters_dir = args.letters or default_letters_dir()
     letters = []
     for g in gold:

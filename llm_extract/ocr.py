@@ -16,10 +16,12 @@ Two engines, behind one function (:func:`ocr_pages`):
 
 ``engine="auto"`` takes tesseract when its binary is on PATH (and Pillow, from
 the extra, is installed), else rapidocr.  Both read the corpus letters' renders
-without a field wrong; tesseract costs ~1.8 s of CPU per page here, rapidocr
-~12 s (PP-OCRv6 recognition on 2 cores).  Figures: docs/text-routes.md.
+with every decision right; tesseract costs ~1.8-2.3 s of CPU per page here,
+rapidocr 7.4-9.9 s after tuning (its PP-OCRv6 recognizer alone 5.5-8 s: the
+wheel has no smaller one).  Figures and what was tried: docs/text-routes.md.
 
-Pages are rendered with PDFium at :data:`OCR_DPI`.  A page's confidence is
+Pages are rendered with PDFium at :data:`OCR_DPI` and read in parallel
+(:func:`page_workers`).  A page's confidence is
 the mean of its boxes'/words' confidences (0-1); a letter with any page under
 :data:`LOW_CONFIDENCE` is flagged for review by the backends
 (``Record.flag``).
@@ -35,6 +37,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,8 @@ LOW_CONFIDENCE = 0.80
 INSTALL_HINT = 'pip install -e ".[ocr]" (or install tesseract: apt-get install tesseract-ocr)'
 
 _TESSERACT_TIMEOUT_S = 120.0
+# Pages read at once, at most (memory: a 200 dpi page is ~4 MB as an image).
+_MAX_PAGE_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,9 @@ def resolve_engine(engine: str = "auto") -> str | None:
         return "rapidocr" if rapidocr_installed() else None
     if engine == "tesseract":
         return "tesseract" if tesseract_installed() else None
-    # tesseract first: as accurate on these letters and 5-7x cheaper per page
-    # (docs/text-routes.md); rapidocr when only pip packages can be installed.
+    # tesseract first: as accurate on these letters and ~4x cheaper per page
+    # even after tuning rapidocr (docs/text-routes.md); rapidocr when only pip
+    # packages can be installed.
     if tesseract_installed():
         return "tesseract"
     if rapidocr_installed():
@@ -120,17 +126,43 @@ def engine_version(engine: str) -> str | None:
 _RAPID: Any = None
 _RAPID_LOCK = threading.Lock()
 
+# rapidocr settings (measured on dev-split letters, docs/text-routes.md):
+# - detection on the page scaled to at most 1280 px on its long side
+#   (``limit_type: max``) instead of rapidocr's default of upscaling the short
+#   side to >= 736 (which leaves a 200 dpi page at ~1540x2000): 40 % of the
+#   pixels, nearly the same boxes (a word space differs in ~1 place per page,
+#   either way); 960 px starts to clip characters.  The boxes are cut from the
+#   full-resolution page, so the recognizer sees the same pixels.
+# - one onnxruntime thread per call, and pages read in parallel instead
+#   (:func:`ocr_images`): two threads inside one call contend and spin
+#   (11.7 s of CPU per page against 7.7-8.7 s with one thread per call and
+#   two pages at once, on this 2-core machine).
+# - recognition batches of 6 (rapidocr's default): its crops are sorted by
+#   width, larger batches pad more and were slower here.
+# - no angle classifier: PDF pages are upright; an upside-down page is caught
+#   by its confidence instead (:func:`_read_upright`).
+_RAPID_PARAMS: dict[str, Any] = {
+    "Global.use_cls": False,
+    "Global.log_level": "warning",
+    "Det.limit_type": "max",
+    "Det.limit_side_len": 1280,
+    "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+}
+
 
 def _rapid_engine() -> Any:
-    """One RapidOCR instance per process (loading the models takes ~1 s)."""
+    """One RapidOCR instance per process, shared by the page threads.
+
+    Loading the models takes ~1 s; onnxruntime sessions may be run from
+    several threads at once and rapidocr keeps no per-call state.
+    """
     global _RAPID
     with _RAPID_LOCK:
         if _RAPID is None:
             from rapidocr import RapidOCR
 
-            # No angle classifier: PDF pages are upright (its model would also
-            # not be the one in the wheel and would be downloaded).
-            _RAPID = RapidOCR(params={"Global.use_cls": False, "Global.log_level": "warning"})
+            _RAPID = RapidOCR(params=dict(_RAPID_PARAMS))
         return _RAPID
 
 
@@ -222,14 +254,46 @@ def render_page(page: Any, dpi: int = OCR_DPI) -> Any:
     return page.render(scale=dpi / 72, grayscale=True).to_pil()
 
 
+def page_workers(n_pages: int) -> int:
+    """How many pages are read at once: one per core (each engine call uses one thread)."""
+    return max(1, min(n_pages, os.cpu_count() or 1, _MAX_PAGE_WORKERS))
+
+
+def _read_upright(read: Any, image: Any) -> tuple[str, float]:
+    """``read(image)``, and again turned 180 degrees when it reads badly.
+
+    Neither engine looks at orientation (no angle classifier, tesseract's
+    ``--psm 4``); an upside-down page (a fax fed the wrong way) reads as
+    low-confidence noise.  Only such a page pays for the second read.
+    """
+    text, conf = read(image)
+    if conf >= LOW_CONFIDENCE:
+        return text, conf
+    turned, turned_conf = read(image.rotate(180))
+    return (turned, turned_conf) if turned_conf > conf else (text, conf)
+
+
 def ocr_images(images: Sequence[tuple[int, Any]], engine: str) -> list[OcrPageText]:
-    """OCR ``(page_number, PIL image)`` pairs with a resolved engine."""
+    """OCR ``(page_number, PIL image)`` pairs with a resolved engine, in page order.
+
+    Pages are read by :func:`page_workers` threads: the engines release the
+    GIL (onnxruntime runs, tesseract subprocesses), so two pages on two cores
+    take the time of one.
+    """
     read = _rapid_page if engine == "rapidocr" else _tesseract_page
-    out = []
-    for number, image in images:
-        text, conf = read(image)
-        out.append(OcrPageText(page=number, text=text, confidence=round(min(1.0, conf), 4)))
-    return out
+    if engine == "rapidocr":
+        _rapid_engine()  # load once, before the threads race for it
+
+    def one(item: tuple[int, Any]) -> OcrPageText:
+        number, image = item
+        text, conf = _read_upright(read, image)
+        return OcrPageText(page=number, text=text, confidence=round(min(1.0, conf), 4))
+
+    workers = page_workers(len(images))
+    if workers == 1:
+        return [one(item) for item in images]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm-extract-ocr") as pool:
+        return list(pool.map(one, images))
 
 
 def require_engine(engine: str, letter_id: str) -> str:
@@ -250,6 +314,7 @@ __all__ = [
     "engine_version",
     "ocr_images",
     "ocr_unavailable_reason",
+    "page_workers",
     "render_page",
     "require_engine",
     "resolve_engine",

@@ -209,6 +209,13 @@ def test_a_grounded_value_fills_what_the_parser_left_undecided() -> None:
     [
         ("quantity", 3, 20, "items[3].quantity"),  # "20mg": a strength, not a count
         ("body_region", 4, "TENS unit", "items[4].body_region"),  # a device
+        # The request copied around a site word (seen on a test letter).
+        (
+            "body_region",
+            0,
+            "Physical therapy for the lumbar spine 2-3 times",
+            "items[0].body_region",
+        ),
         (
             "occupation",
             None,
@@ -292,7 +299,13 @@ def test_only_uncertain_askable_fields_are_asked() -> None:
     for ev in rules.evidence:
         if ev.certainty == "exact":
             assert ev.field not in asked
-    assert "diagnoses" in letter_fields  # a list split on "and": heuristic
+    # A list split on "and" is heuristic, but with no doubt about it it is not asked ...
+    ev = rules.evidence_for("diagnoses")
+    assert ev is not None and ev.certainty == "heuristic"
+    assert "diagnoses" not in letter_fields
+    # ... a doubted one is.
+    doubted, ctx = _doubted("Diagnoses include lumbar strain, status post being hit by a door.")
+    assert "diagnoses" in uncertain_fields(doubted, ctx.diagnosis_doubts)[0]
 
 
 def test_a_body_part_alone_in_the_parsers_diagnoses_yields_to_the_models_list() -> None:
@@ -310,9 +323,104 @@ def test_a_body_part_alone_in_the_parsers_diagnoses_yields_to_the_models_list() 
 
 def test_two_diagnosis_lists_that_differ_are_flagged() -> None:
     rules, ctx = _setup("injected_summary.txt")
-    record = arbitrate(rules, [("diagnoses", None, ["lumbar radiculopathy"])], ctx)
+    # The model reads the two as one: a different split of the same words.
+    record = arbitrate(
+        rules, [("diagnoses", None, ["lumbar radiculopathy and left shoulder impingement"])], ctx
+    )
     assert record.diagnoses == rules.diagnoses
     assert record.needs_review and "diagnoses" in record.review_reasons[0]
+
+
+def test_a_diagnosis_the_model_leaves_out_is_no_evidence_against_the_parser() -> None:
+    rules, ctx = _setup("injected_summary.txt")
+    record = arbitrate(rules, [("diagnoses", None, ["lumbar radiculopathy"])], ctx)
+    assert record.diagnoses == rules.diagnoses
+    assert not record.needs_review
+    assert record.checks[-1].resolved and "leaves out" in record.checks[-1].reason
+
+
+def test_an_icd_qualifier_alone_is_not_a_diagnosis() -> None:
+    rules, ctx = _setup("injected_summary.txt")
+    record = arbitrate(
+        rules,
+        [
+            (
+                "diagnoses",
+                None,
+                ["lumbar radiculopathy", "initial encounter", "left shoulder impingement"],
+            )
+        ],
+        ctx,
+    )
+    assert record.diagnoses == rules.diagnoses
+    assert not record.needs_review
+
+
+def _doubted(sentence: str) -> tuple[Record, LetterContext]:
+    """The synthetic letter with its diagnosis sentence replaced, and the parser's doubts."""
+    import dataclasses
+
+    from llm_extract.rules.summary import parse_summary
+
+    letter = load_letter(SYNTHETIC / "rules_pdf_layout.txt")
+    old = "Diagnoses include lumbar strain and right knee contusion."
+    assert old in letter.text
+    letter = dataclasses.replace(letter, text=letter.text.replace(old, sentence))
+    seg = segment_letter(letter)
+    assert seg.summary is not None
+    ctx = LetterContext(
+        text=letter.text,
+        summary=(seg.summary.start, seg.summary.end),
+        lines=[(b.decision_line.start, b.decision_line.end) for b in seg.items],
+        diagnosis_doubts=parse_summary(seg.summary.text(letter.text)).doubts,
+    )
+    return parse_letter(letter, segments=seg), ctx
+
+
+def test_a_narrative_in_the_diagnosis_list_is_flagged_and_the_model_can_drop_it() -> None:
+    rules, ctx = _doubted(
+        "The patient is being treated for facial contusion, status post being hit by a door."
+    )
+    assert rules.diagnoses == ["facial contusion", "status post being hit by a door"]
+    assert rules.needs_review and "narrative" in rules.review_reasons[0]
+    # The model's list supports the parser's other reading: it is kept, still flagged.
+    record = arbitrate(rules, [("diagnoses", None, ["facial contusion"])], ctx)
+    assert record.diagnoses == ["facial contusion"]
+    ev = record.evidence_for("diagnoses")
+    assert ev is not None and ev.grounded and ev.reader == "both"
+    assert record.needs_review
+    # A model that reads it as the parser does leaves the parser's list.
+    record = arbitrate(rules, [("diagnoses", None, list(rules.diagnoses))], ctx)
+    assert record.diagnoses == rules.diagnoses
+
+
+def test_an_entry_of_a_semicolon_list_that_lists_several_is_doubted() -> None:
+    rules, ctx = _doubted(
+        "Diagnoses are left knee sprain, possible meniscus tear and knee effusion; lumbar strain."
+    )
+    assert rules.diagnoses == [
+        "left knee sprain, possible meniscus tear",
+        "knee effusion",
+        "lumbar strain",
+    ]
+    assert rules.needs_review
+    model = ["left knee sprain", "possible meniscus tear", "knee effusion", "lumbar strain"]
+    record = arbitrate(rules, [("diagnoses", None, model)], ctx)
+    assert record.diagnoses == model
+
+
+def test_an_and_after_a_relation_may_join_one_diagnosis() -> None:
+    rules, ctx = _doubted(
+        "Diagnoses include anxiety, and stress reaction affecting sleep and appetite."
+    )
+    assert rules.diagnoses == ["anxiety", "stress reaction affecting sleep", "appetite"]
+    assert rules.needs_review
+    model = ["anxiety", "stress reaction affecting sleep and appetite"]
+    record = arbitrate(rules, [("diagnoses", None, model)], ctx)
+    assert record.diagnoses == model
+    # A made-up reading is never taken for the parser's other one.
+    record = arbitrate(rules, [("diagnoses", None, ["anxiety", "insomnia"])], ctx)
+    assert record.diagnoses == rules.diagnoses
 
 
 @pytest.mark.parametrize(

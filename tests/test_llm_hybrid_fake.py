@@ -14,9 +14,11 @@ from conftest import SYNTHETIC
 
 from llm_extract.config import load_config
 from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
+from llm_extract.document.segment import segment_letter
 from llm_extract.llm.hybrid import HybridBackend, uncertain_fields
 from llm_extract.loading import letter_from_text, load_letter
 from llm_extract.rules.backend import parse_letter
+from llm_extract.rules.summary import parse_summary
 
 
 @pytest.fixture
@@ -50,6 +52,27 @@ def _certain_letter() -> str:
     return text[:start] + text[text.index("Treatment has included") :]
 
 
+def test_an_undoubted_heuristic_diagnosis_list_is_not_asked(fake: FakeOpenAI) -> None:
+    """A list split by the heuristic splitter, with no doubt, costs no tokens."""
+    letter = letter_from_text(
+        _certain_letter().replace(
+            "lumbar radiculopathy", "lumbar radiculopathy and left shoulder impingement"
+        ),
+        letter_id="undoubted",
+    )
+    rules = parse_letter(letter)
+    ev = rules.evidence_for("diagnoses")
+    assert ev is not None and ev.certainty == "heuristic" and len(rules.diagnoses) == 2
+    assert uncertain_fields(rules) == ((), ())
+    backend = _backend(fake)
+    try:
+        record = backend.extract(letter)
+    finally:
+        backend.close()
+    assert fake.completions == []
+    assert record.diagnoses == rules.diagnoses and not record.needs_review
+
+
 def test_a_letter_decided_with_certainty_makes_no_call(fake: FakeOpenAI) -> None:
     letter = letter_from_text(_certain_letter(), letter_id="certain")
     rules = parse_letter(letter)
@@ -67,9 +90,19 @@ def test_a_letter_decided_with_certainty_makes_no_call(fake: FakeOpenAI) -> None
 
 
 def test_a_made_up_llm_value_is_not_kept(fake: FakeOpenAI) -> None:
-    letter = load_letter(SYNTHETIC / "rules_pdf_layout.txt")
+    text = (SYNTHETIC / "rules_pdf_layout.txt").read_text(encoding="utf-8")
+    # A diagnosis list the parser doubts (a narrative in it), so the list is asked.
+    old = "Diagnoses include lumbar strain and right knee contusion."
+    assert old in text
+    text = text.replace(
+        old, "Diagnoses include lumbar strain, status post being struck by a pallet."
+    )
+    letter = letter_from_text(text, letter_id="made_up")
     rules = parse_letter(letter)
-    letter_fields, item_fields = uncertain_fields(rules)
+    summary = segment_letter(letter).summary
+    assert summary is not None
+    doubts = parse_summary(summary.text(letter.text)).doubts
+    letter_fields, item_fields = uncertain_fields(rules, doubts)
     assert "occupation" in letter_fields and "diagnoses" in letter_fields
     answer: dict[str, object] = {
         "occupation": "astronaut",  # stated nowhere in the letter
@@ -114,7 +147,7 @@ def test_a_fallback_record_is_flagged(fake: FakeOpenAI) -> None:
     assert record.review_reasons and record.review_reasons[0].startswith("LLM unavailable: ")
 
 
-def test_an_unknown_layout_goes_whole_to_the_llm_backend_and_is_flagged(fake: FakeOpenAI) -> None:
+def test_an_unknown_layout_goes_whole_to_the_llm_and_is_flagged(fake: FakeOpenAI) -> None:
     from llm_extract.document.layout import Layout
 
     letter = load_letter(SYNTHETIC / "injected_summary.txt")
@@ -125,8 +158,9 @@ def test_an_unknown_layout_goes_whole_to_the_llm_backend_and_is_flagged(fake: Fa
         record = backend.extract(letter)
     finally:
         backend.close()
-    # The llm backend's calls: header, summary, one per item; nothing from the parser's record.
-    assert len(fake.completions) == 2 + 3
+    # The whole-letter reader's calls (llm/whole_letter.py): header, summary and item
+    # discovery, whose minimal schema answer names no item; nothing from the parser's record.
+    assert len(fake.completions) == 3
     assert record.provenance is not None and record.provenance.layout == "unknown"
     assert record.needs_review and "unknown letter layout" in record.review_reasons[0]
     assert all(e.reader == "llm" for e in record.evidence)
@@ -135,8 +169,9 @@ def test_an_unknown_layout_goes_whole_to_the_llm_backend_and_is_flagged(fake: Fa
 def test_a_real_unknown_layout_the_llm_cannot_read_keeps_the_flagged_parser_record(
     fake: FakeOpenAI,
 ) -> None:
-    # A recognisably IMR letter in a layout nobody knows (tests/letters/layouts):
-    # the llm backend finds no item line either; the letter is not lost.
+    # A recognisably IMR letter in a layout nobody knows (tests/letters/layouts),
+    # the LLM unavailable: the parser's flagged record; the letter is not lost.
+    fake.default = Reply.error(500)
     backend = _backend(fake)
     try:
         record = backend.extract(load_letter(SYNTHETIC / "layouts" / "unknown_imr_layout.txt"))
@@ -145,4 +180,5 @@ def test_a_real_unknown_layout_the_llm_cannot_read_keeps_the_flagged_parser_reco
     assert record.provenance is not None
     assert record.provenance.layout == "unknown" and record.provenance.backend == "hybrid"
     assert record.needs_review
-    assert any("the LLM could not read it either" in r for r in record.review_reasons)
+    assert record.provenance.fallback
+    assert any("the LLM could not read it" in r for r in record.review_reasons)

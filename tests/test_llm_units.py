@@ -20,13 +20,14 @@ from llm_extract.llm.prompting import load_prompt, prompt_version
 from llm_extract.loading import load_letter
 from llm_extract.models import Category, Sex
 
-PROMPTS = ("hybrid", "summary", "header", "item")
+PROMPTS = ("hybrid", "summary", "header", "item", "whole_items")
 # Editing a prompt file without bumping prompts/VERSION fails here: records
 # carry the version, so two different prompts must never share one.
 PROMPT_DIGESTS = {
     "1.1": "fa7b1f48786284f5",
     "1.2": "342da153eea181bf",
     "2.0": "4f1862b5153c4506",
+    "2.1": "1199c9fbb64f0925",  # + whole_items.md (unknown layouts, llm/whole_letter.py)
 }
 ANSWER_MODELS = (
     schemas.hybrid_answer_for(("age", "diagnoses"), ((0, ("category", "quantity")),)),
@@ -36,6 +37,7 @@ ANSWER_MODELS = (
     schemas.SummaryFacts,
     schemas.HeaderFacts,
     schemas.ItemFacts,
+    schemas.FoundItems,
 )
 
 

@@ -167,3 +167,29 @@ def test_scanned_page_among_text_pages(
     record = extract(letter, backend="rules")
     assert record.items and record.needs_review
     assert any("page(s) 3 have no text layer" in r for r in record.review_reasons)
+
+
+def test_upside_down_page_is_read_turned(scans: Path) -> None:
+    """A page fed upside down (no angle classifier) reads badly, then is read turned."""
+    import pypdfium2 as pdfium
+
+    from llm_extract.ocr import ocr_images, render_page
+    from llm_extract.pdf_pages import _PDFIUM_LOCK
+
+    engine = _require_engine()
+    with _PDFIUM_LOCK:
+        doc = pdfium.PdfDocument(str(scans / f"{GOLD[0]}.pdf"))
+        image = render_page(doc[0]).rotate(180)
+        doc.close()
+    (page,) = ocr_images([(1, image)], engine)
+    assert page.confidence >= LOW_CONFIDENCE
+    assert GOLD[0] in page.text.replace("O", "0")
+
+
+def test_page_workers_are_bounded_by_pages_and_cores() -> None:
+    from llm_extract.ocr import page_workers
+
+    cores = os.cpu_count() or 1
+    assert page_workers(1) == 1
+    assert page_workers(3) == min(3, cores, 4)
+    assert page_workers(100) <= 4

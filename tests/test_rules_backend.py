@@ -202,3 +202,20 @@ def test_document_that_only_mentions_imr_is_not_a_letter() -> None:
     # "Independent Medical Review" but is no determination.
     with pytest.raises(NotIMRLetterError):
         extract(SYNTHETIC / "rules_ur_denial.txt", backend="rules")
+
+
+def test_a_request_no_category_rule_knows_is_flagged() -> None:
+    """Every request has a category (RECORD.md has ``other``): a null is for a person."""
+    from llm_extract.loading import letter_from_text
+
+    text = (SYNTHETIC / "rules_pdf_layout.txt").read_text(encoding="utf-8")
+    line = "Physical therapy for the lumbar spine 2-3 times a week for 6 weeks: Upheld"
+    assert line in text
+    letter = letter_from_text(text.replace(line, "Large gloves: Upheld"), letter_id="gloves")
+    record = RulesBackend(load_config()).extract(letter)
+    assert record.items[0].request == "Large gloves" and record.items[0].category is None
+    assert record.needs_review
+    assert "items[0].category: no category was decided for 'Large gloves'" in record.review_reasons
+    # The unchanged letter decides every category: no such reason.
+    plain = RulesBackend(load_config()).extract(letter_from_text(text, letter_id="plain"))
+    assert not any(".category:" in r for r in plain.review_reasons)

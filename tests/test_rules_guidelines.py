@@ -11,6 +11,17 @@ from llm_extract.rules.guidelines import guideline_sources
     ("text", "expected"),
     [
         ("The Claims Administrator did not cite any medical evidence for its decision.", []),
+        # MAXIMUS's "Other Medical Treatment Guidelines" heading counts by what it names.
+        (
+            "Decision based on Non-MTUS Citation Official Disability Guidelines (ODG) Hips and "
+            "Pelvis, MRI and Other Medical Treatment Guidelines ACOEM Hip and Groin Disorders.",
+            ["acoem", "odg"],
+        ),
+        (
+            "Decision based on Non-MTUS Citation Other Medical Treatment Guidelines AANEM "
+            "Recommended Policy for Electrodiagnostic Medicine.",
+            ["other"],
+        ),
         ("The Expert Reviewer did not cite any medical evidence for its decision.", []),
         (
             "Decision based on MTUS Chronic Pain Medical Treatment 2016, Section(s): Physical medicine treatment.",

@@ -167,3 +167,62 @@ def test_diagnoses_label_inside_a_sentence_is_not_a_list(seeds_dir: Path) -> Non
     assert parse_diagnoses(injected) == ["lumbar radiculopathy"]
     seed004 = load_letter(next(seeds_dir.glob("004_*.txt"))).text
     assert parse_diagnoses(seed004)[:1] == ["chronic pain"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A body part alone shares the head of its neighbour across "and" / commas.
+        (
+            "She was diagnosed with a shoulder strain, right wrist and right hand sprain.",
+            ["shoulder strain", "right wrist and right hand sprain"],
+        ),
+        (
+            "Diagnoses include injury of the back and left ankle.",
+            ["injury of the back and left ankle"],
+        ),
+        ("Diagnoses include lumbar, hip, and neck strain.", ["lumbar, hip, and neck strain"]),
+        (
+            "Diagnoses include strain of muscle at upper arm level, right arm, and neck sprain.",
+            ["strain of muscle at upper arm level, right arm", "neck sprain"],
+        ),
+        # Unchanged: two complete diagnoses.
+        (
+            "Diagnoses include lumbar strain and right knee contusion.",
+            ["lumbar strain", "right knee contusion"],
+        ),
+    ],
+)
+def test_a_body_part_alone_is_half_of_a_shared_head(text: str, expected: list[str]) -> None:
+    assert parse_diagnoses(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Diagnoses include neck sprain, status post being struck by a pallet.", "narrative"),
+        ("Diagnoses are knee sprain, possible meniscus tear; lumbar strain.", "semicolon_entry"),
+        ("Diagnoses include pain related to overuse and wrist tendinitis.", "relation_and"),
+    ],
+)
+def test_structures_no_rule_reads_for_sure_are_doubts(text: str, kind: str) -> None:
+    from llm_extract.rules.summary import parse_summary
+
+    doubts = parse_summary(text).doubts
+    assert [d.kind for d in doubts] == [kind]
+    assert doubts[0].reason.startswith("diagnoses: ")
+
+
+def test_an_icd_list_with_semicolons_and_qualifiers_is_not_doubted() -> None:
+    from llm_extract.rules.summary import parse_summary
+
+    summary = parse_summary(
+        "Diagnoses include strain of muscle, fascia, and tendon of lower back, subsequent "
+        "encounter; dorsalgia, unspecified; radiculopathy, cervical region."
+    )
+    assert summary.doubts == ()
+    assert summary.diagnoses == [
+        "strain of muscle, fascia, and tendon of lower back, subsequent encounter",
+        "dorsalgia, unspecified",
+        "radiculopathy, cervical region",
+    ]

@@ -40,6 +40,11 @@ def review_reasons(letter: Letter, record: Record, notes: Iterable[str] = ()) ->
             reasons.append("no decision date was found in the letter")
     if not record.items and layout.known:
         reasons.append("no disputed item with a decision was found")
+    for n, item in enumerate(record.items):
+        # Every request has a category (RECORD.md has ``other``): a null is
+        # a request no category rule knows.
+        if item.category is None:
+            reasons.append(f"items[{n}].category: no category was decided for {item.request!r}")
     if letter.ocr is not None:
         low = [p for p in letter.ocr.pages if p.confidence < LOW_CONFIDENCE]
         if low:

@@ -25,7 +25,7 @@ from ..models import Record
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("all", "dev", "test", "holdout")
+SPLITS = ("all", "dev", "test", "holdout", "holdout2")
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ class LLMBackend(LLMIdentity):
         self._item = load_prompt("item")
 
     def extract(self, letter: Letter) -> Record:
+        if not letter.layout.known and letter.layout.is_imr:
+            return self._whole_letter(letter)
         seg = segment_letter(letter)
         t = letter.text
         total = Usage()
@@ -127,6 +129,22 @@ class LLMBackend(LLMIdentity):
             model=self.model,
             prompt_version=self.prompt_version,
             usage=to_usage(total),
+        )
+        return record
+
+    def _whole_letter(self, letter: Letter) -> Record:
+        # An IMR determination in a layout the parser does not know has no
+        # sections it can cut: read it split at its own headings (flagged).
+        from .whole_letter import WholeLetterReader
+
+        record, usage = WholeLetterReader(self._llm).read(letter)
+        record.provenance = make_provenance(
+            letter,
+            backend=self.name,
+            version=self.version,
+            model=self.model,
+            prompt_version=self.prompt_version,
+            usage=to_usage(usage),
         )
         return record
 

@@ -48,6 +48,10 @@ from ..rules.body_region import _SITE
 from ..rules.categories import has_keyword_for
 from ..rules.certainty import ANATOMY
 from ..rules.counts import _blank, words_to_digits
+from ..rules.summary import _QUALIFIER, Doubt
+from .doubts import jaccard as _jaccard
+from .doubts import matched, supported_alternative
+from .doubts import words as _words
 
 # What letters call the patient is not an occupation.  On a holdout letter the
 # model answered occupation "injured worker" (copied from the summary, so
@@ -80,6 +84,8 @@ class LetterContext:
     text: str
     summary: tuple[int, int] | None
     lines: list[tuple[int, int]]  # each item's decision statement
+    # The parser's doubts about its diagnosis list, each with the other reading.
+    diagnosis_doubts: tuple[Doubt, ...] = ()
 
     def ranges(self, where: str, item: int | None) -> list[tuple[int, int]]:
         if where == "summary":
@@ -154,8 +160,25 @@ def _quantity_implausible(value: int, request: str) -> str | None:
     return None  # not written at all: the grounding step decides
 
 
+# Words a body region holds besides anatomy: sides, positions, joiners.
+_REGION_WORDS = re.compile(
+    r"\b(?:and|or|of|the|both|bilateral|bilat|right|left|sided|upper|lower|low|mid|middle"
+    r"|medial|lateral|anterior|posterior|proximal|distal|region|regions|area|areas|level"
+    r"|levels|muscles?|soft|tissues?|side|sides)\b",
+    re.I,
+)
+
+
 def _body_region_implausible(value: str, request: str) -> str | None:
-    return None if ANATOMY.search(value) else "names no anatomy (a device is not a body region)"
+    if not ANATOMY.search(value):
+        return "names no anatomy (a device is not a body region)"
+    # The request copied around a site ("chiropractic joint manipulation times
+    # 12", seen on a test letter) is no body region: more than one word left
+    # once anatomy, sides and positions are set aside.
+    rest = re.findall(r"[^\W_]+", _REGION_WORDS.sub(" ", ANATOMY.sub(" ", value)))
+    if len(rest) > 1:
+        return f"holds words that are no body part ({' '.join(rest[:4])})"
+    return None
 
 
 def _occupation_implausible(value: str, text: str) -> str | None:
@@ -177,15 +200,6 @@ def _modifier_only(llm: Any, rules: Any) -> bool:
 
 def _age_implausible(value: int, text: str) -> str | None:
     return None if 0 < value < 120 else "not an age"
-
-
-def _words(s: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9]+", s.casefold()))
-
-
-def _jaccard(a: str, b: str) -> float:
-    wa, wb = _words(a), _words(b)
-    return len(wa & wb) / len(wa | wb) if wa | wb else 1.0
 
 
 def _same_diagnoses(a: Any, b: Any) -> bool:
@@ -405,6 +419,8 @@ def arbitrate_diagnoses(a: _Arbitration, llm: list[str]) -> None:
             a.set_evidence(rules_ev.model_copy(update={"reader": "both"}))
         return
     where = a.ctx.ranges("summary", None)
+    if _settle_doubt(a, llm, rules, where):
+        return
     kept: list[str] = []
     spans: list[Found] = []
     dropped: list[str] = []
@@ -441,6 +457,25 @@ def arbitrate_diagnoses(a: _Arbitration, llm: list[str]) -> None:
             _flag_diagnoses(a, llm, rules)
         return
     rules_bad = [d for d in rules if _not_a_diagnosis(d)]
+    if (
+        not rules_bad
+        and attested == len(kept) < len(rules)
+        and matched(kept, rules) == len(kept)
+        and not any(_covers_two(k, rules) for k in kept)
+    ):
+        # Every diagnosis the model read is one of the parser's, one to one:
+        # the model left some out.  An omission is no evidence against a
+        # diagnosis the parser cut from a cue sentence (a doubt about one is
+        # flagged by the parser itself).
+        a.check(
+            path,
+            kept,
+            rules,
+            "rules",
+            "the model's list leaves out diagnoses the parser read after the cue",
+            resolved=True,
+        )
+        return
     merged = Found(tuple(s for f in spans for s in f.spans), "exact")
     # The parser's list loses when it holds a non-diagnosis and the model's
     # list, all grounded, still covers every plausible diagnosis the parser had.
@@ -470,6 +505,49 @@ def arbitrate_diagnoses(a: _Arbitration, llm: list[str]) -> None:
     _flag_diagnoses(a, llm if attested != len(kept) else kept, rules)
 
 
+def _covers_two(value: str, rules: list[str]) -> bool:
+    """Does ``value`` hold most words of two of the parser's diagnoses (a merge, not one)?"""
+    w = _words(value)
+    return sum(len(_words(r) & w) * 2 >= len(_words(r)) for r in rules) >= 2
+
+
+def _settle_doubt(
+    a: _Arbitration, llm: list[str], rules: list[str], where: list[tuple[int, int]]
+) -> bool:
+    """The parser's other reading of a doubted list, where the model's list supports it.
+
+    Both readings are cut from the letter by the parser; the model decides
+    between them (llm/doubts.py).  The letter keeps its doubt flag.
+    """
+    doubt = supported_alternative(llm, rules, a.ctx.diagnosis_doubts)
+    if doubt is None or doubt.alternative is None:
+        return False
+    other = list(doubt.alternative)
+    found = [locate(a.loc, d, where) for d in other]
+    if any(f is None for f in found):
+        return False  # a reading the text does not hold is never kept
+    a.record.diagnoses = other
+    a.set_evidence(
+        make_evidence(
+            "diagnoses",
+            [s for f in found if f for s in f.to_spans()],
+            reader="both",
+            rule=f"summary: the parser's other reading ({doubt.kind}), which the model's supports",
+            certainty="heuristic",
+            grounded=True,
+        )
+    )
+    a.check(
+        "diagnoses",
+        llm,
+        rules,
+        "rules",
+        f"{doubt.reason}; the model reads it the other way",
+        resolved=True,
+    )
+    return True
+
+
 def _flag_diagnoses(a: _Arbitration, llm: list[str], rules: list[str]) -> None:
     """Two readings of the list (a different number, or a diagnosis the other lacks): flag."""
     a.check(
@@ -488,7 +566,10 @@ def _flag_diagnoses(a: _Arbitration, llm: list[str], rules: list[str]) -> None:
 
 def _not_a_diagnosis(value: str) -> bool:
     """A cue word kept inside the value, or a body part alone ("right wrist")."""
-    return bool(_CUE_IN_VALUE.search(value)) or bool(_SITE.fullmatch(value.strip()))
+    v = value.strip()
+    # An ICD qualifier alone ("initial encounter", "unspecified") only
+    # qualifies the diagnosis before it.
+    return bool(_CUE_IN_VALUE.search(v)) or bool(_SITE.fullmatch(v)) or bool(_QUALIFIER.match(v))
 
 
 def _sentence_around(text: str, found: Found) -> str:

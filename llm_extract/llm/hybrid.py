@@ -13,8 +13,8 @@
 
 If the LLM fails after its retries the record is the parser's, marked
 ``provenance.fallback`` and flagged (``LLM unavailable: …``).  A letter of an
-unknown layout (``document.layout``) goes whole to the ``llm`` backend and is
-flagged.
+unknown layout (``document.layout``) goes whole to the LLM, split at its own
+headings (:mod:`llm_extract.llm.whole_letter`), and is flagged.
 """
 
 from __future__ import annotations
@@ -22,18 +22,20 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ..base import make_provenance
 from ..config import Config
 from ..document.segment import Segments, segment_letter
 from ..document.text import clean
-from ..errors import BackendUnavailableError, ExtractionError, LLMError
+from ..errors import BackendUnavailableError, LLMError
 from ..evidence import Locator
 from ..loading import Letter
 from ..models import Record, Usage
 from ..rules.backend import parse_letter
 from ..rules.certainty import request_range
+from ..rules.summary import Doubt, parse_summary
 from .client import LazyClient, LLMIdentity, to_usage
 from .crosscheck import REASON_UNAVAILABLE, LetterContext, arbitrate
 from .excerpts import summary_excerpt
@@ -46,8 +48,10 @@ log = logging.getLogger(__name__)
 # line; 1.3: "injured worker" and the like are not an occupation; 2.0: only the
 # fields the parser is not certain of are asked, arbitration by evidence;
 # 2.1: disagreement is the review signal (a count one reader lacks, a different
-# number of diagnoses are flagged; a parser value that breaks a validator yields).
-HYBRID_VERSION = "hybrid-2.1"
+# number of diagnoses are flagged; a parser value that breaks a validator yields);
+# 2.2: the parser's doubts about a diagnosis list are review reasons, and the
+# model's list chooses between the parser's two readings.
+HYBRID_VERSION = "hybrid-2.2"
 
 # Record path -> answer key, for the fields the LLM may be asked.
 ASKABLE_LETTER = {
@@ -64,9 +68,17 @@ ASKABLE_ITEM = {
     "quantity": "quantity",
 }
 _ITEM_PATH = re.compile(r"items\[(\d+)\]\.(.+)")
-# Completion budget: the JSON keys and short values (a diagnosis list is the longest).
+# Completion budget: the JSON keys and short values.  A cap costs nothing
+# unless generated, so it is ~2x the longest answer seen: a diagnosis list of
+# ICD names, a compound cream's drug names ("flurbiprofen 10%/dextromethorphan
+# …" stopped a holdout letter at the old 14-token cap: a fallback).
 _BASE_TOKENS = 24
-_TOKENS_PER_FIELD = {"diagnoses": 90, "occupation": 16}
+_TOKENS_PER_FIELD = {
+    "diagnoses": 160,
+    "occupation": 16,
+    "medication_name": 48,
+    "body_region": 24,
+}
 _TOKENS_DEFAULT = 14
 _TOKENS_PER_ITEM = 8
 
@@ -81,16 +93,24 @@ def decision_lines(letter: Letter, seg: Segments, only: set[int] | None = None) 
 
 
 def uncertain_fields(
-    rules: Record,
+    rules: Record, doubts: Sequence[Doubt] = ()
 ) -> tuple[tuple[str, ...], tuple[tuple[int, tuple[str, ...]], ...]]:
     """The answer keys to ask: letter fields, and per item index its fields.
 
-    Every askable field the parser did not decide by an exact rule.
+    Every askable field the parser did not decide by an exact rule -- but the
+    diagnosis list, split by a heuristic, only when the parser did not read
+    it (undecided) or has a doubt about it (``doubts``, rules/summary.py).
+    Why: a list is the longest answer (~0.1 s per token on the embedded
+    model), and on the labelled letters the model's reading of a list the
+    parser had no doubt about never corrected it, while it replaced or
+    flagged right ones (docs/llm-backends.md, "What is asked").
     """
     letter: list[str] = []
     items: dict[int, list[str]] = {}
     for ev in rules.evidence:
         if ev.certainty == "exact":
+            continue
+        if ev.field == "diagnoses" and ev.certainty == "heuristic" and not doubts:
             continue
         if ev.field in ASKABLE_LETTER:
             letter.append(ASKABLE_LETTER[ev.field])
@@ -138,7 +158,11 @@ class HybridBackend(LLMIdentity):
             return self._whole_letter_to_llm(letter, layout.name)
         seg = segment_letter(letter)  # raises InputError subclasses for bad letters
         rules = parse_letter(letter, segments=seg)  # segmented once, for both
-        letter_fields, item_fields = uncertain_fields(rules)
+        # The parser's doubts about its diagnosis list (read again: the record
+        # keeps only their reasons): they decide whether the list is asked,
+        # and the model's list chooses between the parser's two readings.
+        doubts = parse_summary(seg.summary.text(letter.text)).doubts if seg.summary else ()
+        letter_fields, item_fields = uncertain_fields(rules, doubts)
         if not letter_fields and not item_fields:
             rules.provenance = self._provenance(
                 letter, Usage(seconds=time.perf_counter() - started)
@@ -159,6 +183,7 @@ class HybridBackend(LLMIdentity):
             text=letter.text,
             summary=(seg.summary.start, seg.summary.end) if seg.summary else None,
             lines=[request_range(locator, b) for b in seg.items],
+            diagnosis_doubts=doubts,
         )
         record = arbitrate(rules, _answers(answer, letter_fields, item_fields), ctx, locator)
         record.provenance = self._provenance(letter, usage)
@@ -189,7 +214,10 @@ class HybridBackend(LLMIdentity):
         max_tokens = (
             _BASE_TOKENS
             + sum(_TOKENS_PER_FIELD.get(k, _TOKENS_DEFAULT) for k in letter_fields)
-            + sum(_TOKENS_PER_ITEM + _TOKENS_DEFAULT * len(n) for _, n in item_fields)
+            + sum(
+                _TOKENS_PER_ITEM + sum(_TOKENS_PER_FIELD.get(k, _TOKENS_DEFAULT) for k in n)
+                for _, n in item_fields
+            )
         )
         return self._llm.client.complete(
             hybrid_answer_for(letter_fields, item_fields),
@@ -201,31 +229,27 @@ class HybridBackend(LLMIdentity):
 
     def _whole_letter_to_llm(self, letter: Letter, layout: str) -> Record:
         # The parser's sections are not to be trusted on a layout it does not
-        # know; the llm backend reads every field itself.
-        from .backend import LLMBackend
+        # know: the letter is split at its own headings and the LLM reads every
+        # field (llm/whole_letter.py); the record is flagged as such.
+        from .whole_letter import WholeLetterReader
 
-        backend = LLMBackend(self.config)
-        backend._llm = self._llm  # share the one client (and the embedded server)
+        if not letter.layout.is_imr:
+            return parse_letter(letter)  # raises NotIMRLetterError: not a determination
         try:
-            record = backend.extract(letter)
-            record.flag(f"unknown letter layout ({layout}): every value is the LLM's reading")
+            record, usage = WholeLetterReader(self._llm).read(letter)
         except BackendUnavailableError:
             raise  # misconfiguration (bad key, no model): the user must fix it
-        except ExtractionError as exc:
-            # The llm backend reads the letter by its sections; where it finds
-            # none (no item line it knows) it cannot read the letter either.
+        except LLMError as exc:
             # The parser's record of an unknown layout is already flagged and
             # near empty; it says why, rather than the letter being lost.
             log.warning("%s: unknown layout, the LLM could not read it: %s", letter.letter_id, exc)
             record = parse_letter(letter)
-            fallback = isinstance(exc, LLMError)
             spent: Usage = getattr(exc, "usage", None) or Usage()
-            record.provenance = self._provenance(
-                letter, spent, fallback_reason=str(exc) if fallback else None
-            )
-            record.flag(
-                f"unknown letter layout ({layout}): the LLM could not read it either ({exc})"
-            )
+            record.provenance = self._provenance(letter, spent, fallback_reason=str(exc))
+            record.flag(REASON_UNAVAILABLE.format(reason=str(exc)))
+            record.flag(f"unknown letter layout ({layout}): the LLM could not read it ({exc})")
+            return record
+        record.provenance = self._provenance(letter, usage)
         return record
 
     def _provenance(

@@ -319,3 +319,49 @@ class ItemFacts(_Answer):
     _req = field_validator("request", mode="before")(
         classmethod(lambda cls, v: clean_string(v) if isinstance(v, str) else v)
     )
+
+
+# --- whole letter: an unknown layout (llm/whole_letter.py) ------------------------
+# Words a model (or a letter) uses for a decision -> the decision.  "Upheld"
+# means the denial stands: the request is not medically necessary.
+_DECISION_WORDS = {
+    "upheld": Decision.UPHELD,
+    "uphold": Decision.UPHELD,
+    "denied": Decision.UPHELD,
+    "denial_upheld": Decision.UPHELD,
+    "not_medically_necessary": Decision.UPHELD,
+    "non_certified": Decision.UPHELD,
+    "noncertified": Decision.UPHELD,
+    "not_certified": Decision.UPHELD,
+    "overturned": Decision.OVERTURNED,
+    "overturn": Decision.OVERTURNED,
+    "reversed": Decision.OVERTURNED,
+    "approved": Decision.OVERTURNED,
+    "certified": Decision.OVERTURNED,
+    "medically_necessary": Decision.OVERTURNED,
+    "denial_overturned": Decision.OVERTURNED,
+}
+
+
+def to_decision(value: Any) -> Decision | None:
+    """A decision from the model's word for it; ``None`` when it is none."""
+    if value is None or isinstance(value, Decision):
+        return value
+    return _DECISION_WORDS.get(enum_token(str(value)))
+
+
+class FoundItem(_Answer):
+    # One disputed request as the letter writes it, and its decision (null: none stated).
+
+    request: str
+    decision: Annotated[Decision | None, BeforeValidator(to_decision)]
+
+    _req = field_validator("request", mode="before")(
+        classmethod(lambda cls, v: clean_string(v) if isinstance(v, str) else v)
+    )
+
+
+class FoundItems(_Answer):
+    # Every disputed request of a letter in an unknown layout (prompts/whole_items.md).
+
+    items: list[FoundItem]

@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 # 1.1: per-field evidence and certainty, the letter's layout and text route in
 # provenance, a header reader for any extractor's order, review flags for
 # incomplete records: a batch must not skip letters a 1.0 record describes.
-RULES_VERSION = "rules-1.1"
+# 1.2: a body part alone shares the head of its neighbour in a diagnosis list
+# ("right wrist and right hand sprain"); doubted list structures are review reasons.
+RULES_VERSION = "rules-1.2"
 
 
 def parse_letter(letter: Letter, *, segments: Segments | None = None) -> Record:
@@ -79,6 +81,8 @@ def parse_letter(letter: Letter, *, segments: Segments | None = None) -> Record:
     )
     # Where each value was read and how sure the rule is (rules/certainty.py).
     record.evidence = rules_evidence(record, text, seg)
+    for doubt in summary.doubts:
+        record.flag(doubt.reason)
     # Unknown layout, unread parts of an older layout, nulls every header
     # states, low OCR confidence: each a review reason (document/completeness.py).
     return flag_record(letter, record, seg.notes)

@@ -44,9 +44,12 @@ _ACOEM = re.compile(
     r"\bACOEM\b|American\s+College\s+of\s+Occupational|Occupational\s+medicine\s+practice\s+guidelines",
     re.I,
 )
+# MAXIMUS's heading for a non-MTUS guideline: what follows it names the source
+# ("Other Medical Treatment Guidelines ACOEM Hip and Groin Disorders" is ACOEM).
+_OTHER_HEADING = re.compile(r"Other\s+Medical\s+Treatment\s+Guidelines?", re.I)
 # A non-MTUS source that is neither ODG nor ACOEM.
 _OTHER_SOURCE = re.compile(
-    r"Other\s+Medical\s+Treatment\s+Guidelines?|https?://|www\.|\.com\b|\.gov\b|\.org\b|\bFDA\b"
+    r"https?://|www\.|\.com\b|\.gov\b|\.org\b|\bFDA\b"
     r"|Medical\s+Disability\s+Advisor|\bMDA\b|Fee\s+Schedule|journal|\bet\s+al\b"
     r"|Green's|Physicians'?\s+Desk\s+Reference|\bPDR\b|UpToDate|Medscape|\bAANEM\b|\bCMS\b"
     r"|drugs\.com|\bNIH\b|\bAMA\b|Guides\s+to\s+the\s+Evaluation",
@@ -75,7 +78,13 @@ def guideline_sources(text: str | None) -> list[GuidelineSource]:
         if _ACOEM.search(body):
             found.add(GuidelineSource.ACOEM)
             named = True
-        if _OTHER_SOURCE.search(body) or not named:
+        # Each text after the heading is "other" unless it names ODG or ACOEM.
+        after_heading = _OTHER_HEADING.split(body)[1:]
+        if (
+            _OTHER_SOURCE.search(body)
+            or not named
+            or any(not (_ODG.search(p) or _ACOEM.search(p)) for p in after_heading)
+        ):
             found.add(GuidelineSource.OTHER)
     if not found and _NO_EVIDENCE.search(text):
         return []

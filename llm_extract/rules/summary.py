@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from dataclasses import dataclass, field
 
 from ..document.text import DATE_PATTERN, clean, first_date
 from ..models import Patient, Sex
+from .body_region import _SITE
 
 _SEX_WORDS = {
     "male": Sex.MALE,
@@ -120,6 +122,9 @@ class CaseSummary:
     patient: Patient
     date_of_injury: dt.date | None = None
     diagnoses: list[str] = field(default_factory=list)
+    # Why the diagnosis list may be split wrongly (review reasons; see
+    # :func:`diagnosis_doubts`): a structure no splitting rule reads for sure.
+    doubts: tuple[Doubt, ...] = ()
 
 
 def _occupation(after: str) -> str | None:
@@ -243,7 +248,8 @@ def _and_split(chunk: str) -> list[str]:
     pieces = [p.strip() for p in chunk.split(" and ")]
     out: list[str] = []
     carry = ""
-    for p in pieces:
+    for n, p in enumerate(pieces):
+        last = n == len(pieces) - 1
         p = carry + p
         carry = ""
         words = p.split()
@@ -260,9 +266,17 @@ def _and_split(chunk: str) -> list[str]:
         if out and len(words) == 1 and not words[0].isalpha():  # "fusion L4/5 and L5/S1"
             out[-1] = f"{out[-1]} and {p}"
             continue
+        if out and last and _site_only(p):
+            # "injury of the back and left ankle": the site completes the one before.
+            out[-1] = f"{out[-1]} and {p}"
+            continue
         if words and (
             words[-1].lower() in _DANGLING or (len(words) == 1 and words[0].lower() in _SITE_NOUNS)
         ):
+            carry = p + " and "
+            continue
+        if not last and _site_only(p):
+            # "right wrist and right hand sprain": the site shares the head after it.
             carry = p + " and "
             continue
         out.append(p)
@@ -271,25 +285,44 @@ def _and_split(chunk: str) -> list[str]:
     return out
 
 
-def _split_diagnoses(body: str) -> list[str]:
+def _site_only(piece: str) -> bool:
+    """A body part with no condition ("right wrist", "pelvis"): half of a shared-head pair."""
+    parts = _SITES_JOIN.split(_LEADING.sub("", piece.strip()))
+    return all(_SITE.fullmatch(p) for p in parts if p)
+
+
+# Between the sites of "lumbar, hip, and neck": a comma, a slash, "and".
+_SITES_JOIN = re.compile(r"\s*(?:,|/|\band\b)\s*(?:and\s+)?", re.I)
+
+
+def _prepare(body: str) -> str:
+    """The cue's list with asides removed and the separators inside ICD names masked."""
     # A parenthesis with a label ("(AME on 2/27/13: X and Y)") lists more
     # diagnoses; any other parenthesis is an aside or an abbreviation.
     extra = [m.group(1) for m in _LABELLED_PAREN.finditer(body)]
     body = _PAREN.sub("", body) + "".join(", " + e for e in extra)
     body = _PROTECT.sub(_mask, body)
     # A stray apostrophe used as a separator: "shoulder pain right' right arm numbness".
-    body = _STRAY_QUOTE.sub("; " if ";" in body else ", ", body)
+    return _STRAY_QUOTE.sub("; " if ";" in body else ", ", body)
+
+
+def _comma_split(body: str) -> list[str]:
     parts: list[str] = []
-    if ";" in body:
-        for chunk in re.split(r"\s*;\s*", body):
-            parts.extend(_and_split(_LEADING.sub("", chunk.strip())))
-    else:
-        for chunk in re.split(r"\s*,\s*", body):
-            chunk = _LEADING.sub("", chunk.strip())
-            if parts and _QUALIFIER.match(chunk):
-                parts[-1] = f"{parts[-1]}, {chunk}"
-                continue
-            parts.extend(_and_split(chunk))
+    for raw in re.split(r"\s*,\s*", body):
+        chunk = _LEADING.sub("", raw.strip())
+        if parts and _site_only(parts[-1]):
+            # "lumbar, hip, and neck strain": sites before the head they share.
+            parts[-1] = f"{parts[-1]}, {raw.strip()}"
+            continue
+        if parts and (_QUALIFIER.match(chunk) or _site_only(chunk)):
+            # ICD wording: "strain … at upper arm level, right arm".
+            parts[-1] = f"{parts[-1]}, {chunk}"
+            continue
+        parts.extend(_and_split(chunk))
+    return parts
+
+
+def _finish(parts: list[str]) -> list[str]:
     out: list[str] = []
     for p in parts:
         p = p.replace("\x00", ",").replace("\x01", "and")
@@ -297,6 +330,16 @@ def _split_diagnoses(body: str) -> list[str]:
         if p and p.lower() not in (x.lower() for x in out):
             out.append(p)
     return out
+
+
+def _split_diagnoses(body: str) -> list[str]:
+    body = _prepare(body)
+    if ";" not in body:
+        return _finish(_comma_split(body))
+    parts: list[str] = []
+    for chunk in re.split(r"\s*;\s*", body):
+        parts.extend(_and_split(_LEADING.sub("", chunk.strip())))
+    return _finish(parts)
 
 
 def parse_diagnoses(text: str) -> list[str]:
@@ -333,15 +376,102 @@ def _sentences_mentioning(flat: str, words: tuple[str, ...]) -> list[str]:
 
 
 def _diagnoses(flat: str) -> list[str]:
+    return _diagnoses_and_bodies(flat)[0]
+
+
+def _diagnoses_and_bodies(flat: str) -> tuple[list[str], list[str]]:
     out: list[str] = []
+    bodies: list[str] = []
     # Only sentences that can introduce diagnoses are searched (speed: the
     # introducing pattern is a long alternation).
     for sentence in _sentences_mentioning(flat, ("diagnos", "treat")):
         for m in _DIAGNOSIS_INTRO.finditer(sentence):
+            bodies.append(m.group("body"))
             for d in _split_diagnoses(m.group("body")):
                 if d.lower() not in (x.lower() for x in out):
                     out.append(d)
-    return out
+    return out, bodies
+
+
+# A clause inside a listed "diagnosis": the sentence narrates ("status post
+# being punched in the face", "… now recovering well") rather than names.
+_NARRATIVE = re.compile(r"\b(?:being|been|who|which|whose|now|was|were|had|has)\b", re.I)
+# A relation whose object may itself be "X and Y" ("… affecting gastrointestinal
+# disturbances and headaches"): the "and" after it may not separate diagnoses.
+_RELATION = re.compile(
+    r"\b(?:affecting|related\s+to|secondary\s+to|due\s+to|associated\s+with|resulting\s+in|caused\s+by)\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """A structure of the list no splitting rule reads for sure.
+
+    ``reason`` is the review reason; ``alternative`` the whole list read the
+    other way (None when there is no second reading), which the hybrid
+    backend takes when the model's own reading supports it.
+    """
+
+    kind: str  # "site_only" | "narrative" | "semicolon_entry" | "relation_and"
+    reason: str
+    alternative: tuple[str, ...] | None = None
+
+
+def diagnosis_doubts(diagnoses: list[str], bodies: list[str]) -> tuple[Doubt, ...]:
+    """Why a split list may be wrong, each with the other reading where there is one.
+
+    A doubt is a review reason, not a change to the list: the parser's reading
+    stays (it follows the labelling rules), and a person checks it.
+    """
+    doubts: list[Doubt] = []
+    for d in diagnoses:
+        if _site_only(d):
+            doubts.append(Doubt("site_only", f"diagnoses: {d!r} is a body part alone"))
+        elif _NARRATIVE.search(d):
+            doubts.append(
+                Doubt(
+                    "narrative",
+                    f"diagnoses: {d!r} reads as narrative, not a diagnosis",
+                    tuple(x for x in diagnoses if x != d) or None,
+                )
+            )
+    for body in bodies:
+        masked = _prepare(body)
+        if ";" not in masked:
+            continue
+        for chunk in re.split(r"\s*;\s*", masked):
+            chunk = _LEADING.sub("", chunk.strip())
+            pieces = [_LEADING.sub("", c.strip()) for c in chunk.split(",")]
+            if len(pieces) < 2 or all(_QUALIFIER.match(c) or _site_only(c) for c in pieces[1:]):
+                continue
+            read = _finish(_and_split(chunk))  # how the parser read this entry
+            other = _finish(_comma_split(chunk))  # the entry read as a list of its own
+            shown = _finish([chunk])[0]
+            if read == other or not all(r in diagnoses for r in read):
+                continue
+            at = diagnoses.index(read[0])
+            rest = [x for x in diagnoses if x not in read]
+            alt = rest[:at] + [o for o in other if o not in rest] + rest[at:]
+            doubts.append(
+                Doubt(
+                    "semicolon_entry",
+                    f"diagnoses: the entry {shown!r} of a ';' list names several",
+                    tuple(alt),
+                )
+            )
+    for n, (a, b) in enumerate(itertools.pairwise(diagnoses)):
+        rel = _RELATION.search(a)
+        if rel and any(f"{a} and {b}".lower() in clean(x).lower() for x in bodies):
+            joined = f"{a} and {b}"
+            doubts.append(
+                Doubt(
+                    "relation_and",
+                    f"diagnoses: {joined!r} may be one diagnosis (after {rel.group(0)!r})",
+                    (*diagnoses[:n], joined, *diagnoses[n + 2 :]),
+                )
+            )
+    return tuple(doubts)
 
 
 _EMPLOYED_VERBS = ("employed", "works", "worked", "working")
@@ -365,6 +495,10 @@ def parse_occupation(text: str) -> str | None:
 
 def parse_summary(text: str) -> CaseSummary:
     flat = clean(text)
+    diagnoses, bodies = _diagnoses_and_bodies(flat)
     return CaseSummary(
-        patient=_patient(flat), date_of_injury=_date_of_injury(flat), diagnoses=_diagnoses(flat)
+        patient=_patient(flat),
+        date_of_injury=_date_of_injury(flat),
+        diagnoses=diagnoses,
+        doubts=diagnosis_doubts(diagnoses, bodies),
     )
