@@ -76,12 +76,20 @@ def _score(records: list[str], gold_dir: Path, letters: Path) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--split", default="holdout", choices=("dev", "test", "holdout"))
+    splits = sorted(p.name for p in (ROOT / "evals" / "fixtures").iterdir() if p.is_dir())
+    ap.add_argument("--split", default="holdout", choices=splits)
     ap.add_argument("--letters", type=int, default=3, help="how many PDF letters of the split")
     ap.add_argument("--skip", type=int, default=0, help="skip the split's first N PDF letters")
     ap.add_argument("--engine", nargs="+", default=["tesseract", "rapidocr"])
     ap.add_argument(
         "--workers", type=int, default=None, help="pages read at once (default: one per core)"
+    )
+    ap.add_argument(
+        "--rapid-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a rapidocr setting (ocr._RAPID_PARAMS), e.g. Det.limit_side_len=736",
     )
     ap.add_argument("--save", type=Path, default=None, help="write each engine's records here")
     args = ap.parse_args()
@@ -89,6 +97,11 @@ def main() -> int:
         import llm_extract.ocr as ocr
 
         ocr._MAX_PAGE_WORKERS = args.workers
+    for kv in args.rapid_param:
+        import llm_extract.ocr as ocr
+
+        key, _, value = kv.partition("=")
+        ocr._RAPID_PARAMS[key] = int(value) if value.lstrip("-").isdigit() else value
 
     gold_files = sorted((ROOT / "evals" / "fixtures" / args.split).glob("*.json"))
     chosen = [g for g in gold_files if (CORPUS / "letters" / f"{g.stem}.pdf").exists()]

@@ -14,7 +14,9 @@ concurrency / latency.  Every figure is printed with the 1-minute load average.
    ``--ray-address``): Ray is started once, before the runs (its start-up is
    printed apart, not counted).  Each engine runs ``-j N`` over ``25 × N``
    letters in this process: ``run_batch`` (threads at -j 8, forked worker
-   processes × threads at -j 32) and ``run_batch_ray``.  *Whole run* is the
+   processes × threads at -j 32) and ``run_batch_ray`` with its warm start (the
+   driver extracts letters while the actors start; the split local / on Ray is
+   printed), and with ``--cold`` also without it (``ray-cold``).  *Whole run* is the
    summary's seconds: everything the batch does, the actors' start-up
    included; *steady* is the rate from the end of the first round to the last
    letter; *fixed* = whole-run seconds − letters / steady rate, the start-up a
@@ -37,6 +39,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -81,7 +84,9 @@ def _run(engine: str, paths: list[str], out: Path, base_url: str, j: int) -> dic
     if engine == "builtin":
         s = run_batch(opts, on_result=on_result)
     else:
-        s = run_batch_ray(opts, RayOptions(), on_result=on_result)
+        # The cluster's per-node figure is the actors' alone: no warm start there.
+        warm = engine == "ray"
+        s = run_batch_ray(opts, RayOptions(warm_start=warm), on_result=on_result)
     steady = steady_rate(committed, j)
     fixed = s.seconds - s.done / steady if steady == steady else float("nan")
     row = {
@@ -124,16 +129,20 @@ def _cli(engine: str, letters_dir: Path, out: Path, base_url: str, j: int, n: in
         str(j),
         "--no-progress",
     ]
-    if engine == "ray":
+    if engine.startswith("ray"):
         cmd += ["--engine", "ray"]
+    if engine == "ray-cold":
+        cmd += ["--no-ray-warm-start"]
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = {**os.environ, "COLUMNS": "200"}  # the summary's workers line on one line
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"{engine} command failed:\n{proc.stderr[-2000:]}")
+    split = re.search(r"warm start: \d+ letters local \+ \d+ on Ray", proc.stdout)
     print(
         f"  {engine:>8} -j {j:>2}: {n:>5} letters in {seconds:6.2f} s = {n / seconds:6.1f} "
-        f"letters/s, command start to exit ({_load()})",
+        f"letters/s, command start to exit{'; ' + split[0] if split else ''} ({_load()})",
         flush=True,
     )
     return n / seconds
@@ -141,19 +150,19 @@ def _cli(engine: str, letters_dir: Path, out: Path, base_url: str, j: int, n: in
 
 def _ratios(rows: list[dict[str, Any]], label: str) -> None:
     for j in sorted({r["j"] for r in rows}):
-        b, r = (
-            next(x for x in rows if x["engine"] == e and x["j"] == j) for e in ("builtin", "ray")
-        )
-        # Letters at which the whole-run ratio would reach 0.8 with these fixed costs
-        # and steady rates: fixed_b + n/steady_b >= 0.8 (fixed_r + n/steady_r).
-        gain = 1 / b["steady"] - 0.8 / r["steady"]
-        need = (0.8 * r["fixed"] - b["fixed"]) / gain if gain > 0 else math.inf
-        print(
-            f"  {label} -j {j:>2}, {r['letters']} letters: ray / built-in = "
-            f"{r['whole'] / b['whole']:.2f} whole run, {r['steady'] / b['steady']:.2f} steady "
-            f"(target >= 0.80); 0.80 whole run from ~{need:,.0f} letters at these rates",
-            flush=True,
-        )
+        b = next(x for x in rows if x["engine"] == "builtin" and x["j"] == j)
+        for r in (x for x in rows if x["engine"] != "builtin" and x["j"] == j):
+            # Letters at which the whole-run ratio would reach 0.8 with these fixed costs
+            # and steady rates: fixed_b + n/steady_b >= 0.8 (fixed_r + n/steady_r).
+            gain = 1 / b["steady"] - 0.8 / r["steady"]
+            need = (0.8 * r["fixed"] - b["fixed"]) / gain if gain > 0 else math.inf
+            print(
+                f"  {label} -j {j:>2}, {r['letters']} letters: {r['engine']} / built-in = "
+                f"{r['whole'] / b['whole']:.2f} whole run, {r['steady'] / b['steady']:.2f} "
+                f"steady (target >= 0.80); 0.80 whole run from ~{need:,.0f} letters at "
+                "these rates",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -165,7 +174,11 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=2000, help="letters of the longer run (0: none)")
     ap.add_argument("--no-cli", action="store_true", help="skip the runs as commands")
     ap.add_argument("--no-cluster", action="store_true")
+    ap.add_argument(
+        "--cold", action="store_true", help="also run Ray without its warm start (ray-cold)"
+    )
     args = ap.parse_args()
+    engines = ("builtin", "ray", "ray-cold") if args.cold else ("builtin", "ray")
     import ray
 
     levels = [int(x) for x in args.levels.split(",")]
@@ -186,7 +199,7 @@ def main() -> None:
             rows = []
             for j in levels:
                 n = j * args.per_slot
-                for engine in ("builtin", "ray"):
+                for engine in engines:
                     rows.append(_run(engine, paths[:n], work / f"{engine}-{j}", url, j))
             _ratios(rows, "already running")
             if args.big:
@@ -194,7 +207,7 @@ def main() -> None:
                 j = max(levels)
                 big = [
                     _run(engine, paths[: args.big], work / f"{engine}-big", url, j)
-                    for engine in ("builtin", "ray")
+                    for engine in engines
                 ]
                 _ratios(big, "longer run")
             ray.shutdown()
@@ -203,15 +216,13 @@ def main() -> None:
                 for j in levels:
                     n = j * args.per_slot
                     sub = synthetic_letters(work / f"cli-{j}", n)  # the same first n letters
-                    rate = {
-                        e: _cli(e, sub, work / f"cli-{e}-{j}", url, j, n)
-                        for e in ("builtin", "ray")
-                    }
-                    print(
-                        f"  as a command -j {j:>2}, {n} letters: ray / built-in = "
-                        f"{rate['ray'] / rate['builtin']:.2f} (target >= 0.80)",
-                        flush=True,
-                    )
+                    rate = {e: _cli(e, sub, work / f"cli-{e}-{j}", url, j, n) for e in engines}
+                    for e in engines[1:]:
+                        print(
+                            f"  as a command -j {j:>2}, {n} letters: {e} / built-in = "
+                            f"{rate[e] / rate['builtin']:.2f} (target >= 0.80)",
+                            flush=True,
+                        )
             if not args.no_cluster:
                 print("4. Two-node cluster on this machine")
                 from ray.cluster_utils import Cluster

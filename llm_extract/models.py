@@ -317,6 +317,11 @@ class Record(_Model):
         if reason not in self.review_reasons:
             self.review_reasons = [*self.review_reasons, reason]
 
+    def unflag(self, reason: str) -> None:
+        """Withdraw ``reason`` (a later reader settled it); review stays if others remain."""
+        self.review_reasons = [r for r in self.review_reasons if r != reason]
+        self.needs_review = bool(self.review_reasons)
+
     def evidence_for(self, field: str) -> Evidence | None:
         return next((e for e in self.evidence if e.field == field), None)
 

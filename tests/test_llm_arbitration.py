@@ -209,6 +209,7 @@ def test_a_grounded_value_fills_what_the_parser_left_undecided() -> None:
     [
         ("quantity", 3, 20, "items[3].quantity"),  # "20mg": a strength, not a count
         ("body_region", 4, "TENS unit", "items[4].body_region"),  # a device
+        ("body_region", 0, "lumbar spine therapy", "items[0].body_region"),  # a treatment word
         # The request copied around a site word (seen on a test letter).
         (
             "body_region",

@@ -21,7 +21,7 @@ from llm_extract.llm.backend import LLMBackend
 from llm_extract.llm.excerpts import grounded
 from llm_extract.llm.hybrid import HybridBackend
 from llm_extract.llm.prompting import prompt_version
-from llm_extract.loading import load_letter
+from llm_extract.loading import letter_from_text, load_letter
 from llm_extract.models import Category, Decision, Record
 from llm_extract.rules.backend import parse_letter
 
@@ -43,8 +43,13 @@ def config() -> Config:
     )
 
 
-def _run(backend_cls: type, config: Config, name: str) -> tuple[Record, Record]:
+def _run(
+    backend_cls: type, config: Config, name: str, edit: tuple[str, str] | None = None
+) -> tuple[Record, Record]:
     letter = load_letter(SYNTHETIC / name)
+    if edit is not None:
+        assert edit[0] in letter.text
+        letter = letter_from_text(letter.text.replace(*edit), letter_id=letter.letter_id)
     backend = backend_cls(config)
     try:
         record = backend.extract(letter)
@@ -68,7 +73,15 @@ def _assert_llm_provenance(record: Record, backend: str) -> None:
 
 def test_hybrid_injected_summary_keeps_parser_decisions(config: Config, vcr: Any) -> None:
     """A case summary telling the model to overturn everything changes no decision."""
-    record, rules = _run(HybridBackend, config, "injected_summary.txt")
+    # A narrative piece in the list makes the parser doubt it, so the list --
+    # and the diagnosis sentences around it, the injected note among them -- is asked.
+    record, rules = _run(
+        HybridBackend,
+        config,
+        "injected_summary.txt",
+        edit=("radiculopathy and left", "radiculopathy, status post being lifted badly and left"),
+    )
+    assert "diagnoses" in rules.review_reasons[0]
     _assert_llm_provenance(record, "hybrid")
     assert [i.request for i in record.items] == [i.request for i in rules.items]
     assert [i.decision for i in record.items] == [i.decision for i in rules.items]
@@ -90,8 +103,13 @@ def test_hybrid_injected_summary_keeps_parser_decisions(config: Config, vcr: Any
     assert not any(c.field.endswith(".decision") for c in record.checks)
     assert all(isinstance(i.category, Category) for i in record.items)
     _assert_review_consistent(record)
-    # Nor does the injected sentence become data: the diagnoses are the real ones.
-    assert record.diagnoses == ["lumbar radiculopathy", "left shoulder impingement"]
+    # Nor does the injected sentence become data: the diagnoses are the letter's
+    # (the parser's list, or its other reading without the narrative).
+    assert record.diagnoses in (
+        rules.diagnoses,
+        [d for d in rules.diagnoses if "status post" not in d],
+    )
+    assert not any("instruction" in d or "overturned" in d for d in record.diagnoses)
 
 
 def _assert_review_consistent(record: Record) -> None:

@@ -182,3 +182,32 @@ def test_a_real_unknown_layout_the_llm_cannot_read_keeps_the_flagged_parser_reco
     assert record.needs_review
     assert record.provenance.fallback
     assert any("the LLM could not read it" in r for r in record.review_reasons)
+
+
+@pytest.mark.parametrize(("answer", "flagged"), [("spine", False), ("ortho spine surgeon", True)])
+def test_a_site_no_reader_settles_stays_flagged(
+    fake: FakeOpenAI, answer: str, flagged: bool
+) -> None:
+    """An anatomical word the site list does not know: a grounded model site settles it."""
+    text = (SYNTHETIC / "rules_pdf_layout.txt").read_text(encoding="utf-8")
+    line = "Physical therapy for the lumbar spine 2-3 times a week for 6 weeks: Upheld"
+    letter = letter_from_text(
+        text.replace(line, "TOC to ortho spine surgeon eval and treatment: Upheld"),
+        letter_id="site",
+    )
+    rules = parse_letter(letter)
+    reason = "items[0].body_region: the request has an anatomical word no reader read as a site"
+    assert rules.items[0].body_region is None and reason in rules.review_reasons
+    letter_fields, item_fields = uncertain_fields(rules)
+    assert (0, ("body_region",)) in item_fields
+    reply: dict[str, object] = {k: None for k in letter_fields}
+    for i, names in item_fields:
+        reply[f"item_{i + 1}"] = {n: (answer if i == 0 else None) for n in names}
+    fake.push(Reply.json(reply))
+    backend = _backend(fake)
+    try:
+        record = backend.extract(letter)
+    finally:
+        backend.close()
+    assert (reason in record.review_reasons) is flagged
+    assert record.items[0].body_region == (None if flagged else "spine")

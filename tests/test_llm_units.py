@@ -28,6 +28,7 @@ PROMPT_DIGESTS = {
     "1.2": "342da153eea181bf",
     "2.0": "4f1862b5153c4506",
     "2.1": "1199c9fbb64f0925",  # + whole_items.md (unknown layouts, llm/whole_letter.py)
+    "2.2": "f0923ced5faa157f",  # hybrid.md: the category line is RECORD.md's table
 }
 ANSWER_MODELS = (
     schemas.hybrid_answer_for(("age", "diagnoses"), ((0, ("category", "quantity")),)),

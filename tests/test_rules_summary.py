@@ -186,6 +186,11 @@ def test_diagnoses_label_inside_a_sentence_is_not_a_list(seeds_dir: Path) -> Non
             "Diagnoses include strain of muscle at upper arm level, right arm, and neck sprain.",
             ["strain of muscle at upper arm level, right arm", "neck sprain"],
         ),
+        # An ICD qualifier after a comma ends the diagnosis before it.
+        (
+            "Diagnoses include lumbar strain, subsequent encounter and sciatica of left side.",
+            ["lumbar strain, subsequent encounter", "sciatica of left side"],
+        ),
         # Unchanged: two complete diagnoses.
         (
             "Diagnoses include lumbar strain and right knee contusion.",
@@ -203,6 +208,7 @@ def test_a_body_part_alone_is_half_of_a_shared_head(text: str, expected: list[st
         ("Diagnoses include neck sprain, status post being struck by a pallet.", "narrative"),
         ("Diagnoses are knee sprain, possible meniscus tear; lumbar strain.", "semicolon_entry"),
         ("Diagnoses include pain related to overuse and wrist tendinitis.", "relation_and"),
+        ("Diagnoses include persistent left sided neck and shoulder pain.", "no_condition"),
     ],
 )
 def test_structures_no_rule_reads_for_sure_are_doubts(text: str, kind: str) -> None:
@@ -226,3 +232,12 @@ def test_an_icd_list_with_semicolons_and_qualifiers_is_not_doubted() -> None:
         "dorsalgia, unspecified",
         "radiculopathy, cervical region",
     ]
+
+
+def test_a_piece_naming_no_condition_offers_the_joined_reading() -> None:
+    from llm_extract.rules.summary import parse_summary
+
+    summary = parse_summary("Diagnoses include persistent left sided neck and shoulder pain.")
+    (doubt,) = summary.doubts
+    assert summary.diagnoses == ["persistent left sided neck", "shoulder pain"]
+    assert doubt.alternative == ("persistent left sided neck and shoulder pain",)

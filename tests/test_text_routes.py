@@ -60,7 +60,15 @@ def test_route_gives_the_pdfium_record(route: str, letters_dir: Path) -> None:
         got = extract(letter, backend="rules")
         assert got.provenance is not None and got.provenance.text_source == route
         assert got.provenance.layout == "maximus-2016"
-        assert not got.needs_review, got.review_reasons
+        # The route adds no review reason of its own (a letter the parser
+        # doubts, e.g. its diagnosis list, is flagged the same on every route) --
+        # but where pypdf's layout mode cuts a word of the diagnosis list
+        # ("strain of m uscle"), the broken list is rightly doubted.
+        extra = [r for r in got.review_reasons if r not in base.review_reasons]
+        if route == "pypdf-layout" and got.diagnoses != base.diagnoses:
+            extra = [r for r in extra if not r.startswith("diagnoses: ")]
+        assert extra == [], (route, lid)
+        assert set(base.review_reasons) <= set(got.review_reasons), (route, lid)
         if route == "pypdf-layout":
             # Best effort (docs/text-routes.md): pypdf's layout mode cuts words
             # where the PDF kerns them; the header, the item list and the

@@ -29,6 +29,19 @@ processes:
   a run.  (A letter redone after a killed *driver* lands in a second part
   file: de-duplicate the dataset on ``key``; the store never holds it twice.)
 
+**Warm start** (the default; ``--no-ray-warm-start`` turns it off): Ray and its
+actors take seconds to start (fresh processes importing Ray Data, openai,
+instructor), so while they do, the driver extracts letters from the front of
+the chunk itself, on ``-j`` threads sharing its backend, through the same
+:func:`extract_path` the built-in engine's threads run.  Each letter is
+*claimed* once, by the driver or by an actor, with an atomic put-if-absent in
+the Ray cluster's key-value store (GCS), so nothing is extracted twice: an
+actor that finds a letter claimed by the driver returns it untouched, the
+driver skips one an actor claimed.  The first row Ray delivers ends the warm-up
+(letters the driver's threads hold then are finished there); a chunk the
+driver finishes alone stops its Ray execution.  The driver writes the
+``--dataset`` parts of the letters it extracted itself.
+
 Fault tolerance is Ray Data's: an actor that dies (its node lost, a native
 crash) is restarted and its unfinished batches are retried.  A letter's
 problems never kill an actor: :func:`extract_path` turns them into data.
@@ -36,8 +49,10 @@ problems never kill an actor: :func:`extract_path` turns them into data.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import contextlib
+import importlib.util
 import itertools
 import json
 import logging
@@ -48,6 +63,7 @@ import queue
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -83,6 +99,13 @@ _POLL_S = 0.2
 # million-letter archive is never one list in the driver (each chunk starts its
 # actors again: seconds per 20,000 letters).
 CHUNK_LETTERS = 20_000
+# Warm start: the driver measures its own rate for WARM_PROBE_S, then starts Ray only
+# when the letters left would take it longer than RAY_READY_S, what Ray takes from
+# being asked to its first delivered letter (measured on 2 loaded cores: 5-9 s to
+# start actors on a running Ray, 7-12 s more to start Ray itself); below that the
+# actors would arrive after the last letter and only take CPU from the warm-up.
+WARM_PROBE_S = 1.0
+RAY_READY_S = 10.0
 # The batch's test hooks (see worker.py) reach actors on a running cluster too.
 _TEST_HOOKS = (TEST_DELAY_ENV, TEST_CRASH_ENV)
 
@@ -94,6 +117,10 @@ class RayOptions:
     address: str | None = None  # None: start Ray locally; "auto" or host:port joins
     dataset: Path | None = None  # also write letters/items Parquet parts here (workers)
     actors: int | None = None  # default: from -j and the cluster's CPUs
+    # The driver extracts letters itself while Ray and its actors start (see the
+    # module docstring); warm_max caps how many it takes per chunk (None: no cap).
+    warm_start: bool = True
+    warm_max: int | None = None
 
 
 def require_ray() -> Any:
@@ -173,6 +200,34 @@ def _check_reachable(address: str) -> None:
         ) from exc
 
 
+# Claims of a warm-started chunk live in the GCS key-value store under this
+# namespace, one key per letter ("<chunk id>/<letter key>"), deleted with the chunk.
+CLAIMS_NAMESPACE = "llm_extract_claims"
+_LOCAL, _RAY = b"local", b"ray"
+
+
+def _claim(key: str, who: bytes) -> bytes | None:
+    """Claim ``key`` for ``who`` atomically; returns the earlier claimant, or None.
+
+    The GCS put-if-absent is the one operation every process of the cluster
+    (driver and actors) shares without another actor process to start.
+    ``internal_kv`` is Ray's internal API (Ray Serve and the job manager build
+    on it); pinned by the ``ray`` extra (>=2.60,<3)."""
+    from ray.experimental import internal_kv
+
+    existed = internal_kv._internal_kv_put(key, who, overwrite=False, namespace=CLAIMS_NAMESPACE)
+    if not existed:
+        return None
+    return bytes(internal_kv._internal_kv_get(key, namespace=CLAIMS_NAMESPACE) or b"")
+
+
+def _drop_claims(prefix: str) -> None:
+    from ray.experimental import internal_kv
+
+    with contextlib.suppress(Exception):  # Ray already gone: nothing is left to drop
+        internal_kv._internal_kv_del(prefix, del_by_prefix=True, namespace=CLAIMS_NAMESPACE)
+
+
 class LetterActor:
     """One Ray actor: one backend, a thread pool, optionally a dataset writer.
 
@@ -181,15 +236,25 @@ class LetterActor:
     """
 
     def __init__(
-        self, backend_name: str, config: Config, threads: int, dataset: str | None
+        self,
+        backend_name: str,
+        config: Config,
+        threads: int,
+        dataset: str | None,
+        claims: str | None = None,
     ) -> None:
         self.config = config
+        self.claims = claims  # a warm-started chunk's claim prefix: skip the driver's letters
         # Built once per actor and reused for every letter (its HTTP pool too).
         self.backend: Backend = api.get_backend(backend_name, config)
         self.pool = cf.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="extract")
         self.dataset = Path(dataset) if dataset else None
 
-    def _one(self, task: Task) -> tuple[Task, LetterResult | ConfigError]:
+    def _one(self, task: Task) -> tuple[Task, LetterResult | ConfigError | None]:
+        # Another claimant: the driver took it during the warm-up (None: "not mine").
+        # Our own earlier claim is an actor that died with this batch: redo it.
+        if self.claims is not None and _claim(self.claims + task.key, _RAY) not in (None, _RAY):
+            return task, None
         crash_if_told(Path(task.path).stem)  # test hook: an actor's native crash
         try:
             # The one loop's per-letter function (via the batch worker's
@@ -217,7 +282,12 @@ class LetterActor:
 
 
 def _dataset(
-    ray: Any, tasks: list[Task], opts: BatchOptions, ray_opts: RayOptions, concurrency: int
+    ray: Any,
+    tasks: list[Task],
+    opts: BatchOptions,
+    ray_opts: RayOptions,
+    concurrency: int,
+    claims: str | None = None,
 ) -> tuple[Any, int, int]:
     """The pipeline: task rows -> actors -> outcome rows (lazy until iterated)."""
     name = str(opts.backend)
@@ -251,6 +321,7 @@ def _dataset(
             "config": opts.config,
             "threads": per_actor,
             "dataset": str(ray_opts.dataset) if ray_opts.dataset else None,
+            "claims": claims,
         },
         num_cpus=ACTOR_CPUS,
         **remote,
@@ -258,17 +329,23 @@ def _dataset(
     return ds, actors, per_actor
 
 
-def _stream(ds: Any, out: queue.Queue[Any], stop: threading.Event) -> None:
-    """Feed (task, result) pairs to the driver's main thread (the only store writer)."""
+def _stream(ds: Any, out: queue.Queue[Any], stop: threading.Event, tag: str | None = None) -> None:
+    """Feed (task, result) pairs to the driver's main thread (the only store writer);
+    with ``tag``, each as ``(tag, pair)``."""
+
+    def put(item: Any) -> None:
+        out.put(item if tag is None else (tag, item))
+
     try:
         for row in ds.iter_rows():
-            out.put(pickle.loads(row["result"]))
+            put(pickle.loads(row["result"]))
             if stop.is_set():
                 break  # closing the iterator stops the dataset's execution
     except BaseException as exc:  # surfaced in the main thread
-        out.put(exc)
+        if not stop.is_set():
+            put(exc)
     finally:
-        out.put(None)
+        put(None)
 
 
 class _Resolved:
@@ -293,6 +370,13 @@ def _check_engine(opts: BatchOptions) -> str:
     return opts.backend
 
 
+def _ray_installed() -> bool:
+    """Ray Data is there, without importing it (seconds the warm-up can use)."""
+    spec = importlib.util.find_spec("ray")
+    where = list(spec.submodule_search_locations or []) if spec else []
+    return any((Path(p) / "data" / "__init__.py").exists() for p in where)
+
+
 def run_batch_ray(
     opts: BatchOptions,
     ray_opts: RayOptions | None = None,
@@ -307,7 +391,11 @@ def run_batch_ray(
     ray_opts = ray_opts or RayOptions()
     t_start = time.perf_counter()
     name = _check_engine(opts)
-    require_ray()
+    if ray_opts.warm_start:
+        if not _ray_installed():
+            require_ray()  # the ConfigError saying what to install
+    else:
+        require_ray()
     if ray_opts.address:  # before the store: a wrong address leaves no trace in OUTDIR
         _check_reachable(ray_opts.address)
     concurrency = opts.concurrency or ((os.cpu_count() or 1) if name == "rules" else 4)
@@ -321,16 +409,20 @@ def run_batch_ray(
         run.pool = _Resolved()  # type: ignore[assignment]
         ident, s, total = run.ident, run.summary, run.summary.total
         progress = BatchProgress(total, enabled=opts.progress)
+        split = _Split()
         try:
             with progress:
                 tasks = pending_tasks(run, paths, ident, progress)
                 # The walk stays lazy: a dataset per CHUNK_LETTERS letters to do.
                 while s.stopped is None and (chunk := list(itertools.islice(tasks, CHUNK_LETTERS))):
+                    progress.started()
+                    if ray_opts.warm_start:
+                        _warm_chunk(run, chunk, backend, ray_opts, concurrency, progress, split)
+                        continue
                     ray = start_ray(ray_opts.address)
                     ds, actors, per_actor = _dataset(ray, chunk, opts, ray_opts, concurrency)
                     s.executor = f"ray: {actors} actors x {per_actor}"
                     log.info("batch on ray: %s, %s", ident.describe(), s.executor)
-                    progress.started()
                     _drain(run, ds, progress)
         except KeyboardInterrupt:
             s.interrupted = True
@@ -338,6 +430,293 @@ def run_batch_ray(
         finally:
             finish_run(run, t_start)
     return s
+
+
+@dataclass
+class _Split:
+    """Who extracted the letters of a warm-started run (for the summary)."""
+
+    local: int = 0
+    ray: int = 0
+    shape: str = "no actors started"
+
+    def describe(self) -> str:
+        return f"ray: {self.shape}, warm start: {self.local} letters local + {self.ray} on Ray"
+
+
+class _Claims:
+    """The letters of one chunk, handed out to the driver's warm-up threads from the
+    front; those left when Ray's dataset is built are Ray's too, and from then on
+    every hand-out is a claim in the GCS (see :func:`_claim`)."""
+
+    def __init__(self, tasks: list[Task], limit: int | None) -> None:
+        self.lock = threading.Lock()
+        self.todo = collections.deque(tasks)
+        self.prefix = f"{uuid.uuid4().hex}/"
+        self.shared = False  # True once Ray may take any letter still in todo
+        self.closed = False  # the warm-up ended: Ray delivered, or the run stops
+        self.limit = limit
+
+    def take(self) -> Task | None:
+        with self.lock:
+            while self.todo and not self.closed and self.limit != 0:
+                task = self.todo.popleft()
+                if self.shared:
+                    try:
+                        if _claim(self.prefix + task.key, _LOCAL) is not None:
+                            continue  # an actor has it: it arrives from Ray
+                    except Exception as exc:  # the GCS unreachable: leave the rest to Ray
+                        log.warning("warm start: cannot claim letters (%s); Ray does the rest", exc)
+                        self.closed = True
+                        return None
+                if self.limit is not None:
+                    self.limit -= 1
+                return task
+            return None
+
+    def left(self) -> int:
+        with self.lock:
+            return len(self.todo)
+
+    def for_ray(self) -> list[Task]:
+        """The letters Ray's dataset gets; from now on the driver claims in the GCS."""
+        with self.lock:
+            self.shared = True
+            return list(self.todo)
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+
+
+class _WarmUp:
+    """``threads`` driver threads taking letters from :class:`_Claims` until it closes,
+    each extracting with the driver's backend exactly as the built-in thread
+    executor does (:func:`extract_path`), results to ``out`` for the main thread."""
+
+    def __init__(
+        self,
+        claims: _Claims,
+        backend: Backend,
+        config: Config,
+        threads: int,
+        out: queue.Queue[Any],
+    ) -> None:
+        self.claims, self.backend, self.config, self.out = claims, backend, config, out
+        self.threads = [
+            threading.Thread(target=self._work, name=f"warm-{i}", daemon=True)
+            for i in range(max(1, threads))
+        ]
+        for t in self.threads:
+            t.start()
+
+    def _work(self) -> None:
+        while (task := self.claims.take()) is not None:
+            try:
+                result: LetterResult | BaseException = extract_path(task, self.backend, self.config)
+            except Exception as exc:  # ConfigError stops the run; anything else: a failure
+                result = exc
+            self.out.put(("local", (task, result)))
+
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self.threads)
+
+    def join(self) -> None:
+        for t in self.threads:
+            t.join()
+
+
+def _warm_chunk(
+    run: _Run,
+    chunk: list[Task],
+    backend: Backend,
+    ray_opts: RayOptions,
+    concurrency: int,
+    progress: BatchProgress,
+    split: _Split,
+) -> None:
+    """One chunk, warm-started: the driver's threads first, Ray once it delivers."""
+    s = run.summary
+    claims = _Claims(chunk, ray_opts.warm_max)
+    out: queue.Queue[Any] = queue.Queue()
+    # At most -j letters in flight locally, like the built-in engine's threads: more
+    # would take CPU from the actors' start-up on a small machine.
+    warm = _WarmUp(claims, backend, run.opts.config, concurrency, out)
+    stop = threading.Event()
+    executors: list[Any] = []
+    parts = _local_parts(ray_opts.dataset, backend)
+    interrupted = False
+
+    def start() -> bool:
+        """Start (or join) Ray and its actors on the letters no one has taken yet."""
+        ray = start_ray(ray_opts.address)  # the main thread: Ray installs handlers there
+        rows = claims.for_ray()
+        if not rows:
+            return False
+        # Reversed: the actors start at the far end from the driver's threads, so
+        # the two meet (and claims collide) only once, near the end.
+        ds, actors, per_actor = _dataset(
+            ray, rows[::-1], run.opts, ray_opts, concurrency, claims=claims.prefix
+        )
+        split.shape = f"{actors} actors x {per_actor}"
+        s.executor = split.describe()
+        log.info("batch on ray: %s, %s", run.ident.describe(), s.executor)
+        _capture_executors(ds, executors)
+        threading.Thread(target=_stream, args=(ds, out, stop, "ray"), daemon=True).start()
+        return True
+
+    try:
+        s.executor = split.describe()
+        _commit_warm(run, chunk, out, claims, warm, start, progress, split, parts)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        claims.close()
+        stop.set()
+        for ex in executors:  # a chunk done before Ray delivered: stop its actors now
+            with contextlib.suppress(Exception):
+                ex.shutdown(force=True)
+        if not interrupted:
+            # Letters the driver's threads were extracting when the run stopped (or
+            # Ray failed): finished and committed, as the built-in engine does.
+            warm.join()
+            _commit_local_leftovers(run, out, progress, split, parts)
+        if claims.shared:
+            _drop_claims(claims.prefix)
+        s.executor = split.describe()
+
+
+def _ray_due(claims: _Claims, local_done: int, elapsed: float) -> bool:
+    """Whether to start Ray now: the letters left would take the driver's warm-up
+    longer than Ray takes to deliver (``RAY_READY_S``).  Starting it sooner only
+    takes CPU from the warm-up for actors that would arrive after the last letter."""
+    if claims.limit is not None:
+        return True  # a capped warm-up: Ray does the rest whatever the rate
+    if elapsed < WARM_PROBE_S:
+        return False  # no rate yet
+    if local_done == 0:
+        return True  # slow letters (or none done yet): Ray's start-up is no loss
+    return claims.left() / (local_done / elapsed) > RAY_READY_S
+
+
+def _capture_executors(ds: Any, into: list[Any]) -> None:
+    """Keep the handle of the dataset's executor, to stop its actors when the driver
+    finished the chunk alone (Ray Data shuts it down only at the end of the
+    iteration or when the dataset is collected)."""
+    make = getattr(ds, "_create_executor", None)
+    if make is None:  # another Ray Data: the actors stop at their first row instead
+        return
+
+    def create() -> Any:
+        executor = make()
+        into.append(executor)
+        return executor
+
+    ds._create_executor = create
+
+
+def _commit_warm(
+    run: _Run,
+    chunk: list[Task],
+    out: queue.Queue[Any],
+    claims: _Claims,
+    warm: _WarmUp,
+    start: Callable[[], bool],
+    progress: BatchProgress,
+    split: _Split,
+    parts: Callable[[list[tuple[Task, Any]]], None],
+) -> None:
+    """Commit the driver's and Ray's letters as they come, until the chunk is done;
+    start Ray once the warm-up alone would not finish before Ray is ready."""
+    outstanding = {t.key for t in chunk}
+    seen: set[str] = set()
+    t_warm, local, started, ray_open = time.perf_counter(), 0, False, False
+    while outstanding and run.summary.stopped is None:
+        if (
+            not started
+            and claims.left()
+            and (_ray_due(claims, local, time.perf_counter() - t_warm) or not warm.running())
+        ):
+            started = True
+            ray_open = start()
+        if not ray_open and not warm.running() and out.empty():
+            # Nothing more can come (Ray's stream ended early): not recorded, so the
+            # next run does them; never expected.
+            log.error("%d letters were extracted by no one; run again", len(outstanding))
+            break
+        try:
+            first = out.get(timeout=_POLL_S)
+        except queue.Empty:
+            continue
+        got = [first]
+        with contextlib.suppress(queue.Empty):
+            while True:
+                got.append(out.get_nowait())
+        futures, local_done = [], []
+        for source, item in got:
+            if item is None:
+                ray_open = False
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            task, result = item
+            if source == "ray":
+                claims.close()  # Ray delivers: the warm-up takes no more letters
+                if result is None:
+                    continue  # the driver's letter: it arrives from the driver
+            if task.key in seen:
+                log.warning("%s arrived twice; kept once", task.path)
+                continue
+            seen.add(task.key)
+            outstanding.discard(task.key)
+            if source == "ray":
+                split.ray += 1
+            else:
+                split.local += 1
+                local += 1
+                local_done.append((task, result))
+            futures.append(_resolved(run, task, result))
+        parts(local_done)
+        run.collect(futures, progress)
+
+
+def _commit_local_leftovers(
+    run: _Run,
+    out: queue.Queue[Any],
+    progress: BatchProgress,
+    split: _Split,
+    parts: Callable[[list[tuple[Task, Any]]], None],
+) -> None:
+    futures, local_done = [], []
+    with contextlib.suppress(queue.Empty):
+        while True:
+            source, item = out.get_nowait()
+            if source == "local" and run.summary.stopped is None:
+                split.local += 1
+                local_done.append(item)
+                futures.append(_resolved(run, *item))
+            elif source == "local":  # stopped: not recorded, redone by the next run
+                run.inflight_keys.pop(item[0].key, None)
+    parts(local_done)
+    run.collect(futures, progress)
+
+
+def _local_parts(
+    dataset: Path | None, backend: Backend
+) -> Callable[[list[tuple[Task, Any]]], None]:
+    """``--dataset``: the parts of the letters the driver extracted are written by the
+    driver (the same rows, identity and part naming as the actors')."""
+    ident = BackendIdentity.of(backend)
+
+    def write(done: list[tuple[Task, Any]]) -> None:
+        ok = [(t, r) for t, r in done if isinstance(r, LetterResult)]
+        if dataset is not None and ok:
+            from .dataset import write_parts
+
+            write_parts(dataset, ok, ident)
+
+    return write
 
 
 def finish_run(run: _Run, t_start: float) -> None:
@@ -400,10 +779,12 @@ def _commit_stream(run: _Run, results: queue.Queue[Any], progress: BatchProgress
         run.collect(futures, progress)
 
 
-def _resolved(run: _Run, task: Task, result: LetterResult | ConfigError) -> cf.Future[LetterResult]:
+def _resolved(
+    run: _Run, task: Task, result: LetterResult | BaseException
+) -> cf.Future[LetterResult]:
     """The runner's commit path takes futures: hand it one that is already done."""
     fut: cf.Future[LetterResult] = cf.Future()
-    if isinstance(result, ConfigError):
+    if isinstance(result, BaseException):
         fut.set_exception(result)  # collect() stops the run on it, as the built-in does
     else:
         fut.set_result(result)

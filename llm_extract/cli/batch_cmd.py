@@ -146,6 +146,12 @@ def _print_summary(s: BatchSummary, outdir: Path, console: Console) -> None:
     help="Join this Ray cluster (host:port, or 'auto') instead of starting Ray locally.",
 )
 @click.option(
+    "--ray-warm-start/--no-ray-warm-start",
+    default=None,
+    help="With --engine ray (default on): this command extracts letters itself while Ray "
+    "and its actors start, then hands the rest to Ray.",
+)
+@click.option(
     "--dataset",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -169,6 +175,7 @@ def batch_command(
     progress: bool | None,
     engine: str,
     ray_address: str | None,
+    ray_warm_start: bool | None,
     dataset: Path | None,
     batch_api: bool,
     **backend_opts: Any,
@@ -195,8 +202,10 @@ def batch_command(
     """
     if not inputs and not retry_failed:
         raise click.UsageError("give at least one INPUT (file, folder, glob or @list)")
-    if engine != "ray" and (ray_address or dataset):
-        raise click.UsageError("--ray-address and --dataset go with --engine ray")
+    if engine != "ray" and (ray_address or dataset or ray_warm_start is not None):
+        raise click.UsageError(
+            "--ray-address, --dataset and --[no-]ray-warm-start go with --engine ray"
+        )
     if batch_api and engine == "ray":
         raise click.UsageError("--batch-api runs on the endpoint's side: drop --engine ray")
     config = config_from_options(**backend_opts)
@@ -222,7 +231,10 @@ def batch_command(
         elif engine == "ray":
             from ..batch.ray_engine import RayOptions, run_batch_ray
 
-            summary = run_batch_ray(opts, RayOptions(address=ray_address, dataset=dataset))
+            ray_opts = RayOptions(
+                address=ray_address, dataset=dataset, warm_start=ray_warm_start is not False
+            )
+            summary = run_batch_ray(opts, ray_opts)
         else:
             summary = run_batch(opts)
     finally:

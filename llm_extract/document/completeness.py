@@ -45,6 +45,7 @@ def review_reasons(letter: Letter, record: Record, notes: Iterable[str] = ()) ->
         # a request no category rule knows.
         if item.category is None:
             reasons.append(f"items[{n}].category: no category was decided for {item.request!r}")
+    reasons.extend(unsettled_sites(record))
     if letter.ocr is not None:
         low = [p for p in letter.ocr.pages if p.confidence < LOW_CONFIDENCE]
         if low:
@@ -66,3 +67,21 @@ def flag_record(letter: Letter, record: Record, notes: Iterable[str] = ()) -> Re
     for reason in review_reasons(letter, record, notes):
         record.flag(reason)
     return record
+
+
+def unsettled_site_reason(path: str) -> str:
+    return f"{path}: the request has an anatomical word no reader read as a site"
+
+
+def unsettled_sites(record: Record) -> list[str]:
+    """A body region left undecided: the request names anatomy, no site was read.
+
+    (``rules.certainty.body_region``: an anatomical word the site list does
+    not know.)  The hybrid backend withdraws the reason when the model's
+    grounded site settles it.
+    """
+    return [
+        unsettled_site_reason(ev.field)
+        for ev in record.evidence
+        if ev.field.endswith(".body_region") and ev.certainty == "undecided"
+    ]

@@ -178,6 +178,10 @@ def _body_region_implausible(value: str, request: str) -> str | None:
     rest = re.findall(r"[^\W_]+", _REGION_WORDS.sub(" ", ANATOMY.sub(" ", value)))
     if len(rest) > 1:
         return f"holds words that are no body part ({' '.join(rest[:4])})"
+    # A treatment word ("joint manipulation", "knee brace") is the request, not a site.
+    treats = [c.value for c in Category if has_keyword_for(c, value)]
+    if treats:
+        return f"names a treatment ({treats[0]}), not a body part"
     return None
 
 

@@ -7,7 +7,10 @@
    holds only those fields (:func:`~llm_extract.llm.schemas.hybrid_answer_for`);
    the instruction prefix (``prompts/hybrid.md``) is identical for every
    letter, so llama.cpp reuses it.  A letter decided with certainty makes no
-   call and spends no tokens.
+   call and spends no tokens.  The diagnosis list (the longest answer) is
+   asked only when the parser did not read it or doubts it
+   (:func:`llm_extract.rules.summary.diagnosis_doubts`); the model's list
+   then chooses between the parser's two readings (:mod:`.doubts`).
 3. Each answer is arbitrated by evidence (:mod:`llm_extract.llm.crosscheck`).
    Decisions and the item list are never asked: they stay the parser's.
 
@@ -27,6 +30,7 @@ from typing import Any
 
 from ..base import make_provenance
 from ..config import Config
+from ..document.completeness import unsettled_site_reason
 from ..document.segment import Segments, segment_letter
 from ..document.text import clean
 from ..errors import BackendUnavailableError, LLMError
@@ -186,6 +190,11 @@ class HybridBackend(LLMIdentity):
             diagnosis_doubts=doubts,
         )
         record = arbitrate(rules, _answers(answer, letter_fields, item_fields), ctx, locator)
+        for ev in rules.evidence:  # sites the model's grounded reading settled
+            if ev.field.endswith(".body_region") and ev.certainty == "undecided":
+                now = record.evidence_for(ev.field)
+                if now is not None and now.certainty != "undecided":
+                    record.unflag(unsettled_site_reason(ev.field))
         record.provenance = self._provenance(letter, usage)
         log.debug(
             "%s: hybrid in %.1fs (%d asked, %d checks, needs_review=%s)",

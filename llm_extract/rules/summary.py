@@ -318,7 +318,12 @@ def _comma_split(body: str) -> list[str]:
             # ICD wording: "strain … at upper arm level, right arm".
             parts[-1] = f"{parts[-1]}, {chunk}"
             continue
-        parts.extend(_and_split(chunk))
+        pieces = _and_split(chunk)
+        if parts and pieces and _QUALIFIER.match(pieces[0]):
+            # "lumbar strain, subsequent encounter and sciatica": the qualifier
+            # ends the diagnosis before the comma; "and" starts the next one.
+            parts[-1] = f"{parts[-1]}, {pieces.pop(0)}"
+        parts.extend(pieces)
     return parts
 
 
@@ -393,6 +398,36 @@ def _diagnoses_and_bodies(flat: str) -> tuple[list[str], list[str]]:
     return out, bodies
 
 
+# What a diagnosis names: a condition.  A listed piece with none of these
+# words is most likely half of a diagnosis cut at a separator ("persistent
+# left sided neck" of "… neck and shoulder pain", "fleeting homicidal" of
+# "… homicidal and suicidal thoughts").  Checked against every gold diagnosis.
+_CONDITION = re.compile(
+    r"(?:pain|strains?|sprains?|fractures?|tears?|contusions?|injur(?:y|ies)|syndromes?|disorders?"
+    r"|diseases?|itis|pathy|algia|osis|ism|hernia\w*|displacement|dysfunction|impingement"
+    r"|stenosis|protrusions?|lacerations?|trauma|spasms?|insomnia|depression|anxiety|stress"
+    r"|hypertension|diabetes|dyslipidemia|obesity|sciatica|lumbago|migraines?|headaches?"
+    r"|tinnitus|loss|numbness|weakness|esthesia|stiffness|instability|deformity|effusion"
+    r"|wounds?|infections?|burns?|abrasions?|dislocations?|subluxations?|ruptures?|lesions?"
+    r"|cysts?|mass|tumou?rs?|degeneration|malacia|neuromas?|listhesis|concussion|conditions?"
+    r"|trigger\s+finger|frozen|jammed|crush\w*|post[-\s]?op\w*|status\s+post|tachycardia"
+    r"|infarct\w*|thoughts?|dizziness|vertigo|edema|swelling|bod(?:y|ies)|defects?|nodules?"
+    r"|spurs?|arthroplasty|replacement|fusion|amputation|paralysis|palsy|myofascial\w*"
+    r"|complaints?|symptoms?|tolerance|dependence|abuse)\b",
+    re.I,
+)
+_ENCOUNTER = re.compile(r"\b(?:initial|subsequent)\s+encounter$", re.I)
+
+
+def _join_as_written(a: str, b: str, bodies: list[str]) -> str | None:
+    """``a`` and ``b`` as one piece, with the separator the letter writes between them."""
+    for sep in (" and ", ", and ", ", ", " "):
+        joined = f"{a}{sep}{b}"
+        if any(joined.lower() in clean(x).lower() for x in bodies):
+            return joined
+    return None
+
+
 # A clause inside a listed "diagnosis": the sentence narrates ("status post
 # being punched in the face", "… now recovering well") rather than names.
 _NARRATIVE = re.compile(r"\b(?:being|been|who|which|whose|now|was|were|had|has)\b", re.I)
@@ -413,7 +448,7 @@ class Doubt:
     backend takes when the model's own reading supports it.
     """
 
-    kind: str  # "site_only" | "narrative" | "semicolon_entry" | "relation_and"
+    kind: str  # "site_only" | "no_condition" | "narrative" | "semicolon_entry" | "relation_and"
     reason: str
     alternative: tuple[str, ...] | None = None
 
@@ -425,9 +460,30 @@ def diagnosis_doubts(diagnoses: list[str], bodies: list[str]) -> tuple[Doubt, ..
     stays (it follows the labelling rules), and a person checks it.
     """
     doubts: list[Doubt] = []
-    for d in diagnoses:
+    for n, d in enumerate(diagnoses):
         if _site_only(d):
             doubts.append(Doubt("site_only", f"diagnoses: {d!r} is a body part alone"))
+        elif not _CONDITION.search(d):
+            # The other reading: joined to the piece it was cut from -- an ICD
+            # encounter or qualifier to the one before, anything else to the next.
+            back = _ENCOUNTER.search(d) or _QUALIFIER.match(d)
+            other = (
+                diagnoses[n - 1]
+                if back and n
+                else (diagnoses[n + 1] if n + 1 < len(diagnoses) else None)
+            )
+            joined = None
+            if other is not None:
+                joined = (
+                    _join_as_written(other, d, bodies)
+                    if back
+                    else _join_as_written(d, other, bodies)
+                )
+            alt = None
+            if joined:
+                lo = n - 1 if back else n
+                alt = (*diagnoses[:lo], joined, *diagnoses[lo + 2 :])
+            doubts.append(Doubt("no_condition", f"diagnoses: {d!r} names no condition", alt))
         elif _NARRATIVE.search(d):
             doubts.append(
                 Doubt(
@@ -446,18 +502,17 @@ def diagnosis_doubts(diagnoses: list[str], bodies: list[str]) -> tuple[Doubt, ..
             if len(pieces) < 2 or all(_QUALIFIER.match(c) or _site_only(c) for c in pieces[1:]):
                 continue
             read = _finish(_and_split(chunk))  # how the parser read this entry
-            other = _finish(_comma_split(chunk))  # the entry read as a list of its own
+            split = _finish(_comma_split(chunk))  # the entry read as a list of its own
             shown = _finish([chunk])[0]
-            if read == other or not all(r in diagnoses for r in read):
+            if read == split or not all(r in diagnoses for r in read):
                 continue
             at = diagnoses.index(read[0])
             rest = [x for x in diagnoses if x not in read]
-            alt = rest[:at] + [o for o in other if o not in rest] + rest[at:]
             doubts.append(
                 Doubt(
                     "semicolon_entry",
                     f"diagnoses: the entry {shown!r} of a ';' list names several",
-                    tuple(alt),
+                    (*rest[:at], *[o for o in split if o not in rest], *rest[at:]),
                 )
             )
     for n, (a, b) in enumerate(itertools.pairwise(diagnoses)):
