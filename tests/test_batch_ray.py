@@ -166,11 +166,13 @@ def test_ray_starts_only_when_the_driver_would_not_finish_first() -> None:
     tasks = [Task(path=f"/l/{i}.pdf", key=str(i), file_sha256=None) for i in range(100)]
     claims = ray_engine._Claims(tasks, None)
     due = ray_engine._ray_due
-    assert not due(claims, 50, 0.5)  # no rate yet
-    assert due(claims, 0, 2.0)  # nothing done in 2 s: slow letters
-    assert not due(claims, 20, 1.0)  # 100 left at 20/s: 5 s, less than Ray needs
-    assert due(claims, 5, 1.0)  # 100 left at 5/s: 20 s
-    assert due(ray_engine._Claims(tasks, 3), 20, 1.0)  # capped: Ray does the rest
+    ready = ray_engine.RAY_READY_S
+    assert not due(claims, 0, ready / 2, -1.0)  # no letter done yet: wait for a rate
+    assert due(claims, 0, ready + 1, -1.0)  # none done in Ray's start-up time: slow letters
+    assert not due(claims, 50, 1.0, 0.5)  # the rate is measured for a while first
+    assert not due(claims, 30, 3.0, 1.5)  # 100 left at 20/s: 5 s, less than Ray needs
+    assert due(claims, 6, 3.0, 1.5)  # 100 left at 4/s: 25 s
+    assert due(ray_engine._Claims(tasks, 3), 30, 3.0, 1.5)  # capped: Ray does the rest
 
 
 def test_ray_shape() -> None:

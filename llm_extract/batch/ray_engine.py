@@ -39,8 +39,11 @@ the Ray cluster's key-value store (GCS), so nothing is extracted twice: an
 actor that finds a letter claimed by the driver returns it untouched, the
 driver skips one an actor claimed.  The first row Ray delivers ends the warm-up
 (letters the driver's threads hold then are finished there); a chunk the
-driver finishes alone stops its Ray execution.  The driver writes the
-``--dataset`` parts of the letters it extracted itself.
+driver finishes alone stops its Ray execution.  Ray itself is asked for only
+once the driver's own rate says the letters left would outlast Ray's start-up
+(``RAY_READY_S``): actors that would arrive after the last letter only take CPU
+from the warm-up.  The driver writes the ``--dataset`` parts of the letters it
+extracted itself.
 
 Fault tolerance is Ray Data's: an actor that dies (its node lost, a native
 crash) is restarted and its unfinished batches are retried.  A letter's
@@ -587,17 +590,22 @@ def _warm_chunk(
         s.executor = split.describe()
 
 
-def _ray_due(claims: _Claims, local_done: int, elapsed: float) -> bool:
+def _ray_due(claims: _Claims, local_done: int, since_start: float, since_first: float) -> bool:
     """Whether to start Ray now: the letters left would take the driver's warm-up
     longer than Ray takes to deliver (``RAY_READY_S``).  Starting it sooner only
-    takes CPU from the warm-up for actors that would arrive after the last letter."""
+    takes CPU from the warm-up for actors that would arrive after the last letter.
+
+    ``since_first``: seconds since the warm-up's first letters were done (negative
+    while none is) and ``local_done`` the letters done since: the rate is measured
+    from there for ``WARM_PROBE_S``, since a process's first letters pay one-off
+    costs (connections, lazy imports)."""
     if claims.limit is not None:
         return True  # a capped warm-up: Ray does the rest whatever the rate
-    if elapsed < WARM_PROBE_S:
+    if since_first < 0:
+        return since_start > RAY_READY_S  # slow letters: Ray's start-up is no loss
+    if since_first < WARM_PROBE_S:
         return False  # no rate yet
-    if local_done == 0:
-        return True  # slow letters (or none done yet): Ray's start-up is no loss
-    return claims.left() / (local_done / elapsed) > RAY_READY_S
+    return local_done == 0 or claims.left() / (local_done / since_first) > RAY_READY_S
 
 
 def _capture_executors(ds: Any, into: list[Any]) -> None:
@@ -632,12 +640,19 @@ def _commit_warm(
     outstanding = {t.key for t in chunk}
     seen: set[str] = set()
     t_warm, local, started, ray_open = time.perf_counter(), 0, False, False
+    t_first, local_first = -1.0, 0
     while outstanding and run.summary.stopped is None:
+        now = time.perf_counter()
+        if t_first < 0 and local:
+            t_first, local_first = now, local
+        since_first = now - t_first if t_first >= 0 else -1.0
+        rate_done = local - local_first if t_first >= 0 else 0
         if (
             not started
             and claims.left()
-            and (_ray_due(claims, local, time.perf_counter() - t_warm) or not warm.running())
+            and (_ray_due(claims, rate_done, now - t_warm, since_first) or not warm.running())
         ):
+            log.info("warm start: starting Ray, %d letters left", claims.left())
             started = True
             ray_open = start()
         if not ray_open and not warm.running() and out.empty():
