@@ -138,16 +138,27 @@ def test_certainty_of_summary_fields() -> None:
 
 
 # -- arbitration ---------------------------------------------------------------------
-def _setup(name: str = "rules_pdf_layout.txt") -> tuple[Record, LetterContext]:
+def _setup(
+    name: str = "rules_pdf_layout.txt", edit: tuple[str, str] | None = None
+) -> tuple[Record, LetterContext]:
+    """A synthetic letter (``edit``: one replacement in its text), its parser record and context."""
+    import dataclasses
+
+    from llm_extract.rules.summary import parse_summary
+
     letter = load_letter(SYNTHETIC / name)
+    if edit is not None:
+        assert edit[0] in letter.text
+        letter = dataclasses.replace(letter, text=letter.text.replace(*edit))
     seg = segment_letter(letter)
     assert seg.summary is not None
     ctx = LetterContext(
         text=letter.text,
         summary=(seg.summary.start, seg.summary.end),
         lines=[(b.decision_line.start, b.decision_line.end) for b in seg.items],
+        diagnosis_doubts=parse_summary(seg.summary.text(letter.text)).doubts,
     )
-    return parse_letter(letter), ctx
+    return parse_letter(letter, segments=seg), ctx
 
 
 def _undecide(rules: Record, path: str, value: Any = None) -> None:
@@ -359,23 +370,7 @@ def test_an_icd_qualifier_alone_is_not_a_diagnosis() -> None:
 
 def _doubted(sentence: str) -> tuple[Record, LetterContext]:
     """The synthetic letter with its diagnosis sentence replaced, and the parser's doubts."""
-    import dataclasses
-
-    from llm_extract.rules.summary import parse_summary
-
-    letter = load_letter(SYNTHETIC / "rules_pdf_layout.txt")
-    old = "Diagnoses include lumbar strain and right knee contusion."
-    assert old in letter.text
-    letter = dataclasses.replace(letter, text=letter.text.replace(old, sentence))
-    seg = segment_letter(letter)
-    assert seg.summary is not None
-    ctx = LetterContext(
-        text=letter.text,
-        summary=(seg.summary.start, seg.summary.end),
-        lines=[(b.decision_line.start, b.decision_line.end) for b in seg.items],
-        diagnosis_doubts=parse_summary(seg.summary.text(letter.text)).doubts,
-    )
-    return parse_letter(letter, segments=seg), ctx
+    return _setup(edit=("Diagnoses include lumbar strain and right knee contusion.", sentence))
 
 
 def test_a_narrative_in_the_diagnosis_list_is_flagged_and_the_model_can_drop_it() -> None:

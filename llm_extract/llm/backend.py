@@ -20,7 +20,17 @@ from ..config import Config
 from ..document.segment import ItemBlock, segment_letter
 from ..document.text import clean
 from ..loading import Letter
-from ..models import GuidelineSources, Item, Medication, Patient, Record, Reviewer, Span, Usage
+from ..models import (
+    GuidelineSources,
+    Item,
+    Medication,
+    Patient,
+    Provenance,
+    Record,
+    Reviewer,
+    Span,
+    Usage,
+)
 from ..rules.certainty import llm_evidence
 from .client import LazyClient, LLMIdentity, to_usage
 from .excerpts import summary_excerpt
@@ -122,23 +132,11 @@ class LLMBackend(LLMIdentity):
         )
         # Every value the model gave, located in the section it was read from.
         record.evidence = llm_evidence(record, t, seg)
-        record.provenance = make_provenance(
-            letter,
-            backend=self.name,
-            version=self.version,
-            model=self.model,
-            prompt_version=self.prompt_version,
-            usage=to_usage(total),
-        )
+        record.provenance = self._provenance(letter, total)
         return record
 
-    def _whole_letter(self, letter: Letter) -> Record:
-        # An IMR determination in a layout the parser does not know has no
-        # sections it can cut: read it split at its own headings (flagged).
-        from .whole_letter import WholeLetterReader
-
-        record, usage = WholeLetterReader(self._llm).read(letter)
-        record.provenance = make_provenance(
+    def _provenance(self, letter: Letter, usage: Usage) -> Provenance:
+        return make_provenance(
             letter,
             backend=self.name,
             version=self.version,
@@ -146,6 +144,14 @@ class LLMBackend(LLMIdentity):
             prompt_version=self.prompt_version,
             usage=to_usage(usage),
         )
+
+    def _whole_letter(self, letter: Letter) -> Record:
+        # An IMR determination in a layout the parser does not know has no
+        # sections it can cut: read it split at its own headings (flagged).
+        from .whole_letter import WholeLetterReader
+
+        record, usage = WholeLetterReader(self._llm).read(letter)
+        record.provenance = self._provenance(letter, usage)
         return record
 
     def close(self) -> None:
