@@ -64,10 +64,12 @@ import os
 import pickle
 import queue
 import socket
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import BrokenExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,7 @@ from ..base import Backend, BackendIdentity
 from ..config import Config
 from ..errors import ConfigError
 from ..loop import LetterResult, check_backend
+from .pool import WorkerPool, choose_executor, describe_workers
 from .progress import BatchProgress
 from .runner import BatchOptions, BatchSummary, _make_task, _Run, _skip
 from .store import Store
@@ -103,12 +106,15 @@ _POLL_S = 0.2
 # actors again: seconds per 20,000 letters).
 CHUNK_LETTERS = 20_000
 # Warm start: the driver measures its own rate for WARM_PROBE_S, then starts Ray only
-# when the letters left would take it longer than RAY_READY_S, what Ray takes from
-# being asked to its first delivered letter (measured on 2 loaded cores: 5-9 s to
-# start actors on a running Ray, 7-12 s more to start Ray itself); below that the
-# actors would arrive after the last letter and only take CPU from the warm-up.
+# when the letters left would take it longer than Ray takes from being asked to its
+# first delivered letter: RAY_READY_S when Ray runs already (joined by address, or
+# in this process), RAY_START_READY_S when this command starts it (measured on 2
+# loaded cores, docs/distributed.md: first batch +9.3 s, and +19.3 s with ray.init);
+# below that the actors would arrive after the last letter and only take CPU (and,
+# during ray.init, the main thread) from the warm-up.
 WARM_PROBE_S = 1.0
 RAY_READY_S = 10.0
+RAY_START_READY_S = 20.0
 # The batch's test hooks (see worker.py) reach actors on a running cluster too.
 _TEST_HOOKS = (TEST_DELAY_ENV, TEST_CRASH_ENV)
 
@@ -373,6 +379,12 @@ def _check_engine(opts: BatchOptions) -> str:
     return opts.backend
 
 
+def _ray_running() -> bool:
+    """This process is connected to Ray (it must not fork then)."""
+    ray = sys.modules.get("ray")
+    return ray is not None and bool(ray.is_initialized())
+
+
 def _ray_installed() -> bool:
     """Ray Data is there, without importing it (seconds the warm-up can use)."""
     spec = importlib.util.find_spec("ray")
@@ -442,9 +454,13 @@ class _Split:
     local: int = 0
     ray: int = 0
     shape: str = "no actors started"
+    local_shape: str = ""
 
     def describe(self) -> str:
-        return f"ray: {self.shape}, warm start: {self.local} letters local + {self.ray} on Ray"
+        return (
+            f"ray: {self.shape}, warm start: {self.local} letters local + {self.ray} on Ray"
+            f" (local: {self.local_shape})"
+        )
 
 
 class _Claims:
@@ -495,7 +511,9 @@ class _Claims:
 class _WarmUp:
     """``threads`` driver threads taking letters from :class:`_Claims` until it closes,
     each extracting with the driver's backend exactly as the built-in thread
-    executor does (:func:`extract_path`), results to ``out`` for the main thread."""
+    executor does (:func:`extract_path`), or handing it to ``pool`` (the built-in
+    engine's forked processes × threads) and waiting for it; results to ``out``
+    for the main thread."""
 
     def __init__(
         self,
@@ -504,8 +522,11 @@ class _WarmUp:
         config: Config,
         threads: int,
         out: queue.Queue[Any],
+        pool: WorkerPool | None = None,
     ) -> None:
         self.claims, self.backend, self.config, self.out = claims, backend, config, out
+        self.pool, self.broken = pool, False
+        self.submitting = threading.Lock()  # one writer at a time on a child's pipe
         self.threads = [
             threading.Thread(target=self._work, name=f"warm-{i}", daemon=True)
             for i in range(max(1, threads))
@@ -516,10 +537,23 @@ class _WarmUp:
     def _work(self) -> None:
         while (task := self.claims.take()) is not None:
             try:
-                result: LetterResult | BaseException = extract_path(task, self.backend, self.config)
+                result: LetterResult | BaseException = self._extract(task)
             except Exception as exc:  # ConfigError stops the run; anything else: a failure
                 result = exc
             self.out.put(("local", (task, result)))
+
+    def _extract(self, task: Task) -> LetterResult:
+        if self.pool is not None and not self.broken:
+            try:
+                with self.submitting:
+                    fut = self.pool.submit(task)
+                return fut.result()
+            except BrokenExecutor:
+                # A worker process died (a native crash): the warm-up's letters go on in
+                # this process's threads rather than forking again beside Ray.
+                log.warning("a warm-up worker process died; going on in threads")
+                self.broken = True
+        return extract_path(task, self.backend, self.config)
 
     def running(self) -> bool:
         return any(t.is_alive() for t in self.threads)
@@ -542,9 +576,18 @@ def _warm_chunk(
     s = run.summary
     claims = _Claims(chunk, ray_opts.warm_max)
     out: queue.Queue[Any] = queue.Queue()
-    # At most -j letters in flight locally, like the built-in engine's threads: more
-    # would take CPU from the actors' start-up on a small machine.
-    warm = _WarmUp(claims, backend, run.opts.config, concurrency, out)
+    # At most -j letters in flight locally, as the built-in engine runs them: more
+    # would take CPU from the actors' start-up on a small machine.  Forked processes
+    # × threads where the built-in engine would use them (an endpoint of its own, -j
+    # 16 and up) and this process has not joined Ray yet (its threads must not be forked).
+    pool = None
+    name = str(run.opts.backend)
+    if not _ray_running() and (
+        choose_executor(name, "auto", concurrency, run.opts.config) == "multi"
+    ):
+        pool = WorkerPool("multi", concurrency, backend, run.opts.config, name)
+    split.local_shape = describe_workers("multi" if pool else "thread", concurrency)
+    warm = _WarmUp(claims, backend, run.opts.config, concurrency, out, pool)
     stop = threading.Event()
     executors: list[Any] = []
     parts = _local_parts(ray_opts.dataset, backend)
@@ -570,7 +613,8 @@ def _warm_chunk(
 
     try:
         s.executor = split.describe()
-        _commit_warm(run, chunk, out, claims, warm, start, progress, split, parts)
+        ready_s = RAY_READY_S if ray_opts.address or _ray_running() else RAY_START_READY_S
+        _commit_warm(run, chunk, out, claims, warm, start, progress, split, parts, ready_s)
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -585,14 +629,22 @@ def _warm_chunk(
             # Ray failed): finished and committed, as the built-in engine does.
             warm.join()
             _commit_local_leftovers(run, out, progress, split, parts)
+        if pool is not None:
+            pool.shutdown(wait=not interrupted)
         if claims.shared:
             _drop_claims(claims.prefix)
         s.executor = split.describe()
 
 
-def _ray_due(claims: _Claims, local_done: int, since_start: float, since_first: float) -> bool:
+def _ray_due(
+    claims: _Claims,
+    local_done: int,
+    since_start: float,
+    since_first: float,
+    ready_s: float = RAY_READY_S,
+) -> bool:
     """Whether to start Ray now: the letters left would take the driver's warm-up
-    longer than Ray takes to deliver (``RAY_READY_S``).  Starting it sooner only
+    longer than Ray takes to deliver (``ready_s``).  Starting it sooner only
     takes CPU from the warm-up for actors that would arrive after the last letter.
 
     ``since_first``: seconds since the warm-up's first letters were done (negative
@@ -602,10 +654,10 @@ def _ray_due(claims: _Claims, local_done: int, since_start: float, since_first: 
     if claims.limit is not None:
         return True  # a capped warm-up: Ray does the rest whatever the rate
     if since_first < 0:
-        return since_start > RAY_READY_S  # slow letters: Ray's start-up is no loss
+        return since_start > ready_s  # slow letters: Ray's start-up is no loss
     if since_first < WARM_PROBE_S:
         return False  # no rate yet
-    return local_done == 0 or claims.left() / (local_done / since_first) > RAY_READY_S
+    return local_done == 0 or claims.left() / (local_done / since_first) > ready_s
 
 
 def _capture_executors(ds: Any, into: list[Any]) -> None:
@@ -634,6 +686,7 @@ def _commit_warm(
     progress: BatchProgress,
     split: _Split,
     parts: Callable[[list[tuple[Task, Any]]], None],
+    ready_s: float,
 ) -> None:
     """Commit the driver's and Ray's letters as they come, until the chunk is done;
     start Ray once the warm-up alone would not finish before Ray is ready."""
@@ -650,7 +703,10 @@ def _commit_warm(
         if (
             not started
             and claims.left()
-            and (_ray_due(claims, rate_done, now - t_warm, since_first) or not warm.running())
+            and (
+                _ray_due(claims, rate_done, now - t_warm, since_first, ready_s)
+                or not warm.running()
+            )
         ):
             log.info("warm start: starting Ray, %d letters left", claims.left())
             started = True
