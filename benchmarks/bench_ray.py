@@ -21,6 +21,10 @@ concurrency / latency.  Every figure is printed with the 1-minute load average.
    included; *steady* is the rate from the end of the first round to the last
    letter; *fixed* = whole-run seconds − letters / steady rate, the start-up a
    run pays whatever its length; *first* = seconds to the first stored letter.
+   In this process (connected to Ray) the warm-up runs in threads only.  Then
+   (2b, unless ``--no-cli``) each engine as a command, ``--engine ray`` joining
+   the same Ray with ``--ray-address``: there the warm-up forks the built-in
+   engine's worker processes before the command connects.
 2. **A longer run** (``--big``, default 2,000 letters at the largest -j), the
    same way: the fixed cost amortised.
 3. **As a command, Ray started by the command** (``--no-cli`` skips): each
@@ -110,7 +114,15 @@ def _run(engine: str, paths: list[str], out: Path, base_url: str, j: int) -> dic
     return row
 
 
-def _cli(engine: str, letters_dir: Path, out: Path, base_url: str, j: int, n: int) -> float:
+def _cli(
+    engine: str,
+    letters_dir: Path,
+    out: Path,
+    base_url: str,
+    j: int,
+    n: int,
+    address: str | None = None,
+) -> float:
     cmd = [
         sys.executable,
         "-m",
@@ -133,6 +145,8 @@ def _cli(engine: str, letters_dir: Path, out: Path, base_url: str, j: int, n: in
         cmd += ["--engine", "ray"]
     if engine == "ray-cold":
         cmd += ["--no-ray-warm-start"]
+    if address and engine.startswith("ray"):
+        cmd += ["--ray-address", address]
     t = time.perf_counter()
     env = {**os.environ, "COLUMNS": "200"}  # the summary's workers line on one line
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -210,6 +224,21 @@ def main() -> None:
                     for engine in engines
                 ]
                 _ratios(big, "longer run")
+            if not args.no_cli:
+                print("2b. As a command joining the running Ray (--ray-address), start to exit")
+                address = ray.get_runtime_context().gcs_address
+                for j in levels:
+                    n = j * args.per_slot
+                    sub = synthetic_letters(work / f"join-{j}", n)
+                    rate = {
+                        e: _cli(e, sub, work / f"join-{e}-{j}", url, j, n, address) for e in engines
+                    }
+                    for e in engines[1:]:
+                        print(
+                            f"  joining, as a command -j {j:>2}, {n} letters: {e} / built-in = "
+                            f"{rate[e] / rate['builtin']:.2f} (target >= 0.80)",
+                            flush=True,
+                        )
             ray.shutdown()
             if not args.no_cli:
                 print("3. As a command, from its start to its exit; Ray started by the command")

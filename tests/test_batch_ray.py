@@ -162,6 +162,32 @@ def test_without_warm_start_every_letter_goes_to_ray(
     assert snapshot(tmp_path / "ray") == snapshot(tmp_path / "builtin")
 
 
+def test_cli_warm_start_in_forked_workers_gives_the_builtin_records(
+    ray_local: Any, inputs: list[Path], tmp_path: Path
+) -> None:
+    """A command joining Ray at -j 16 against an endpoint of its own warms up in the
+    built-in engine's forked processes (it has not connected to Ray when it forks)."""
+    address = ray_local.get_runtime_context().gcs_address
+    out = tmp_path / "ray"
+    with FakeOpenAI() as fake:
+        settings: dict[str, Any] = {"base_url": fake.base_url, "model": "fake-model"}
+        builtin = run_batch(options(inputs[:6], tmp_path / "builtin", "hybrid", **settings))
+        cmd = [sys.executable, "-m", "llm_extract", "batch", *map(str, inputs[:6])]
+        cmd += ["-b", "hybrid", "--base-url", fake.base_url, "--model", "fake-model"]
+        cmd += ["-o", str(out), "--engine", "ray", "--ray-address", address, "-j", "16"]
+        env = {**os.environ, "COLUMNS": "200"}
+        done = subprocess.run(
+            [*cmd, "--no-progress"], capture_output=True, text=True, timeout=300, env=env
+        )
+    assert done.returncode == 0, done.stderr
+    assert builtin.done == 6
+    local, on_ray = _split(done.stdout)
+    assert local + on_ray == 6
+    if (os.cpu_count() or 1) > 1:
+        assert "(local: 2 processes x 8 threads)" in done.stdout
+    assert snapshot(out) == snapshot(tmp_path / "builtin")
+
+
 def test_ray_starts_only_when_the_driver_would_not_finish_first() -> None:
     tasks = [Task(path=f"/l/{i}.pdf", key=str(i), file_sha256=None) for i in range(100)]
     claims = ray_engine._Claims(tasks, None)
