@@ -145,6 +145,8 @@ def _cli(
         cmd += ["--engine", "ray"]
     if engine == "ray-cold":
         cmd += ["--no-ray-warm-start"]
+    elif engine.startswith("ray"):
+        cmd += ["--ray-warm-start"]  # opt-in since the lead's review
     if address and engine.startswith("ray"):
         cmd += ["--ray-address", address]
     t = time.perf_counter()

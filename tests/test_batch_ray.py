@@ -112,9 +112,11 @@ def test_cli_engine_ray(ray_local: Any, inputs: list[Path], tmp_path: Path) -> N
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "COLUMNS": "200"},  # the summary's workers line on one line
     )
     assert done.returncode == 0, done.stderr
-    assert "ray: " in done.stdout and "warm start: " in done.stdout
+    # The warm start is opt-in: by default every letter goes to Ray's actors.
+    assert "ray: " in done.stdout and "warm start: " not in done.stdout
     bad = subprocess.run([*cmd, "--dataset", str(tmp_path / "ds")], capture_output=True, text=True)
     assert bad.returncode == 2 and "--engine ray" in bad.stderr
     bad = subprocess.run([*cmd, "--no-ray-warm-start"], capture_output=True, text=True)
@@ -136,7 +138,7 @@ def test_a_warm_started_run_hands_letters_both_ways_with_nothing_lost_or_repeate
     monkeypatch.setenv(TEST_DELAY_ENV, "0.3")  # letters slow enough for both sides to take some
     opts = dataclasses.replace(options(inputs, tmp_path / "ray", "rules"), concurrency=2)
     # At most 3 letters locally: on an idle machine the driver could outrun the actors.
-    warm = run_batch_ray(opts, RayOptions(dataset=tmp_path / "ds", warm_max=3))
+    warm = run_batch_ray(opts, RayOptions(dataset=tmp_path / "ds", warm_start=True, warm_max=3))
     local, on_ray = _split(warm.executor)
     assert 1 <= local <= 3 and on_ray >= 1
     assert local + on_ray == warm.done + warm.failed == builtin.done + builtin.failed
@@ -175,6 +177,7 @@ def test_cli_warm_start_in_forked_workers_gives_the_builtin_records(
         cmd = [sys.executable, "-m", "llm_extract", "batch", *map(str, inputs[:6])]
         cmd += ["-b", "hybrid", "--base-url", fake.base_url, "--model", "fake-model"]
         cmd += ["-o", str(out), "--engine", "ray", "--ray-address", address, "-j", "16"]
+        cmd += ["--ray-warm-start"]
         env = {**os.environ, "COLUMNS": "200"}
         done = subprocess.run(
             [*cmd, "--no-progress"], capture_output=True, text=True, timeout=300, env=env

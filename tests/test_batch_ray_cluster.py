@@ -65,7 +65,7 @@ def test_a_worker_node_killed_mid_run_loses_and_repeats_nothing(
         try:
             # Warm start on, but capped: the node must die while its actors extract.
             result["summary"] = run_batch_ray(
-                options(letters, out, "rules"), RayOptions(dataset=ds, warm_max=2)
+                options(letters, out, "rules"), RayOptions(dataset=ds)
             )
         except BaseException as exc:
             result["error"] = exc

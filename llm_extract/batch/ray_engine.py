@@ -128,7 +128,10 @@ class RayOptions:
     actors: int | None = None  # default: from -j and the cluster's CPUs
     # The driver extracts letters itself while Ray and its actors start (see the
     # module docstring); warm_max caps how many it takes per chunk (None: no cap).
-    warm_start: bool = True
+    # Off by default: with it a short run may never start Ray at all (the driver
+    # finishes first), which is not what a user who asked for a cluster expects,
+    # and it leans on Ray internals (internal_kv, Ray Data's executor handle).
+    warm_start: bool = False
     warm_max: int | None = None
 
 

@@ -148,8 +148,9 @@ def _print_summary(s: BatchSummary, outdir: Path, console: Console) -> None:
 @click.option(
     "--ray-warm-start/--no-ray-warm-start",
     default=None,
-    help="With --engine ray (default on): this command extracts letters itself while Ray "
-    "and its actors start, then hands the rest to Ray.",
+    help="With --engine ray (default off): this command extracts letters itself while Ray "
+    "and its actors start, then hands the rest to Ray (a run it can finish alone never "
+    "starts Ray).",
 )
 @click.option(
     "--dataset",
@@ -232,7 +233,7 @@ def batch_command(
             from ..batch.ray_engine import RayOptions, run_batch_ray
 
             ray_opts = RayOptions(
-                address=ray_address, dataset=dataset, warm_start=ray_warm_start is not False
+                address=ray_address, dataset=dataset, warm_start=ray_warm_start is True
             )
             summary = run_batch_ray(opts, ray_opts)
         else:
