@@ -1,5 +1,9 @@
 """The batch on Ray Data (``llm-extract batch … --engine ray``): beyond one machine.
 
+(~870 lines: the Ray Data pipeline, the actor, the driver's streaming commit
+and the opt-in warm start with its per-letter claims all touch the same run
+state; a split is due when the warm start proves itself or goes.)
+
 The same batch as :func:`llm_extract.batch.runner.run_batch` — inputs, keys,
 skip-done, errors as data, ``--retry-failed``, progress bar, summary — with the
 letters read and extracted by a pool of Ray actors instead of local threads or
@@ -29,7 +33,9 @@ processes:
   a run.  (A letter redone after a killed *driver* lands in a second part
   file: de-duplicate the dataset on ``key``; the store never holds it twice.)
 
-**Warm start** (the default; ``--no-ray-warm-start`` turns it off): Ray and its
+**Warm start** (opt-in, ``--ray-warm-start``; off by default: a run the driver
+can finish alone then never starts Ray, and the claims lean on Ray internals,
+``internal_kv``): Ray and its
 actors take seconds to start (fresh processes importing Ray Data, openai,
 instructor), so while they do, the driver extracts letters from the front of
 the chunk itself, on ``-j`` threads sharing its backend, through the same

@@ -1,5 +1,9 @@
 """The whole-letter reader: a letter in a layout the parser does not know, read by the LLM.
 
+(~550 lines: the five calls, their excerpts and the grounding of each answer
+are one procedure over one letter's sections; the locating itself lives in
+:mod:`.grounding`.)
+
 A letter that is recognisably an IMR determination (``Layout.is_imr``) but in
 none of the known layouts has no decision lines the parser can cut.  It is
 split at its own headings (:mod:`llm_extract.document.headings`) and read in

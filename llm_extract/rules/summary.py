@@ -1,4 +1,10 @@
-"""The clinical case summary: patient age/sex/occupation, date of injury, diagnoses."""
+"""The clinical case summary: patient age/sex/occupation, date of injury, diagnoses.
+
+Longer than most modules (~560 lines) because the diagnosis splitter and its
+doubts (:func:`diagnosis_doubts`) share one vocabulary -- sites, qualifiers,
+condition words -- and the doubts re-run the splitter's own steps to offer
+the other reading; split apart, each half would import the other's privates.
+"""
 
 from __future__ import annotations
 
