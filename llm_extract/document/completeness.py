@@ -69,10 +69,6 @@ def flag_record(letter: Letter, record: Record, notes: Iterable[str] = ()) -> Re
     return record
 
 
-def unsettled_site_reason(path: str) -> str:
-    return f"{path}: the request has an anatomical word no reader read as a site"
-
-
 def unsettled_sites(record: Record) -> list[str]:
     """A body region left undecided: the request names anatomy, no site was read.
 
@@ -81,7 +77,7 @@ def unsettled_sites(record: Record) -> list[str]:
     grounded site settles it.
     """
     return [
-        unsettled_site_reason(ev.field)
+        f"{ev.field}: the request has an anatomical word no reader read as a site"
         for ev in record.evidence
         if ev.field.endswith(".body_region") and ev.certainty == "undecided"
     ]

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..base import make_provenance
 from ..config import Config
-from ..document.completeness import unsettled_site_reason
+from ..document.completeness import unsettled_sites
 from ..document.segment import Segments, segment_letter
 from ..document.text import clean
 from ..errors import BackendUnavailableError, LLMError
@@ -161,11 +161,12 @@ class HybridBackend(LLMIdentity):
         if not layout.known:
             return self._whole_letter_to_llm(letter, layout.name)
         seg = segment_letter(letter)  # raises InputError subclasses for bad letters
-        rules = parse_letter(letter, segments=seg)  # segmented once, for both
-        # The parser's doubts about its diagnosis list (read again: the record
-        # keeps only their reasons): they decide whether the list is asked,
-        # and the model's list chooses between the parser's two readings.
-        doubts = parse_summary(seg.summary.text(letter.text)).doubts if seg.summary else ()
+        summary = parse_summary(seg.summary.text(letter.text)) if seg.summary else None
+        # Segmented and the summary read once, for the parser and the asking.
+        rules = parse_letter(letter, segments=seg, summary=summary)
+        # The parser's doubts about its diagnosis list decide whether the list
+        # is asked, and the model's list chooses between its two readings.
+        doubts = summary.doubts if summary else ()
         letter_fields, item_fields = uncertain_fields(rules, doubts)
         if not letter_fields and not item_fields:
             rules.provenance = self._provenance(
@@ -190,11 +191,9 @@ class HybridBackend(LLMIdentity):
             diagnosis_doubts=doubts,
         )
         record = arbitrate(rules, _answers(answer, letter_fields, item_fields), ctx, locator)
-        for ev in rules.evidence:  # sites the model's grounded reading settled
-            if ev.field.endswith(".body_region") and ev.certainty == "undecided":
-                now = record.evidence_for(ev.field)
-                if now is not None and now.certainty != "undecided":
-                    record.unflag(unsettled_site_reason(ev.field))
+        # Sites the model's grounded reading settled are no longer a reason.
+        for reason in set(unsettled_sites(rules)) - set(unsettled_sites(record)):
+            record.unflag(reason)
         record.provenance = self._provenance(letter, usage)
         log.debug(
             "%s: hybrid in %.1fs (%d asked, %d checks, needs_review=%s)",

@@ -34,11 +34,15 @@ log = logging.getLogger(__name__)
 RULES_VERSION = "rules-1.2"
 
 
-def parse_letter(letter: Letter, *, segments: Segments | None = None) -> Record:
+def parse_letter(
+    letter: Letter, *, segments: Segments | None = None, summary: CaseSummary | None = None
+) -> Record:
     """The rules record of one letter (without provenance).
 
     ``segments``: the letter's segmentation when the caller already made it
-    (the hybrid backend segments each letter once, for the parser and its excerpt).
+    (the hybrid backend segments each letter once, for the parser and its excerpt);
+    ``summary``: likewise the case summary's reading (the hybrid backend also
+    needs its diagnosis doubts, which the record keeps only as reasons).
     """
     text = letter.text
     try:
@@ -52,7 +56,8 @@ def parse_letter(letter: Letter, *, segments: Segments | None = None) -> Record:
         seg = Segments(header=None, credentials=None, summary=None, items=[])
     header = parse_header(seg.header.text(text)) if seg.header else Header()
     reviewer = parse_reviewer(seg.credentials.text(text)) if seg.credentials else Reviewer()
-    summary = parse_summary(seg.summary.text(text)) if seg.summary else None
+    if summary is None and seg.summary:
+        summary = parse_summary(seg.summary.text(text))
     if summary is None:
         from ..models import Patient
 
