@@ -10,7 +10,6 @@ the record silently.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from ..document.headings import LetterParts
 from ..evidence import Found, Locator, make_evidence, make_span
 from ..loading import Letter
 from ..models import Check, Decision, Evidence, Usage
+from ..normalize import jsonable
 
 Ranges = list[tuple[int, int]]
 
@@ -71,14 +71,7 @@ class Reading:
                 spans.extend(found.spans)
         if dropped:
             self._drop(path, dropped)
-        self.evidence[path] = make_evidence(
-            path,
-            [make_span(s, e) for s, e in spans],
-            reader="llm",
-            rule=rule,
-            certainty="heuristic" if kept else "undecided",
-            grounded=bool(kept),
-        )
+        self.set_evidence(path, spans, rule, present=bool(kept), grounded=bool(kept))
         return kept
 
     def _locate(self, value: Any, where: Sequence[Ranges]) -> Found | None:
@@ -106,17 +99,9 @@ class Reading:
             )
         )
 
-    def _evidence(
-        self, path: str, found: Found | None, rule: str, *, grounded: bool = True
-    ) -> None:
-        self.evidence[path] = make_evidence(
-            path,
-            found.to_spans() if found else [],
-            reader="llm",
-            rule=rule,
-            certainty="heuristic" if found else "undecided",
-            grounded=found is not None and grounded,
-        )
+    def _evidence(self, path: str, found: Found | None, rule: str) -> None:
+        spans = list(found.spans) if found else []
+        self.set_evidence(path, spans, rule, present=found is not None, grounded=found is not None)
 
     def set_evidence(
         self, path: str, spans: Ranges, rule: str, *, present: bool, grounded: bool
@@ -131,13 +116,4 @@ class Reading:
         )
 
 
-def jsonable(value: Any) -> Any:
-    """A value as ``checks`` hold it (JSON: dates ISO, enums their value)."""
-    if isinstance(value, list):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return getattr(value, "value", value)
-
-
-__all__ = ["Ranges", "Reading", "jsonable"]
+__all__ = ["Ranges", "Reading"]
