@@ -725,14 +725,9 @@ def _commit_warm(
             # next run does them; never expected.
             log.error("%d letters were extracted by no one; run again", len(outstanding))
             break
-        try:
-            first = out.get(timeout=_POLL_S)
-        except queue.Empty:
+        got = _take_batch(out)
+        if not got:
             continue
-        got = [first]
-        with contextlib.suppress(queue.Empty):
-            while True:
-                got.append(out.get_nowait())
         futures, local_done = [], []
         for source, item in got:
             if item is None:
@@ -832,18 +827,26 @@ def _drain(run: _Run, ds: Any, progress: BatchProgress) -> None:
         stop.set()  # the reader stops the dataset at its next row
 
 
+def _take_batch(q: queue.Queue[Any]) -> list[Any]:
+    """Everything the queue holds now, waiting up to ``_POLL_S`` for the first ([] if none):
+    letters that arrive together share one commit."""
+    try:
+        got = [q.get(timeout=_POLL_S)]
+    except queue.Empty:
+        return []
+    with contextlib.suppress(queue.Empty):
+        while True:
+            got.append(q.get_nowait())
+    return got
+
+
 def _commit_stream(run: _Run, results: queue.Queue[Any], progress: BatchProgress) -> None:
     seen: set[str] = set()
     finished = False
     while not finished and run.summary.stopped is None:
-        try:
-            first = results.get(timeout=_POLL_S)
-        except queue.Empty:
+        got = _take_batch(results)
+        if not got:
             continue
-        got = [first]
-        with contextlib.suppress(queue.Empty):
-            while True:
-                got.append(results.get_nowait())
         futures = []
         for item in got:
             if item is None:
