@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..rules.summary import Doubt
+from ..rules.diagnoses import Doubt
 
 
 def words(s: str) -> set[str]:

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 
 from ..document.text import DATE_RE, find_dates
 from ..models import Priority
+from .readings import EXACT, HEURISTIC, UNDECIDED, Reading, Verdict, reading
 
 
 def _fuzzy(word: str) -> str:
@@ -71,7 +72,7 @@ def _label(*words: str) -> str:
 
 
 _COLON = r"\s*[:;.]?"
-# label -> field.  Kept as a public-ish table: rules/certainty.py reads it.
+# label -> field
 _DATE_LABELS = {
     "date_assigned": re.compile(_label("Date", "Assigned") + _COLON, re.I),
     "date_of_injury": re.compile(_label("Date", "of", "Injury") + _COLON, re.I),
@@ -230,4 +231,57 @@ def parse_header(text: str) -> Header:
     return Header(**values)  # type: ignore[arg-type]
 
 
-__all__ = ["DATE_RE", "Header", "parse_header"]
+_HEADER_DATES = ("date_assigned", "decision_date", "ur_denial_date", "application_received")
+
+
+def read_header(text: str | None) -> tuple[Header, list[Reading]]:
+    """The header's values and their readings (``text`` None: the layout has no header)."""
+    header = parse_header(text) if text is not None else Header()
+    out = [
+        reading(
+            "case_number",
+            header.case_number,
+            Verdict(
+                EXACT if header.case_number or text is None else UNDECIDED,
+                "header: 'Case Number:'",
+            ),
+        ),
+        reading(
+            "priority",
+            header.priority,
+            Verdict(EXACT if header.priority or text is None else UNDECIDED, "header: 'Priority:'"),
+        ),
+    ]
+    for name in _HEADER_DATES:
+        value = getattr(header, name)
+        out.append(reading(name, value, date_verdict(name, value, text)))
+    return header, out
+
+
+def date_verdict(field: str, value: object, text: str | None) -> Verdict:
+    """How sure the header reader is of the date it gave ``field``.
+
+    Exact when the date stands on the label's line (or the label states
+    none); heuristic when it was paired by block order or the label is lost.
+    """
+    if text is None:
+        return Verdict(EXACT, "no header block in this layout")
+    label = _DATE_LABELS[field].search(text)
+    if label is None:
+        if value:
+            return Verdict(HEURISTIC, "header: a date without its label")
+        return Verdict(UNDECIDED, "header: label not found")
+    name = " ".join(label.group(0).rstrip(":").split())
+    line_end = text.find("\n", label.end())
+    line = text[label.end() : len(text) if line_end == -1 else line_end]
+    on_line = [d for d, s, _e in find_dates(line) if not line[:s].strip()]
+    if value is None:
+        if on_line:
+            return Verdict(UNDECIDED, f"header: {name} has a date the parser did not take")
+        return Verdict(EXACT, f"header: '{name}:' states no date")
+    if on_line and on_line[0] == value:
+        return Verdict(EXACT, f"header: the date after '{name}:'")
+    return Verdict(HEURISTIC, f"header: the first unclaimed date after '{name}:'")
+
+
+__all__ = ["DATE_RE", "Header", "date_verdict", "parse_header", "read_header"]
