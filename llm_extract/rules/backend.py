@@ -25,12 +25,12 @@ from .occupation import occupation_verdict, parse_occupation
 from .readings import (
     EXACT,
     HEURISTIC,
+    LETTER_FIELDS,
     UNDECIDED,
     ParsedLetter,
     Places,
     Reading,
     Verdict,
-    field_paths,
     reading,
 )
 from .summary import CaseSummary, no_summary_readings, parse_summary
@@ -68,10 +68,11 @@ def parse_letter(letter: Letter) -> ParsedLetter:
         readings.extend(no_summary_readings())
         readings.append(reading("diagnoses", [], Verdict(EXACT, "no case summary")))
     items = []
+    item_readings_of = []
     for i, block in enumerate(seg.items):
         item, item_readings = read_item(i, block, text)
         items.append(item)
-        readings.extend(item_readings)
+        item_readings_of.append(item_readings)
     patient = summary.patient
     if patient.occupation is None:
         # The occupation is sometimes stated only in a rationale ("while working as a …").
@@ -113,23 +114,18 @@ def parse_letter(letter: Letter) -> ParsedLetter:
         diagnoses=diagnoses,
         items=items,
     )
-    located = tuple(
-        places.locate(by_field[path], _date_of_service(record, path))
-        for path in field_paths(len(items))
-    )
+    located = [places.locate_letter(by_field[path]) for path in LETTER_FIELDS]
+    for i, item in enumerate(items):
+        cut = len(f"items[{i}].")
+        dos = item.date_of_service
+        located += (places.locate_item(i, r.field[cut:], r, dos) for r in item_readings_of[i])
     record.evidence = [r.evidence() for r in located]
     for doubt in summary.doubts:
         record.flag(doubt.reason)
     # Unknown layout, unread parts of an older layout, nulls every header
     # states, low OCR confidence: each a review reason (document/completeness.py).
     record = flag_record(letter, record, seg.notes)
-    return ParsedLetter(record, located, seg, places, summary.doubts)
-
-
-def _date_of_service(record: Record, path: str) -> object:
-    if not path.endswith(".retrospective"):
-        return None
-    return record.items[int(path[6 : path.index("]")])].date_of_service
+    return ParsedLetter(record, tuple(located), seg, places, summary.doubts)
 
 
 def _injury_verdict(

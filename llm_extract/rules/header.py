@@ -123,6 +123,7 @@ class _Token:
     field: str | None = None  # a label's field
     value: object = None  # a value's parsed value
     taken: bool = False
+    whole: bool = False  # a label matched whole (not split around a value)
 
 
 def _kind_of(field: str) -> str:
@@ -142,7 +143,7 @@ def _labels(text: str) -> list[_Token]:
     ):
         m = rx.search(text)
         if m:
-            found.append(_Token(m.start(), m.end(), "label", field=field))
+            found.append(_Token(m.start(), m.end(), "label", field=field, whole=True))
     if not any(t.field == "application_received" for t in found):
         # Split label: "Application <value or line break> Received:".
         for m in _APPLICATION_ALONE.finditer(text):
@@ -190,7 +191,10 @@ def _values(text: str, labels: list[_Token]) -> list[_Token]:
 
 def parse_header(text: str) -> Header:
     """Parse the header block's text (``Segments.header``), from any extractor."""
-    labels = _labels(text)
+    return _parse(text, _labels(text))
+
+
+def _parse(text: str, labels: list[_Token]) -> Header:
     tokens = sorted(labels + _values(text, labels), key=lambda t: t.start)
     tokens = [t for t in tokens if t.kind != "noise"]
     values: dict[str, object] = {}
@@ -236,7 +240,9 @@ _HEADER_DATES = ("date_assigned", "decision_date", "ur_denial_date", "applicatio
 
 def read_header(text: str | None) -> tuple[Header, list[Reading]]:
     """The header's values and their readings (``text`` None: the layout has no header)."""
-    header = parse_header(text) if text is not None else Header()
+    labels = _labels(text) if text is not None else []
+    header = _parse(text, labels) if text is not None else Header()
+    whole = {t.field: (t.start, t.end) for t in labels if t.whole}
     out = [
         reading(
             "case_number",
@@ -254,7 +260,7 @@ def read_header(text: str | None) -> tuple[Header, list[Reading]]:
     ]
     for name in _HEADER_DATES:
         value = getattr(header, name)
-        out.append(reading(name, value, date_verdict(name, value, text)))
+        out.append(reading(name, value, _date_verdict(name, value, text, whole.get(name))))
     return header, out
 
 
@@ -266,14 +272,24 @@ def date_verdict(field: str, value: object, text: str | None) -> Verdict:
     """
     if text is None:
         return Verdict(EXACT, "no header block in this layout")
-    label = _DATE_LABELS[field].search(text)
+    m = _DATE_LABELS[field].search(text)
+    return _date_verdict(field, value, text, m.span() if m else None)
+
+
+def _date_verdict(
+    field: str, value: object, text: str | None, label: tuple[int, int] | None
+) -> Verdict:
+    """:func:`date_verdict` with the label's span already found (None: not found)."""
+    if text is None:
+        return Verdict(EXACT, "no header block in this layout")
     if label is None:
         if value:
             return Verdict(HEURISTIC, "header: a date without its label")
         return Verdict(UNDECIDED, "header: label not found")
-    name = " ".join(label.group(0).rstrip(":").split())
-    line_end = text.find("\n", label.end())
-    line = text[label.end() : len(text) if line_end == -1 else line_end]
+    start, end = label
+    name = " ".join(text[start:end].rstrip(":").split())
+    line_end = text.find("\n", end)
+    line = text[end : len(text) if line_end == -1 else line_end]
     on_line = [d for d, s, _e in find_dates(line) if not line[:s].strip()]
     if value is None:
         if on_line:

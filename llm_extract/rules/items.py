@@ -12,7 +12,7 @@ from .categories import category_rule_of, category_verdict
 from .counts import parse_counts, quantity_verdict, schedule_verdict
 from .guidelines import guideline_sources
 from .medication import name_verdict, parse_medication, strength_verdict
-from .readings import EXACT, Reading, Verdict, reading
+from .readings import EXACT, Reading, Verdict
 
 # Requests whose "for N weeks" is a rental or dosing period, not a visit schedule.
 _NOT_SCHEDULED = (Category.MEDICATION, Category.DURABLE_MEDICAL_EQUIPMENT, Category.PROGRAM, None)
@@ -72,51 +72,62 @@ def read_item(i: int, block: ItemBlock, letter_text: str) -> tuple[Item, list[Re
 
 # Rules that read literal text and cannot be unsure of it.
 _FIXED = {
-    "request": "segment: the decision statement",
-    "original_request": "segment: partial certification",
-    "decision": "segment: the decision word after the colon",
-    "retrospective": "items: 'Retro' or a date of service",
-    "date_of_service": "items: a date in the request",
-    "cpt_codes": "items: five-digit codes",
-    "medication.days_supply": "medication: 'day supply: N' / 'N days'",
-    "guideline_sources.claims_administrator": "guidelines: citation families",
-    "guideline_sources.maximus": "guidelines: citation families",
-    "maximus_guideline": "segment: 'MAXIMUS guideline:'",
+    name: Verdict(EXACT, rule)
+    for name, rule in (
+        ("request", "segment: the decision statement"),
+        ("original_request", "segment: partial certification"),
+        ("decision", "segment: the decision word after the colon"),
+        ("retrospective", "items: 'Retro' or a date of service"),
+        ("date_of_service", "items: a date in the request"),
+        ("cpt_codes", "items: five-digit codes"),
+        ("medication.days_supply", "medication: 'day supply: N' / 'N days'"),
+        ("guideline_sources.claims_administrator", "guidelines: citation families"),
+        ("guideline_sources.maximus", "guidelines: citation families"),
+        ("maximus_guideline", "segment: 'MAXIMUS guideline:'"),
+    )
 }
 
 
 def _readings(p: str, item: Item, request: str) -> list[Reading]:
+    """The item's readings, in :data:`llm_extract.rules.readings.ITEM_FIELDS` order."""
     med = item.medication
     gs = item.guideline_sources
-    judged = {
-        "category": category_verdict(request),
-        "quantity": quantity_verdict(item.quantity, request),
-        "frequency_per_week": schedule_verdict(item.frequency_per_week, request),
-        "duration_weeks": schedule_verdict(item.duration_weeks, request),
-        "body_region": body_region_verdict(item.body_region, request),
-        "medication.name": name_verdict(item),
-        "medication.strength": strength_verdict(med),
-    }
-    values = {
-        "request": item.request,
-        "original_request": item.original_request,
-        "decision": item.decision,
-        "category": item.category,
-        "quantity": item.quantity,
-        "frequency_per_week": item.frequency_per_week,
-        "duration_weeks": item.duration_weeks,
-        "body_region": item.body_region,
-        "retrospective": item.retrospective,
-        "date_of_service": item.date_of_service,
-        "cpt_codes": item.cpt_codes,
-        "medication.name": med.name if med else None,
-        "medication.strength": med.strength if med else None,
-        "medication.days_supply": med.days_supply if med else None,
-        "guideline_sources.claims_administrator": gs.claims_administrator,
-        "guideline_sources.maximus": gs.maximus,
-        "maximus_guideline": item.maximus_guideline,
-    }
+    fixed = _FIXED
     return [
-        reading(f"{p}.{name}", value, judged.get(name) or Verdict(EXACT, _FIXED[name]))
-        for name, value in values.items()
+        Reading(f"{p}.{name}", value, verdict.rule, verdict.certainty)
+        for name, value, verdict in (
+            ("request", item.request, fixed["request"]),
+            ("original_request", item.original_request, fixed["original_request"]),
+            ("decision", item.decision, fixed["decision"]),
+            ("category", item.category, category_verdict(request)),
+            ("quantity", item.quantity, quantity_verdict(item.quantity, request)),
+            (
+                "frequency_per_week",
+                item.frequency_per_week,
+                schedule_verdict(item.frequency_per_week, request),
+            ),
+            (
+                "duration_weeks",
+                item.duration_weeks,
+                schedule_verdict(item.duration_weeks, request),
+            ),
+            ("body_region", item.body_region, body_region_verdict(item.body_region, request)),
+            ("retrospective", item.retrospective, fixed["retrospective"]),
+            ("date_of_service", item.date_of_service, fixed["date_of_service"]),
+            ("cpt_codes", item.cpt_codes, fixed["cpt_codes"]),
+            ("medication.name", med.name if med else None, name_verdict(item)),
+            ("medication.strength", med.strength if med else None, strength_verdict(med)),
+            (
+                "medication.days_supply",
+                med.days_supply if med else None,
+                fixed["medication.days_supply"],
+            ),
+            (
+                "guideline_sources.claims_administrator",
+                gs.claims_administrator,
+                fixed["guideline_sources.claims_administrator"],
+            ),
+            ("guideline_sources.maximus", gs.maximus, fixed["guideline_sources.maximus"]),
+            ("maximus_guideline", item.maximus_guideline, fixed["maximus_guideline"]),
+        )
     ]

@@ -43,13 +43,13 @@ class Verdict(NamedTuple):
     rule: str
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """One field as a parser rule read it.
 
     ``field``: the record path (``items[2].quantity``); ``spans``: letter
     offsets of the value (empty until located, and for an absent value);
-    ``grounded``: every part of the value was found in its section.
+    ``grounded``: every part of the value was found in its section.  A tuple:
+    the parser makes ~150 per letter.
     """
 
     field: str
@@ -136,6 +136,7 @@ _ITEM_SECTIONS = {
     "guideline_sources.maximus": "maximus_guideline",
     "maximus_guideline": "maximus_guideline",
 }
+_HEADER = ("header",)
 _ITEM_PATH = re.compile(r"items\[(\d+)\]\.(.+)")
 _RETRO = re.compile(r"\bretro\w*", re.I)
 
@@ -154,26 +155,16 @@ def request_range(loc: Locator, block: ItemBlock) -> tuple[int, int]:
     return found.spans[0][0], found.spans[-1][1]
 
 
-@dataclass
-class ItemPlaces:
-    """The ranges one item's fields are read from."""
-
-    block: ItemBlock
-    line: list[tuple[int, int]]
-
-    def where(self, name: str) -> list[tuple[int, int]]:
-        b = self.block
-        if name == "block":
-            return [(b.start, b.end)]
-        if name == "decision_line":
-            return _range(b.decision_line)
-        if name == "statement":
-            return [(b.start, b.decision_line.end)]
-        if name == "claims_guideline":
-            return _range(b.claims_guideline)
-        if name == "maximus_guideline":
-            return _range(b.maximus_guideline)
-        return self.line
+def item_ranges(block: ItemBlock, line: tuple[int, int]) -> dict[str, list[tuple[int, int]]]:
+    """The ranges one item's fields are read from, by name (``line``: its request)."""
+    return {
+        "line": [line],
+        "block": [(block.start, block.end)],
+        "decision_line": _range(block.decision_line),
+        "statement": [(block.start, block.decision_line.end)],
+        "claims_guideline": _range(block.claims_guideline),
+        "maximus_guideline": _range(block.maximus_guideline),
+    }
 
 
 @dataclass
@@ -182,7 +173,7 @@ class Places:
 
     loc: Locator
     sections: dict[str, list[tuple[int, int]]]
-    items: list[ItemPlaces] = field(default_factory=list)
+    items: list[dict[str, list[tuple[int, int]]]] = field(default_factory=list)
 
     @classmethod
     def of(cls, text: str, seg: Segments, loc: Locator | None = None) -> Places:
@@ -193,13 +184,13 @@ class Places:
             "summary": _range(seg.summary),
             "letter": [(0, len(text))],
         }
-        items = [ItemPlaces(b, [request_range(loc, b)]) for b in seg.items]
+        items = [item_ranges(b, request_range(loc, b)) for b in seg.items]
         return cls(loc, sections, items)
 
     @property
     def request_ranges(self) -> list[tuple[int, int]]:
         """Where each item's request stands (:func:`request_range`)."""
-        return [p.line[0] for p in self.items]
+        return [p["line"][0] for p in self.items]
 
     def locate(self, r: Reading, date_of_service: Any = None) -> Reading:
         """``r`` with the spans of its value in the section its field is read from.
@@ -209,35 +200,43 @@ class Places:
         """
         m = _ITEM_PATH.fullmatch(r.field)
         if m is None:
-            where = [
-                s for name in _LETTER_WHERE.get(r.field, ("header",)) for s in self.sections[name]
-            ]
-            found, grounded = ground(r.value, self.loc, where)
-            return Reading(r.field, r.value, r.rule, r.certainty, tuple(found), grounded)
-        item = self.items[int(m.group(1))]
-        spans, grounded = self._locate_item(item, m.group(2), r.value, date_of_service)
-        return Reading(r.field, r.value, r.rule, r.certainty, tuple(spans), grounded)
+            return self.locate_letter(r)
+        return self.locate_item(int(m.group(1)), m.group(2), r, date_of_service)
 
-    def _locate_item(
-        self, places: ItemPlaces, name: str, value: Any, date_of_service: Any
-    ) -> tuple[Sequence[tuple[int, int]], bool]:
+    def locate_letter(self, r: Reading) -> Reading:
+        """``locate`` of a letter field."""
+        names = _LETTER_WHERE.get(r.field, _HEADER)
+        where = self.sections[names[0]] if len(names) == 1 else self._joined(names)
+        found, grounded = ground(r.value, self.loc, where)
+        return Reading(r.field, r.value, r.rule, r.certainty, tuple(found), grounded)
+
+    def locate_item(self, i: int, name: str, r: Reading, date_of_service: Any = None) -> Reading:
+        """``locate`` of item ``i``'s field ``name`` (``medication.name``)."""
+        ranges = self.items[i]
+        value = r.value
         section = _ITEM_SECTIONS.get(name)
         if section is not None:  # a list of families or a text: present or not
-            present = value is not None and value != []
-            spans = places.where(section) if present else []
-            return spans, bool(spans)
-        if name == "category":  # the request as a whole names its category
-            return (places.line if value else []), value is not None
-        where = places.where(_ITEM_WHERE.get(name, "line"))
-        if name == "retrospective":
+            spans = ranges[section] if value is not None and value != [] else []
+            grounded = bool(spans)
+        elif name == "category":  # the request as a whole names its category
+            spans, grounded = (ranges["line"] if value else []), value is not None
+        elif name == "retrospective":
             # The word that makes it retrospective, else the date of service.
-            if not value:
-                return [], False
-            spans, _ = ground(self._retro_word(where, date_of_service), self.loc, where)
-            return spans, bool(spans)
-        if name == "medication.strength" and isinstance(value, str):
-            value = value.split(", ")  # several strengths: one span each
-        return ground(value, self.loc, where)
+            where = ranges["statement"]
+            spans = (
+                ground(self._retro_word(where, date_of_service), self.loc, where)[0]
+                if value
+                else []
+            )
+            grounded = bool(spans)
+        else:
+            if name == "medication.strength" and isinstance(value, str):
+                value = value.split(", ")  # several strengths: one span each
+            spans, grounded = ground(value, self.loc, ranges[_ITEM_WHERE.get(name, "line")])
+        return Reading(r.field, r.value, r.rule, r.certainty, tuple(spans), grounded)
+
+    def _joined(self, names: tuple[str, ...]) -> list[tuple[int, int]]:
+        return [s for name in names for s in self.sections[name]]
 
     def _retro_word(self, where: Sequence[tuple[int, int]], date_of_service: Any) -> Any:
         for lo, hi in where:

@@ -69,11 +69,11 @@ class CaseSummary:
 
 def parse_patient(text: str) -> Patient:
     flat = clean(text)
-    return _patient(flat)
+    return _patient(flat, _AGE_SEX.search(flat))
 
 
-def _patient(flat: str) -> Patient:
-    m = _AGE_SEX.search(flat)
+def _patient(flat: str, m: re.Match[str] | None) -> Patient:
+    """The patient stated in ``flat``; ``m``: its "<age> year old <sex>" match."""
     if m:
         age = int(m.group("age"))
         sex = _SEX_WORDS[m.group("sex").lower()]
@@ -118,8 +118,9 @@ def no_summary_readings() -> tuple[Reading, ...]:
 def parse_summary(text: str) -> CaseSummary:
     flat = clean(text)
     listed = read_diagnoses(flat)
-    states_age_sex = _AGE_SEX.search(flat) is not None
-    patient = _patient(flat)
+    age_sex = _AGE_SEX.search(flat)
+    states_age_sex = age_sex is not None
+    patient = _patient(flat, age_sex)
     return CaseSummary(
         patient=patient,
         date_of_injury=_date_of_injury(flat),
