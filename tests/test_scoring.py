@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from llm_extract.errors import InputError, RecordValidationError
-from llm_extract.evaluation.align import align_requests, hungarian_max, request_similarity
+from llm_extract.evaluation.align import align_requests, request_similarity
 from llm_extract.evaluation.gold import GoldRecord, load_gold, load_predictions
 from llm_extract.evaluation.scoring import (
     FIELD_NAMES,
@@ -29,9 +29,9 @@ from llm_extract.evaluation.scoring import (
     evaluate,
     score_value,
 )
-from llm_extract.evaluation.values import diagnosis_matches
 from llm_extract.loop import LetterResult, error_data
 from llm_extract.models import Item, Record
+from llm_extract.textsets import diagnosis_matches, hungarian_max
 
 GOLD: dict[str, Any] = {
     "letter_id": "CM99-0000001",

@@ -47,8 +47,9 @@ from ..normalize import jsonable
 from ..rules.categories import has_keyword_for
 from ..rules.counts import blank_not_counts, words_to_digits
 from ..rules.diagnoses import Doubt
+from ..textsets import SAME_DIAGNOSIS, diagnosis_matches, jaccard, words
 from ..vocab import ANATOMY, QUALIFIER, SITE, names_the_patient, plausible_age
-from .doubts import jaccard, matched, supported_alternative, words
+from .doubts import matched, supported_alternative
 
 _DIAGNOSIS_CUE = re.compile(r"diagnos|treat(?:ed|ment|ing)\s+for|impression|assessment|ICD", re.I)
 _CUE_IN_VALUE = re.compile(r"\bdiagnos\w*|\bincludes?\b|\btreated\s+for\b", re.I)
@@ -202,16 +203,8 @@ def _same_diagnoses(a: Any, b: Any) -> bool:
 
 
 def _diagnoses_match(llm: list[str], rules: list[str]) -> bool:
-    """The same diagnoses, written differently: one-to-one by word overlap >= 0.5 (the scorer's)."""
-    if len(llm) != len(rules):
-        return False
-    free = list(rules)
-    for d in llm:
-        best = max(free, key=lambda r: jaccard(d, r), default=None)
-        if best is None or jaccard(d, best) < 0.5:
-            return False
-        free.remove(best)
-    return True
+    """The same diagnoses, written differently: every one matched as the scorer matches them."""
+    return len(llm) == len(rules) and len(diagnosis_matches(rules, llm)) == len(llm)
 
 
 def _find_int_no_products(loc: Locator, value: Any, where: list[tuple[int, int]]) -> Found | None:
@@ -475,7 +468,7 @@ def arbitrate_diagnoses(a: _Arbitration, llm: list[str]) -> None:
     # The parser's list loses when it holds a non-diagnosis and the model's
     # list, all grounded, still covers every plausible diagnosis the parser had.
     covers = all(
-        any(words(d) <= words(k) or jaccard(d, k) >= 0.5 for k in kept)
+        any(words(d) <= words(k) or jaccard(d, k) >= SAME_DIAGNOSIS for k in kept)
         for d in rules
         if d not in rules_bad
     )
