@@ -32,6 +32,7 @@ from ..textsets import hungarian_max, words
 MIN_SIMILARITY = 0.5
 ORDER_WEIGHT = 0.1
 
+
 def request_similarity(a: str, b: str) -> float:
     a_norm, b_norm = clean_string(a).casefold(), clean_string(b).casefold()
     if a_norm == b_norm:
