@@ -37,6 +37,8 @@ from .summary import CaseSummary, no_summary_readings, parse_summary
 
 log = logging.getLogger(__name__)
 
+# Recorded in provenance and in the batch store's keys: a change to what the
+# parser reads is a new version (CHANGELOG.md).
 RULES_VERSION = "rules-1.2"
 
 
