@@ -117,10 +117,12 @@ def parse_letter(letter: Letter) -> ParsedLetter:
         items=items,
     )
     located = [places.locate_letter(by_field[path]) for path in LETTER_FIELDS]
+    locate_item = places.locate_item
     for i, item in enumerate(items):
         cut = len(f"items[{i}].")
         dos = item.date_of_service
-        located += (places.locate_item(i, r.field[cut:], r, dos) for r in item_readings_of[i])
+        for r in item_readings_of[i]:
+            located.append(locate_item(i, r.field[cut:], r, dos))
     record.evidence = [r.evidence() for r in located]
     for doubt in summary.doubts:
         record.flag(doubt.reason)

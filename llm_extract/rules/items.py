@@ -12,7 +12,7 @@ from .categories import category_rule_of, category_verdict
 from .counts import parse_counts, quantity_verdict, schedule_verdict
 from .guidelines import guideline_sources
 from .medication import name_verdict, parse_medication, strength_verdict
-from .readings import EXACT, Reading, Verdict
+from .readings import EXACT, Reading, Verdict, reading
 
 # Requests whose "for N weeks" is a rental or dosing period, not a visit schedule.
 _NOT_SCHEDULED = (Category.MEDICATION, Category.DURABLE_MEDICAL_EQUIPMENT, Category.PROGRAM, None)
@@ -94,7 +94,7 @@ def _readings(p: str, item: Item, request: str) -> list[Reading]:
     gs = item.guideline_sources
     fixed = _FIXED
     return [
-        Reading(f"{p}.{name}", value, verdict.rule, verdict.certainty)
+        reading(f"{p}.{name}", value, verdict)
         for name, value, verdict in (
             ("request", item.request, fixed["request"]),
             ("original_request", item.original_request, fixed["original_request"]),

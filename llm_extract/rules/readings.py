@@ -70,9 +70,18 @@ class Reading(NamedTuple):
         )
 
 
+# Reading(...) without NamedTuple's generated __new__ (the parser makes ~150 per letter).
+_new_tuple = tuple.__new__
+
+
 def reading(path: str, value: Any, verdict: Verdict) -> Reading:
     """An unlocated reading of ``value`` judged by ``verdict``."""
-    return Reading(path, value, verdict.rule, verdict.certainty)
+    return _new_tuple(Reading, (path, value, verdict[1], verdict[0], (), False))
+
+
+def located(r: Reading, spans: Sequence[tuple[int, int]], grounded: bool) -> Reading:
+    """``r`` with its value's spans."""
+    return _new_tuple(Reading, (r[0], r[1], r[2], r[3], tuple(spans), grounded))
 
 
 # The record's fields in evidence order.
@@ -205,15 +214,19 @@ class Places:
 
     def locate_letter(self, r: Reading) -> Reading:
         """``locate`` of a letter field."""
+        if r[1] is None or r[1] == [] or r[1] is False:
+            return r  # an absent value has no span
         names = _LETTER_WHERE.get(r.field, _HEADER)
         where = self.sections[names[0]] if len(names) == 1 else self._joined(names)
         found, grounded = ground(r.value, self.loc, where)
-        return Reading(r.field, r.value, r.rule, r.certainty, tuple(found), grounded)
+        return located(r, found, grounded)
 
     def locate_item(self, i: int, name: str, r: Reading, date_of_service: Any = None) -> Reading:
         """``locate`` of item ``i``'s field ``name`` (``medication.name``)."""
+        value = r[1]
+        if value is None or value == [] or value is False:
+            return r  # an absent value has no span
         ranges = self.items[i]
-        value = r.value
         section = _ITEM_SECTIONS.get(name)
         if section is not None:  # a list of families or a text: present or not
             spans = ranges[section] if value is not None and value != [] else []
@@ -233,7 +246,7 @@ class Places:
             if name == "medication.strength" and isinstance(value, str):
                 value = value.split(", ")  # several strengths: one span each
             spans, grounded = ground(value, self.loc, ranges[_ITEM_WHERE.get(name, "line")])
-        return Reading(r.field, r.value, r.rule, r.certainty, tuple(spans), grounded)
+        return located(r, spans, grounded)
 
     def _joined(self, names: tuple[str, ...]) -> list[tuple[int, int]]:
         return [s for name in names for s in self.sections[name]]
