@@ -137,3 +137,15 @@ def test_readme_first_command_on_the_rules_backend() -> None:
     record = json.loads(res.stdout)
     assert record["case_number"] == "CM99-0000001"
     assert [item["decision"] for item in record["items"]] == ["upheld", "overturned", "upheld"]
+
+
+def test_readme_opens_with_the_two_fresh_machine_commands() -> None:
+    readme = (ROOT / "README.md").read_text().splitlines()
+    block = readme[readme.index("```bash") + 1 :]
+    first, second = block[0], block[1]
+    # The first extracts the example letter the repository carries (no corpus needed) ...
+    assert first.endswith("llm-extract extract examples/example-letter.pdf")
+    assert (ROOT / first.rsplit(" ", 1)[1]).is_file()
+    # ... the second runs the tests exactly as CI's last line does.
+    ci_last = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert second.endswith(ci_last)
