@@ -19,6 +19,7 @@ from conftest import SYNTHETIC
 from llm_extract import api
 from llm_extract.batch import runner
 from llm_extract.batch.runner import BatchOptions, BatchSummary, run_batch
+from llm_extract.breaker import FallbackBreaker, transport_reason
 from llm_extract.cli import main
 from llm_extract.config import Config, load_config
 from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
@@ -30,13 +31,7 @@ from llm_extract.errors import (
     NotIMRLetterError,
 )
 from llm_extract.loading import Letter
-from llm_extract.loop import (
-    FallbackBreaker,
-    LetterResult,
-    process_one,
-    run_letters,
-    transport_reason,
-)
+from llm_extract.loop import LetterResult, process_one, run_letters
 from llm_extract.models import Provenance, Record
 from llm_extract.rules.backend import RulesBackend
 

@@ -51,8 +51,7 @@ from ..llm.client import SEND_HOOK, Send
 from ..loop import LetterResult, check_backend, process_one
 from ..models import Usage
 from .progress import BatchProgress
-from .ray_engine import finish_run, pending_tasks
-from .runner import BatchOptions, BatchSummary, _Run
+from .run import BatchOptions, BatchSummary, Run
 from .store import Store
 from .worker import Task
 
@@ -220,14 +219,14 @@ def run_batch_api(opts: BatchOptions) -> BatchSummary:
     endpoint = BatchEndpoint(opts.config)
     with Store(opts.outdir) as store:
         tables = _Tables(store)
-        run, paths = _Run.begin(opts, store, backend, None, executor="batch api", concurrency=1)
-        ident, s, total = run.ident, run.summary, run.summary.total
-        progress = BatchProgress(total, enabled=opts.progress)
+        run = Run.begin(opts, store, backend, executor="batch api", concurrency=1, started=t_start)
+        s = run.summary
+        progress = BatchProgress(s.total, enabled=opts.progress)
         try:
             with progress:
-                pending = list(pending_tasks(run, paths, ident, progress))
+                pending = list(run.pending(progress))
                 progress.started()
-                while s.stopped is None:
+                while run.stopped is None:
                     for open_batch in tables.open_batches():  # a killed run's batch first
                         _wait_and_collect(endpoint, tables, str(open_batch["batch_id"]), progress)
                     requests: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -240,12 +239,12 @@ def run_batch_api(opts: BatchOptions) -> BatchSummary:
             log.warning("interrupted: the batch goes on at the endpoint; run again to collect it")
         finally:
             endpoint.close()
-            finish_run(run, t_start)
+            run.finish()
     return s
 
 
 def _pass(
-    run: _Run,
+    run: Run,
     backend: Backend,
     tables: _Tables,
     pending: list[Task],
@@ -253,8 +252,6 @@ def _pass(
     progress: BatchProgress,
 ) -> list[Task]:
     """Extract every pending letter whose answers are known; collect the others' requests."""
-    import concurrent.futures as cf
-
     left = []
     progress.stage("batch: reading letters")
     for task in pending:
@@ -271,14 +268,8 @@ def _pass(
             result = exc
         finally:
             SEND_HOOK.reset(token)
-        fut: cf.Future[LetterResult] = cf.Future()
-        if isinstance(result, LetterResult):
-            fut.set_result(result)
-        else:
-            fut.set_exception(result)
-        run.inflight[fut] = task
-        run.collect([fut], progress)  # the runner's commit and counting
-        if run.summary.stopped is not None:
+        run.commit([(task, result)], progress)
+        if run.stopped is not None:
             break
     return left
 

@@ -1,0 +1,79 @@
+"""Test hooks that make a batch worker misbehave on purpose; inert unless a test
+sets their environment variable (names start with ``_LLM_EXTRACT_TEST``).
+
+They let tests show that a letter which kills, hangs or bloats its worker
+process is recorded as that letter's typed failure while the rest of the run
+goes on (see ``llm_extract.batch.isolation``).  The batch calls :func:`inject`
+in worker *processes* only: in a thread it would take the whole batch down.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import os
+import resource
+import time
+
+# Seconds to sleep before each letter, so a test can SIGKILL a batch of fast
+# rules extractions in mid-run.
+TEST_DELAY_ENV = "_LLM_EXTRACT_TEST_LETTER_DELAY"
+# A worker process aborts (as a native crash would) on the letter with this id.
+TEST_CRASH_ENV = "_LLM_EXTRACT_TEST_CRASH_ON"
+# Faults by letter id: "kind:letter_id,kind:letter_id"; kinds are FAULTS' keys.
+TEST_FAULTS_ENV = "_LLM_EXTRACT_TEST_FAULTS"
+BALLOON_STEP = 64 << 20  # bytes added per step while ballooning
+
+
+def _abort() -> None:
+    faulthandler.disable()  # inherited from a test runner: no dump for a planned crash
+    os.abort()
+
+
+def _segfault() -> None:
+    faulthandler.disable()
+    ctypes.string_at(0)  # reads address 0: SIGSEGV, as a crash in a C library would
+
+
+def _hang() -> None:
+    while True:  # blocked in C (sleep), as a native loop would be: only a kill ends it
+        time.sleep(3600)
+
+
+def _balloon() -> None:
+    """Grow until the address-space cap stops it (MemoryError); never without a cap."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        raise RuntimeError("the balloon fault needs a memory cap (worker_memory_mb)")
+    blocks = []
+    while True:
+        blocks.append(bytearray(BALLOON_STEP))  # zero-filled: really allocated
+
+
+FAULTS = {"abort": _abort, "segv": _segfault, "hang": _hang, "balloon": _balloon}
+
+
+def planned(letter_id: str, environ: dict[str, str] | None = None) -> str | None:
+    """The fault a test planned for ``letter_id``, or None (always None in normal use)."""
+    env = os.environ if environ is None else environ
+    if env.get(TEST_CRASH_ENV) == letter_id:
+        return "abort"
+    for entry in filter(None, env.get(TEST_FAULTS_ENV, "").split(",")):
+        kind, _, target = entry.partition(":")
+        if target == letter_id and kind in FAULTS:
+            return kind
+    return None
+
+
+def delay() -> None:
+    """Sleep before a letter when a test asked for slow letters (``TEST_DELAY_ENV``)."""
+    seconds = os.environ.get(TEST_DELAY_ENV)
+    if seconds:
+        time.sleep(float(seconds))
+
+
+def inject(letter_id: str) -> None:
+    """Misbehave on ``letter_id`` as a test planned; nothing in normal use."""
+    kind = planned(letter_id)
+    if kind is not None:
+        FAULTS[kind]()
