@@ -121,8 +121,7 @@ def test_a_driver_that_started_ray_killed_mid_run_resumes(
     letters = letter_paths[:12]
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "llm_extract", "batch", *map(str, letters), "-b", "rules"]
-    # Cold: a warm start could finish these few letters before Ray is worth starting.
-    cmd += ["-o", str(out), "--engine", "ray", "-j", "2", "--no-ray-warm-start"]
+    cmd += ["-o", str(out), "--engine", "ray", "-j", "2"]
     env = {**os.environ, TEST_DELAY_ENV: "0.5"}
     driver = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started: list[int] = []

@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import api
+from ..base import Backend
 from ..config import Config
 from ..devtools import faults
-from ..errors import LetterTimeout, WorkerCrashed
+from ..errors import ConfigError, LetterTimeout, WorkerCrashed
 from ..loop import LetterResult
 from .worker import Task, extract_path, init_process_worker
 
@@ -52,13 +53,21 @@ log = logging.getLogger(__name__)
 GRACE_S = 5.0
 _TICK_S = 0.25  # how often deadlines are checked
 _REPLACED_AFTER = frozenset({"MemoryLimitExceeded"})  # error classes that retire a worker
+READY = "ready"  # a worker's first message: started, backend built
+MAX_FAILED_STARTS = 3  # workers dying before they are ready, in a row: stop the batch
 
 
 def _worker_main(
     conn: Connection, backend_name: str, config: Config, log_level: int, memory_mb: int | None
 ) -> None:
-    """A worker: take one letter, extract it, send the outcome back; until told to stop."""
+    """A worker: start up, say so, then take one letter at a time until told to stop."""
     init_process_worker(log_level, memory_mb)
+    backend: Backend | Exception
+    try:  # before the first letter: its time budget is for the letter, not the imports
+        backend = faults.in_worker(api.get_backend(backend_name, config))
+    except Exception as exc:  # what stops the batch (a ConfigError): said with the letter
+        backend = exc
+    conn.send(READY)
     while True:
         try:
             task = conn.recv()
@@ -68,8 +77,9 @@ def _worker_main(
             return
         payload: LetterResult | BaseException
         try:
-            faults.inject(Path(task.path).stem)  # test hook, inert in normal use
-            payload = extract_path(task, api.get_backend(backend_name, config), config)
+            if isinstance(backend, Exception):
+                raise backend
+            payload = extract_path(task, backend, config)
         except Exception as exc:  # what stops the batch (a ConfigError): the batch decides
             payload = exc
         conn.send(payload)
@@ -82,6 +92,7 @@ class _Worker:
     task: Task | None = None
     future: cf.Future[LetterResult] | None = None
     started: float = 0.0
+    ready: bool = False
     timed_out: bool = False
     retiring: bool = False
 
@@ -117,6 +128,7 @@ class IsolatedProcessPool:
         self._queue: deque[tuple[Task, cf.Future[LetterResult]]] = deque()
         self._workers: list[_Worker] = []
         self._closed = False
+        self._failed_starts = 0
         self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
         self._supervisor = threading.Thread(target=self._supervise, name="workers", daemon=True)
         self._supervisor.start()
@@ -179,22 +191,27 @@ class IsolatedProcessPool:
     def _dispatch(self) -> None:
         """Hand queued letters to idle workers, starting workers up to the maximum
         (under the lock)."""
-        started = False
+        starting = [w for w in self._workers if not w.ready]
+        spawned = False
         while self._queue:
-            idle = [w for w in self._workers if w.future is None and not w.retiring]
-            if idle:
-                worker = idle[0]
-            elif len(self._workers) < self._max and not self._closed:
-                worker, started = self._spawn(), True
-            else:
-                return
+            idle = [w for w in self._workers if w.ready and w.future is None and not w.retiring]
+            if not idle:
+                # One worker starting per queued letter, up to the maximum; the letter
+                # goes to whichever worker is ready first.
+                more = len(starting) < len(self._queue) and len(self._workers) < self._max
+                if more and not self._closed:
+                    starting.append(self._spawn())
+                    spawned = True
+                    continue
+                break
+            worker = idle[0]
             task, fut = self._queue.popleft()
             if not fut.set_running_or_notify_cancel():
                 continue  # cancelled while queued
             worker.task, worker.future, worker.started = task, fut, time.monotonic()
             with contextlib.suppress(OSError):  # it died: its sentinel says how, with this letter
                 worker.conn.send(task)
-        if started:
+        if spawned:
             self._wake()  # the supervisor must watch the new worker too
 
     def _supervise(self) -> None:
@@ -225,6 +242,10 @@ class IsolatedProcessPool:
         except (EOFError, OSError):
             return  # it died: its sentinel follows
         with self._lock:
+            if payload == READY:
+                worker.ready = True
+                self._dispatch()
+                return
             fut, worker.task, worker.future = worker.future, None, None
             if isinstance(payload, LetterResult) and payload.error_class in _REPLACED_AFTER:
                 worker.retiring = True
@@ -247,7 +268,21 @@ class IsolatedProcessPool:
             self._workers.remove(worker)
             task, fut = worker.task, worker.future
             worker.conn.close()
+            failed_start = not worker.ready and not self._closed
+            self._failed_starts = self._failed_starts + 1 if failed_start else 0
+            doomed = list(self._queue) if self._failed_starts >= MAX_FAILED_STARTS else []
+            if doomed:
+                self._queue.clear()
             self._dispatch()  # a new worker takes the queue's next letter
+        for _, queued in doomed:  # workers die as they start: this batch cannot run
+            if queued.set_running_or_notify_cancel():
+                queued.set_exception(
+                    ConfigError(
+                        f"{MAX_FAILED_STARTS} worker processes in a row died as they started "
+                        f"({describe_death(worker.process.exitcode)}); check the environment "
+                        "(memory cap, installation) or use --executor thread"
+                    )
+                )
         if task is None or fut is None:
             return
         if worker.timed_out:

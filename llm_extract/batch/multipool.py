@@ -37,7 +37,6 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
 from typing import Any
 
 from ..base import Backend
@@ -68,10 +67,10 @@ def _child_main(
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     if init is not None:
         init()
+    backend = faults.in_worker(backend)  # test hook, inert in normal use
     send_lock = threading.Lock()
 
     def run(seq: int, task: Task) -> None:
-        faults.inject(Path(task.path).stem)  # test hook, inert in normal use
         payload: LetterResult | BaseException
         try:
             payload = extract_path(task, backend, config)

@@ -191,12 +191,12 @@ class LetterActor:
     ) -> None:
         self.config = config
         # Built once per actor and reused for every letter (its HTTP pool too).
-        self.backend: Backend = api.get_backend(backend_name, config)
+        # Test hooks (inert in normal use) strike inside its extract().
+        self.backend: Backend = faults.in_worker(api.get_backend(backend_name, config))
         self.pool = cf.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="extract")
         self.dataset = Path(dataset) if dataset else None
 
     def _one(self, task: Task) -> tuple[Task, LetterResult | ConfigError]:
-        faults.inject(Path(task.path).stem)  # test hook, inert in normal use
         try:
             # The one loop's per-letter function (via the batch worker's
             # extract_path, its test hooks included): a letter's outcome is

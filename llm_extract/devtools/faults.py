@@ -3,8 +3,10 @@ sets their environment variable (names start with ``_LLM_EXTRACT_TEST``).
 
 They let tests show that a letter which kills, hangs or bloats its worker
 process is recorded as that letter's typed failure while the rest of the run
-goes on (see ``llm_extract.batch.isolation``).  The batch calls :func:`inject`
-in worker *processes* only: in a thread it would take the whole batch down.
+goes on (see ``llm_extract.batch.isolation``).  A worker *process* runs its
+backend through :func:`in_worker`, so the fault strikes inside ``extract()``,
+where a real letter's parsing would (in a thread it would take the whole batch
+down, so threads never get it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,12 @@ import faulthandler
 import os
 import resource
 import time
+from pathlib import Path
+from typing import Any
+
+from ..base import Backend
+from ..loading import Letter
+from ..models import Record
 
 # Seconds to sleep before each letter, so a test can SIGKILL a batch of fast
 # rules extractions in mid-run.
@@ -77,3 +85,30 @@ def inject(letter_id: str) -> None:
     kind = planned(letter_id)
     if kind is not None:
         FAULTS[kind]()
+
+
+class FaultyBackend:
+    """``inner`` with the planned faults struck inside :meth:`extract`."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name, self.version = inner.name, inner.version
+
+    def __getattr__(self, name: str) -> Any:  # model, prompt_version, check …
+        return getattr(self.inner, name)
+
+    def extract(self, letter: Letter) -> Record:
+        inject(letter.letter_id)
+        if letter.source_file and Path(letter.source_file).stem != letter.letter_id:
+            inject(Path(letter.source_file).stem)
+        return self.inner.extract(letter)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def in_worker(backend: Backend) -> Backend:
+    """The backend a worker process runs: itself, unless a test planned faults."""
+    if os.environ.get(TEST_CRASH_ENV) or os.environ.get(TEST_FAULTS_ENV):
+        return FaultyBackend(backend)
+    return backend
