@@ -44,7 +44,7 @@ from ..config import Config
 from ..devtools import faults
 from ..errors import ConfigError, LetterTimeout, WorkerCrashed
 from ..loop import LetterResult
-from .worker import Task, extract_path, init_process_worker
+from .worker import Task, extract_path, init_process_worker, messages, settle
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,7 @@ def _worker_main(
     except Exception as exc:  # what stops the batch (a ConfigError): said with the letter
         backend = exc
     conn.send(READY)
-    while True:
-        try:
-            task = conn.recv()
-        except EOFError:  # the batch has gone
-            return
-        if task is None:
-            return
+    for task in messages(conn):
         payload: LetterResult | BaseException
         try:
             if isinstance(backend, Exception):
@@ -252,12 +246,7 @@ class IsolatedProcessPool:
                 with contextlib.suppress(OSError):
                     worker.conn.send(None)
             self._dispatch()
-        if fut is None:
-            return
-        if isinstance(payload, BaseException):
-            fut.set_exception(payload)
-        else:
-            fut.set_result(payload)
+        settle(fut, payload)
 
     def _ended(self, worker: _Worker) -> None:
         worker.process.join()

@@ -43,7 +43,7 @@ from ..base import Backend
 from ..config import Config
 from ..devtools import faults
 from ..loop import LetterResult
-from .worker import Task, extract_path
+from .worker import Task, extract_path, messages, settle
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +80,7 @@ def _child_main(
             results.send((seq, payload))
 
     with cf.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="extract") as pool:
-        while True:
-            try:
-                message = tasks.recv()
-            except EOFError:  # the parent has gone
-                break
-            if message is None:
-                break
+        for message in messages(tasks):
             pool.submit(run, *message)
     results.close()
 
@@ -194,12 +188,7 @@ class ThreadedProcessPool:
     def _resolve(self, child: _Child, seq: int, payload: LetterResult | BaseException) -> None:
         with self._lock:
             fut = child.inflight.pop(seq, None)
-        if fut is None:
-            return
-        if isinstance(payload, BaseException):
-            fut.set_exception(payload)
-        else:
-            fut.set_result(payload)
+        settle(fut, payload)
 
     def _break(self, reason: str) -> None:
         log.warning("%s; letters in flight will be retried", reason)

@@ -12,12 +12,17 @@ memory cap), whichever pool started it.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
+import ctypes
 import logging
 import resource
 import signal
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
 
 from ..base import Backend
 from ..config import Config
@@ -52,8 +57,6 @@ def init_process_worker(log_level: int, memory_mb: int | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         # Die with the batch: a SIGKILLed main process must not leave workers behind.
-        import ctypes
-
         with contextlib.suppress(OSError):  # not glibc: workers exit on EOF anyway
             ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if memory_mb:
@@ -65,3 +68,25 @@ def init_process_worker(log_level: int, memory_mb: int | None = None) -> None:
         if hard != resource.RLIM_INFINITY:
             cap = min(cap, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
+
+def settle(fut: cf.Future[LetterResult] | None, payload: LetterResult | BaseException) -> None:
+    """Resolve ``fut`` with what a worker process sent back: a result, or what it raised."""
+    if fut is None:
+        return
+    if isinstance(payload, BaseException):
+        fut.set_exception(payload)
+    else:
+        fut.set_result(payload)
+
+
+def messages(conn: Connection) -> Iterator[Any]:
+    """What the batch sends a worker process, until it says stop (None) or is gone."""
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:  # the batch has gone
+            return
+        if message is None:
+            return
+        yield message
