@@ -47,6 +47,7 @@ from typing import Any
 from .. import api
 from ..base import Backend
 from ..errors import ConfigError
+from ..llm.batch_transport import BatchEndpoint, completion_from_body
 from ..llm.client import SEND_HOOK, Send
 from ..loop import LetterResult, check_backend, process_one
 from ..models import Usage
@@ -113,8 +114,6 @@ class _Letter:
                 return live(body)  # a re-ask: synchronously, with the usual retries
             first = False
             if row is not None and row["response_json"]:
-                from ..llm.batch_transport import completion_from_body
-
                 answer = json.loads(row["response_json"])
                 counted = answer.get("usage") or {}
                 usage.attempts += 1
@@ -212,8 +211,6 @@ def run_batch_api(opts: BatchOptions) -> BatchSummary:
             "(--base-url/--model, e.g. https://api.openai.com/v1)",
             field="batch_api",
         )
-    from ..llm.batch_transport import BatchEndpoint
-
     backend = api.get_backend(opts.backend, opts.config)
     check_backend(backend)
     endpoint = BatchEndpoint(opts.config)
