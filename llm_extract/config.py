@@ -70,9 +70,9 @@ class Config:
     # Circuit breaker (llm_extract.loop): stop a run after this many letters in a
     # row fell back to the parser for the same transport reason (0 = never).
     max_consecutive_fallbacks: int = 3
-    # Per-letter time budget in seconds (0 = none); a batch's worker process still
-    # busy past it is stopped and the letter recorded as LetterTimeout.
-    letter_seconds: float = 120.0
+    # Wall-clock seconds one letter may take (0 = no budget); a batch's worker
+    # process still busy past it is stopped and the letter is a LetterTimeoutError.
+    letter_seconds: float = 600.0
     # Address-space cap of each batch worker process, in MB (None = no cap): a
     # letter that needs more fails with MemoryLimitExceeded, not the OOM killer.
     worker_memory_mb: int | None = None

@@ -132,9 +132,8 @@ class WorkerCrashed(ExtractionError):
     signal, the kernel's OOM killer); the batch replaced it and went on."""
 
 
-class LetterTimeout(InputError):
-    """A letter ran past its time budget (``letter_seconds``) and its worker was
-    stopped; raise the budget (LLM_EXTRACT_LETTER_SECONDS) if the letter is sound."""
+class LetterTimeoutError(InputError):
+    """The letter took longer than its time budget, ``Config.letter_seconds``."""
 
 
 class MemoryLimitExceeded(InputError):

@@ -76,7 +76,7 @@ def test_crashing_hanging_and_ballooning_letters_fail_alone(
     assert classes == {
         "abort": "WorkerCrashed",
         "segv": "WorkerCrashed",
-        "hang": "LetterTimeout",
+        "hang": "LetterTimeoutError",
         "balloon": "MemoryLimitExceeded",
     }
     messages = {culprits[lid]: str(message) for lid, (_, message) in got.items()}

@@ -11,7 +11,7 @@ failure while the run goes on:
 - the letter runs past its **time budget** (``Config.letter_seconds``, plus
   ``GRACE_S`` for a budget the letter checks itself): the worker is killed —
   a native loop cannot be interrupted any other way — and the letter is a
-  :class:`~llm_extract.errors.LetterTimeout`;
+  :class:`~llm_extract.errors.LetterTimeoutError`;
 - the letter needs more than the worker's **memory cap**
   (``Config.worker_memory_mb``, an address-space rlimit set when the worker
   starts): the allocation fails, the loop records
@@ -42,7 +42,7 @@ from .. import api
 from ..base import Backend
 from ..config import Config
 from ..devtools import faults
-from ..errors import ConfigError, LetterTimeout, WorkerCrashed
+from ..errors import ConfigError, LetterTimeoutError, WorkerCrashed
 from ..loop import LetterResult
 from .worker import Task, extract_path, init_process_worker, messages, settle
 
@@ -275,7 +275,7 @@ class IsolatedProcessPool:
         if task is None or fut is None:
             return
         if worker.timed_out:
-            exc: Exception = LetterTimeout(
+            exc: Exception = LetterTimeoutError(
                 f"the letter ran past its time budget of {self._budget:g} s and its worker "
                 "was stopped; if the letter is sound, raise the budget "
                 "(LLM_EXTRACT_LETTER_SECONDS)",

@@ -210,7 +210,7 @@ def batch_command(
 
     \b
     A letter that crashes, hangs (past LLM_EXTRACT_LETTER_SECONDS) or exhausts
-    its worker process fails alone (WorkerCrashed, LetterTimeout,
+    its worker process fails alone (WorkerCrashed, LetterTimeoutError,
     MemoryLimitExceeded); the worker is replaced and the run goes on.
     """
     if not inputs and not retry_failed:
