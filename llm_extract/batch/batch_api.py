@@ -51,6 +51,7 @@ from ..llm.batch_transport import BatchEndpoint, completion_from_body
 from ..llm.client import SEND_HOOK, Send
 from ..loop import LetterResult, check_backend, process_one
 from ..models import Usage
+from .pool import check_worker_limits
 from .progress import BatchProgress
 from .run import BatchOptions, BatchSummary, Run
 from .store import Store
@@ -211,6 +212,7 @@ def run_batch_api(opts: BatchOptions) -> BatchSummary:
             "(--base-url/--model, e.g. https://api.openai.com/v1)",
             field="batch_api",
         )
+    check_worker_limits("the batch api", opts.config)
     backend = api.get_backend(opts.backend, opts.config)
     check_backend(backend)
     endpoint = BatchEndpoint(opts.config)

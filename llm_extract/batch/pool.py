@@ -92,12 +92,15 @@ def _check_multi(config: Config | None) -> None:
         )
 
 
-def check_worker_limits(mode: WorkerKind, config: Config) -> None:
-    """A memory cap is per worker *process*: refuse it for a batch run in threads."""
-    if config.worker_memory_mb and mode == "thread":
+def check_worker_limits(mode: str, config: Config) -> None:
+    """A memory cap is per worker *process* of the built-in engine: refuse it for a
+    batch whose letters run elsewhere (threads, Ray actors, the Batch API)."""
+    if config.worker_memory_mb and mode not in ("process", "multi"):
+        where = "in threads (an HTTP backend)" if mode == "thread" else f"on {mode}"
         raise ConfigError(
-            "--worker-memory-mb caps worker processes, and this batch runs in threads "
-            "(an HTTP backend): add --executor process (or multi), or drop the cap",
+            f"--worker-memory-mb caps the built-in engine's worker processes, and this batch "
+            f"runs {where}: use --executor process (or multi), or drop the cap "
+            "(unset LLM_EXTRACT_WORKER_MEMORY_MB)",
             field="worker_memory_mb",
         )
 

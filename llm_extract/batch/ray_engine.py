@@ -60,6 +60,7 @@ from ..config import Config
 from ..devtools import faults
 from ..errors import ConfigError, DiskFullError
 from ..loop import LetterResult, check_backend
+from .pool import check_worker_limits
 from .progress import BatchProgress
 from .run import BatchOptions, BatchSummary, Outcome, Run
 from .store import Store
@@ -293,6 +294,7 @@ def _check_engine(opts: BatchOptions) -> str:
             "actor would otherwise start its own embedded model",
             field="base_url",
         )
+    check_worker_limits("ray", opts.config)
     return opts.backend
 
 

@@ -219,11 +219,6 @@ def batch_command(
         raise click.UsageError("--ray-address and --dataset go with --engine ray")
     if batch_api and engine == "ray":
         raise click.UsageError("--batch-api runs on the endpoint's side: drop --engine ray")
-    if worker_memory_mb and (batch_api or engine == "ray"):
-        raise click.UsageError(
-            "--worker-memory-mb caps the built-in engine's worker processes: drop it, or "
-            "drop --engine ray / --batch-api"
-        )
     config = config_from_options(**backend_opts)
     if worker_memory_mb is not None:
         config = config.with_overrides(worker_memory_mb=worker_memory_mb)
