@@ -3,7 +3,8 @@
 Real corpus letters run through the ``rules`` backend in the batch's worker
 processes; the test hooks of :mod:`llm_extract.devtools.faults` make chosen
 letters abort (as a C library's assertion would), segfault (a read of address
-0 through ctypes), hang in native code (past the per-letter time budget) or
+0 through ctypes), die of SIGKILL (as the kernel's OOM killer ends a process),
+hang in native code (past the per-letter time budget) or
 allocate until the worker's memory cap stops them.  Each of those letters is
 recorded with its class, its worker is replaced, and every other letter is done.
 """
@@ -51,6 +52,7 @@ def test_crashing_hanging_and_ballooning_letters_fail_alone(
         paths[3].stem: "segv",
         paths[4].stem: "hang",
         paths[6].stem: "balloon",
+        paths[7].stem: "sigkill",
     }
     monkeypatch.setenv(TEST_FAULTS_ENV, ",".join(f"{kind}:{lid}" for lid, kind in culprits.items()))
     monkeypatch.setattr(isolation, "GRACE_S", 0.5)  # the supervisor runs in this process
@@ -68,7 +70,7 @@ def test_crashing_hanging_and_ballooning_letters_fail_alone(
         )
     )
     assert s.stopped is None and not s.interrupted
-    assert (s.done, s.failed) == (5, 4)
+    assert (s.done, s.failed) == (4, 5)
     rows = _rows(tmp_path / "out")
     assert len(rows) == 9
     got = {lid: rows.pop(lid)[1:] for lid in culprits}
@@ -79,11 +81,13 @@ def test_crashing_hanging_and_ballooning_letters_fail_alone(
         "segv": "WorkerCrashed",
         "hang": "LetterTimeoutError",
         "balloon": "MemoryLimitExceeded",
+        "sigkill": "WorkerCrashed",
     }
     messages = {culprits[lid]: str(message) for lid, (_, message) in got.items()}
     assert "SIGABRT" in messages["abort"] and "SIGSEGV" in messages["segv"]
     assert "time budget of 8 s" in messages["hang"]
     assert "--worker-memory-mb" in messages["balloon"]
+    assert "SIGKILL" in messages["sigkill"] and "OOM killer" in messages["sigkill"]
 
 
 def test_cli_worker_memory_cap_records_the_balloon_and_goes_on(

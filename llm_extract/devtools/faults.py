@@ -15,6 +15,7 @@ import ctypes
 import faulthandler
 import os
 import resource
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,10 @@ def _segfault() -> None:
     ctypes.string_at(0)  # reads address 0: SIGSEGV, as a crash in a C library would
 
 
+def _killed() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer ends a process
+
+
 def _hang() -> None:
     while True:  # blocked in C (sleep), as a native loop would be: only a kill ends it
         time.sleep(3600)
@@ -58,7 +63,13 @@ def _balloon() -> None:
         blocks.append(bytearray(BALLOON_STEP))  # zero-filled: really allocated
 
 
-FAULTS = {"abort": _abort, "segv": _segfault, "hang": _hang, "balloon": _balloon}
+FAULTS = {
+    "abort": _abort,
+    "segv": _segfault,
+    "sigkill": _killed,
+    "hang": _hang,
+    "balloon": _balloon,
+}
 
 
 def planned(letter_id: str, environ: dict[str, str] | None = None) -> str | None:
