@@ -1,7 +1,7 @@
 """Crash isolation: letters that kill, hang or balloon their worker process fail alone.
 
 Real corpus letters run through the ``rules`` backend in the batch's worker
-processes; the test hooks of :mod:`llm_extract.devtools.faults` make chosen
+processes; the test hooks of :mod:`llm_extract.batch.faults` make chosen
 letters abort (as a C library's assertion would), segfault (a read of address
 0 through ctypes), die of SIGKILL (as the kernel's OOM killer ends a process),
 hang in native code (past the per-letter time budget) or
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from llm_extract.batch import isolation
+from llm_extract.batch.faults import TEST_FAULTS_ENV, planned
 from llm_extract.batch.runner import BatchOptions, run_batch
 from llm_extract.config import load_config
-from llm_extract.devtools.faults import TEST_FAULTS_ENV, planned
 from llm_extract.errors import ConfigError
 
 

@@ -20,10 +20,10 @@ from ray_support import count_rows, init_local, kill_when, options, require_ray,
 
 from llm_extract.batch import ray_engine
 from llm_extract.batch.export import export_store
+from llm_extract.batch.faults import TEST_DELAY_ENV
 from llm_extract.batch.ray_engine import RayOptions, ray_shape, run_batch_ray
 from llm_extract.batch.runner import run_batch
 from llm_extract.devtools.fake_openai import FakeOpenAI
-from llm_extract.devtools.faults import TEST_DELAY_ENV
 
 
 @pytest.fixture(scope="module")

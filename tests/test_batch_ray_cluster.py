@@ -21,9 +21,9 @@ import pytest
 from ray_support import count_rows, kill_when, options, require_ray, snapshot
 from test_batch_kill import _alive
 
+from llm_extract.batch.faults import TEST_DELAY_ENV
 from llm_extract.batch.ray_engine import RayOptions, run_batch_ray
 from llm_extract.batch.runner import BatchSummary, run_batch
-from llm_extract.devtools.faults import TEST_DELAY_ENV
 
 pytestmark = [
     pytest.mark.cluster,

@@ -294,7 +294,7 @@ def test_multi_executor_survives_faults_and_matches_a_rules_run(
 def test_multi_executor_worker_death_fails_only_the_culprit(
     fake: FakeOpenAI, letter_paths: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from llm_extract.devtools.faults import TEST_CRASH_ENV
+    from llm_extract.batch.faults import TEST_CRASH_ENV
 
     paths = letter_paths[:8]
     victim = paths[3].stem

@@ -41,9 +41,9 @@ from typing import Any
 from .. import api
 from ..base import Backend
 from ..config import Config
-from ..devtools import faults
 from ..errors import ConfigError, LetterTimeoutError, WorkerCrashed
 from ..loop import LetterResult
+from . import faults
 from .worker import Task, extract_path, init_process_worker, messages, settle
 
 log = logging.getLogger(__name__)

@@ -41,8 +41,8 @@ from typing import Any
 
 from ..base import Backend
 from ..config import Config
-from ..devtools import faults
 from ..loop import LetterResult
+from . import faults
 from .worker import Task, extract_path, messages, settle
 
 log = logging.getLogger(__name__)

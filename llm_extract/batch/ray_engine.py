@@ -57,9 +57,9 @@ from typing import Any
 from .. import api
 from ..base import Backend, BackendIdentity
 from ..config import Config
-from ..devtools import faults
 from ..errors import ConfigError, DiskFullError
 from ..loop import LetterResult, check_backend
+from . import faults
 from .pool import check_worker_limits
 from .progress import BatchProgress
 from .run import BatchOptions, BatchSummary, Outcome, Run

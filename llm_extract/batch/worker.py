@@ -26,8 +26,8 @@ from typing import Any
 
 from ..base import Backend
 from ..config import Config
-from ..devtools import faults
 from ..loop import LetterResult, process_one
+from . import faults
 
 MB = 1 << 20
 

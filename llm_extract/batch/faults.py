@@ -3,7 +3,9 @@ sets their environment variable (names start with ``_LLM_EXTRACT_TEST``).
 
 They let tests show that a letter which kills, hangs or bloats its worker
 process is recorded as that letter's typed failure while the rest of the run
-goes on (see ``llm_extract.batch.isolation``).  A worker *process* runs its
+goes on (see :mod:`.isolation`).  They live in the batch package, beside the
+workers that call them, because the batch sits below ``devtools`` in the
+package layers and must not import it.  A worker *process* runs its
 backend through :func:`in_worker`, so the fault strikes inside ``extract()``,
 where a real letter's parsing would (in a thread it would take the whole batch
 down, so threads never get it).
