@@ -76,7 +76,9 @@ def _config(fake: FakeOpenAI, **kw: object) -> Config:
     return load_config(env={}, **settings)
 
 
-def _batch(paths: list[Path], out: Path, backend: object, config: Config, **kw: object) -> BatchSummary:
+def _batch(
+    paths: list[Path], out: Path, backend: object, config: Config, **kw: object
+) -> BatchSummary:
     return run_batch(
         BatchOptions(
             inputs=[str(p) for p in paths],
