@@ -11,14 +11,9 @@ import re
 
 from ..document.text import clean, words_to_digits_safe
 from ..models import Category, Item, Medication
+from ..vocab import STRENGTH
 from .readings import EXACT, HEURISTIC, UNDECIDED, Verdict
 
-# A strength as written: 50mg, 7.5-325mg, 5/325mg, 1.3%, 300mg/g, 25mg/ml, 0.025%
-STRENGTH = re.compile(
-    r"(?<![\w.])\d+(?:\.\d+)?(?:\s*[-/]\s*\d+(?:\.\d+)?)*\s*"
-    r"(?:mg|mcg|µg|g|gm|gms|grams?|ml|meq|units?|iu|%)(?:\s*/\s*(?:g|gm|ml|hr|h|dose|actuation))?(?![A-Za-z])",
-    re.I,
-)
 _FORM_WORDS = (
     r"(?:extended[- ]release\s+)?(?:oral\s+suspension|oral\s+solution|transdermal\s+patch(?:es)?|topical\s+cream"
     r"|tabs?|tablets?|caps?|capsules?|patch(?:es)?|pads?|gel|cream|ointment|lotion|solution|suspension"
