@@ -84,9 +84,9 @@ def plausible_age(age: int) -> bool:
     return AGE_MIN <= age <= AGE_MAX
 
 
-# A strength as written: 50mg, 7.5-325mg, 5/325mg, 1.3%, 300mg/g, 25mg/ml, 0.025%
+# A strength as written: 50mg, 7.5-325mg, 5/325mg, 1.3%, 300mg/g, 25mg/ml, 10mg/1ml, 0.025%
 STRENGTH = re.compile(
     r"(?<![\w.])\d+(?:\.\d+)?(?:\s*[-/]\s*\d+(?:\.\d+)?)*\s*"
-    r"(?:mg|mcg|µg|g|gm|gms|grams?|ml|meq|units?|iu|%)(?:\s*/\s*(?:g|gm|ml|hr|h|dose|actuation))?(?![A-Za-z])",
+    r"(?:mg|mcg|µg|g|gm|gms|grams?|ml|meq|units?|iu|%)(?:\s*/\s*(?:\d+(?:\.\d+)?\s*)?(?:g|gm|ml|hr|h|dose|actuation))?(?![A-Za-z])",
     re.I,
 )

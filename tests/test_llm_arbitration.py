@@ -137,7 +137,7 @@ def test_certainty_of_summary_fields() -> None:
     assert _summary_verdict("diagnoses", [], complaints_only)[0] == "exact"
     assert _summary_verdict("diagnoses", [], "Her diagnoses: see above.")[0] == "undecided"
     assert category_verdict("MRI of the lumbar spine")[0] == "exact"
-    assert category_verdict("ESWT for the shoulder")[0] == "undecided"
+    assert category_verdict("Acute Rehabilitation Unit")[0] == "undecided"
     assert body_region_verdict(None, "Purchase of a wheelchair")[0] == "exact"
 
 

@@ -211,11 +211,14 @@ def test_a_request_no_category_rule_knows_is_flagged() -> None:
     text = (SYNTHETIC / "rules_pdf_layout.txt").read_text(encoding="utf-8")
     line = "Physical therapy for the lumbar spine 2-3 times a week for 6 weeks: Upheld"
     assert line in text
-    letter = letter_from_text(text.replace(line, "Large gloves: Upheld"), letter_id="gloves")
+    # Supplies such as gloves are DME (RECORD.md Clarifications); an acute
+    # rehabilitation unit is a request no category rule decides.
+    unknown = "Acute Rehabilitation Unit"
+    letter = letter_from_text(text.replace(line, f"{unknown}: Upheld"), letter_id="unknown")
     record = RulesBackend(load_config()).extract(letter)
-    assert record.items[0].request == "Large gloves" and record.items[0].category is None
+    assert record.items[0].request == unknown and record.items[0].category is None
     assert record.needs_review
-    assert "items[0].category: no category was decided for 'Large gloves'" in record.review_reasons
+    assert f"items[0].category: no category was decided for {unknown!r}" in record.review_reasons
     # The unchanged letter decides every category: no such reason.
     plain = RulesBackend(load_config()).extract(letter_from_text(text, letter_id="plain"))
     assert not any(".category:" in r for r in plain.review_reasons)

@@ -41,8 +41,8 @@ from llm_extract.rules.counts import parse_counts
         ("Single photon emission CT of the brain", None, None, None),
         ("Associated surgical service: Cold compression therapy 30 day rental", None, None, None),
         ("Pantoprazole 40mg, one by mouth, twice a day #60 with one refill", 60, None, None),
-        # The remaining portion "N refills of X #M" disputes N x M units.
-        ("Three refills of Voltaren 75mg #60", 180, None, None),
+        # Refills do not multiply (RECORD.md Clarifications).
+        ("Three refills of Voltaren 75mg #60", 60, None, None),
         ("Tramadol (Ultram) 50mg take 1 tab orally every 4-6 hours as needed #30", 30, None, None),
         ("Post-op Percocet 5/325mg", None, None, None),
         ("Twelve manual acupuncture visits (15 mins), 2 times weekly for 6 weeks", 12, 2, 6),

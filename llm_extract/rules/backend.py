@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # Recorded in provenance and in the batch store's keys: a change to what the
 # parser reads is a new version (CHANGELOG.md).
-RULES_VERSION = "rules-1.2"
+RULES_VERSION = "rules-1.3"
 
 
 def parse_letter(letter: Letter) -> ParsedLetter:

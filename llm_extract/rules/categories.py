@@ -96,19 +96,31 @@ _RULES: list[tuple[Category | None, re.Pattern[str]]] = [
             r"\bbotox",
         ),
     ),
+    (None, _rx(r"rehabilitation\s+unit", r"skilled\s+nursing")),
+    # Functional tests (RECORD.md Clarifications), before "an evaluation is a consultation".
     (
-        None,
+        Category.DIAGNOSTIC_TEST,
         _rx(
-            r"neurostimulation",
-            r"shock\s*wave",
-            r"\bESWT\b",
-            r"\bgloves?\b",
-            r"\bwipes\b",
-            r"rehabilitation\s+unit",
-            r"skilled\s+nursing",
+            r"functional\s+capacity",
+            r"\bFCE\b",
+            r"\bgrip\b",
+            r"\bjamar\b",
+            r"functional\s+test",
+            r"range\s+of\s+motion\s+(?:of\s+)?test",
+            r"\bmuscle\s+(?:strength\s+)?test",
         ),
     ),
-    (Category.DIAGNOSTIC_TEST, _rx(r"functional\s+capacity", r"\bFCE\b")),
+    # A physical therapy evaluation is physical therapy (RECORD.md Clarifications).
+    (
+        Category.PHYSICAL_THERAPY,
+        _rx(
+            r"physical\s+therap\w*\s+(?:re-?)?eval",
+            r"occupational\s+therap\w*\s+(?:re-?)?eval",
+            r"\bPT\s+(?:re-?)?eval",
+            r"\bOT\s+(?:re-?)?eval",
+            r"\bevaluation\s+(?:by|with)\s+(?:an?\s+)?(?:physical|occupational)\s+therap",
+        ),
+    ),
     (
         Category.EVALUATION_CONSULTATION,
         _rx(
@@ -161,6 +173,9 @@ _RULES: list[tuple[Category | None, re.Pattern[str]]] = [
             r"ice/heat\s+pads?\s+therapy",
             r"\bphysio\b",
             r"\brehab(?:ilitation)?\s+therap",
+            r"shock\s*wave",
+            r"\bESWT\b",
+            r"neurostimulation\s+(?:therapy|sessions?|treatments?)",
         ),
     ),
     (
@@ -246,6 +261,12 @@ _RULES: list[tuple[Category | None, re.Pattern[str]]] = [
             r"\bexcision",
             r"\bdebridement",
             r"\bimplant",
+            # An implanted stimulator or its trial; a home unit is DME (RECORD.md).
+            r"spinal\s+cord\s+stim",
+            r"\bSCS\b",
+            r"dorsal\s+(?:column|root\s+ganglion)\s+stim",
+            r"\bstimulator\s+(?:trial|placement|lead)",
+            r"\btrial\s+(?:of\s+)?(?:an?\s+)?(?:[\w-]+\s+){0,2}stimulat",
             r"\bRCR\b",
             r"\bmanipulation\s+under\s+anesthesia",
             r"\banesthesi",
@@ -302,6 +323,13 @@ _RULES: list[tuple[Category | None, re.Pattern[str]]] = [
             r"\bramp\b",
             r"\blift\b",
             r"\bstimulator\b",
+            # Supplies (RECORD.md Clarifications).
+            r"\bgloves?\b",
+            r"\bwipes?\b",
+            r"\belectrodes?\b",
+            r"\bbatter(?:y|ies)\b",
+            r"\bdressings?\b",
+            r"\bsupplies\b",
         ),
     ),
 ]
@@ -377,11 +405,41 @@ def category_of(request: str) -> Category | None:
 # Which rule decided a category (:func:`category_verdict`: keyword rules are
 # exact, the medication overrides and defaults heuristic).
 KEYWORD_RULE = "keyword rule"
+# Keyword rules of several categories match: the table's order picked one,
+# but the request names more than one kind of service, so the reading is a
+# heuristic (the hybrid asks the model; review can flag it).
+SEVERAL_CATEGORIES = "keyword rules of several categories match"
 DRUG_OVERRIDE = "drug or strength in a DME/test-like request"
 DRUG_NAME = "no keyword rule; a known drug name"
 DRUG_DEFAULT = "no keyword rule; a strength or a pill count"
 NO_RULE = "no rule matched"
 NOT_DECIDABLE = "recognised but not decidable"
+
+
+def _service(request: str) -> str:
+    """The request without the prefixes that do not name the service itself."""
+    return _SURGICAL_SERVICE.sub("", _SURGICAL_SERVICE.sub("", request))
+
+
+@functools.lru_cache(maxsize=64)
+def _matching_rules(request: str) -> tuple[Category | None, ...]:
+    """The category of every keyword rule that matches ``request``'s service, in table order."""
+    text = _service(request)
+    lower = text.lower()
+    return tuple(
+        category
+        for category, rx, needles in _FILTERED_RULES
+        if (needles is None or needles.search(lower)) and rx.search(text)
+    )
+
+
+def keyword_categories(request: str) -> tuple[Category, ...]:
+    """The distinct categories whose keyword rules match ``request``, in table order.
+
+    More than one means the request names several kinds of service ("Spine
+    surgery consultation"): the table's order decides, but not surely.
+    """
+    return tuple(dict.fromkeys(c for c in _matching_rules(request) if c is not None))
 
 
 @functools.lru_cache(maxsize=64)
@@ -390,24 +448,21 @@ def category_rule_of(request: str) -> tuple[Category | None, str]:
 
     Cached (a pure function of the request): the parser and its verdict
     (:func:`category_verdict`) both ask for every item's request."""
-    text = _SURGICAL_SERVICE.sub("", request)
-    text = _SURGICAL_SERVICE.sub("", text)
-    lower = text.lower()
-    for category, rx, needles in _FILTERED_RULES:
-        if needles is not None and not needles.search(lower):
-            continue
-        if not rx.search(text):
-            continue
+    text = _service(request)
+    matches = _matching_rules(request)
+    if matches:
+        category = matches[0]
         # "acupuncture with Capsaicin patch" is acupuncture, a drug injection an
         # injection; but a drug named in a DME/test-like request ("Lidocaine
         # patch", "Salonpas pad") makes it a medication.
-        if category in (Category.ACUPUNCTURE, Category.INJECTION):
-            return category, KEYWORD_RULE
         if category in (Category.DURABLE_MEDICAL_EQUIPMENT, Category.DIAGNOSTIC_TEST, None) and (
             STRENGTH.search(text) or mentions_drug(text)
         ):
             return Category.MEDICATION, DRUG_OVERRIDE
-        return category, (KEYWORD_RULE if category is not None else NOT_DECIDABLE)
+        if category is None:
+            return None, NOT_DECIDABLE
+        several = len(keyword_categories(request)) > 1
+        return category, (SEVERAL_CATEGORIES if several else KEYWORD_RULE)
     if mentions_drug(text):
         return Category.MEDICATION, DRUG_NAME
     if STRENGTH.search(text) or (re.search(r"#\s*\d+", text) and _looks_like_drug_name(text)):
@@ -422,6 +477,9 @@ def category_verdict(request: str) -> Verdict:
         return Verdict(UNDECIDED, f"category: {rule}")
     if rule in (KEYWORD_RULE, DRUG_NAME):
         return Verdict(EXACT, f"category: {rule}")
+    if rule == SEVERAL_CATEGORIES:
+        names = ", ".join(c.value for c in keyword_categories(request))
+        return Verdict(HEURISTIC, f"category: {rule} ({names})")
     return Verdict(HEURISTIC, f"category: {rule}")
 
 

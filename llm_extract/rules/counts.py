@@ -2,8 +2,9 @@
 
 Notations: ``X8``, ``x 8``, ``2x6``, ``3 x 4``, ``2 times 8``, ``2-3 times a week
 for 6 weeks``, ``two times a week times six weeks``, ``six sessions``,
-``Eight (8) sessions``, ``(12 sessions)``, ``#60``, ``times 2``, ``1 knee
-scooter``.  A range counts its upper bound.  Strengths, masses, volumes,
+``Eight (8) sessions``, ``(12 sessions)``, ``#60``, ``QTY: 90``, ``times 2``,
+``1 knee scooter``, ``3 visits per week for 4 weeks``.  A range counts its
+upper bound; refills do not multiply (``#60 with 2 refills`` is 60).  Strengths, masses, volumes,
 spinal levels, CPT codes, dates and durations in days/months/hours are not
 counts.
 """
@@ -58,9 +59,13 @@ _NOT_COUNTS = [
     re.compile(r"^\s*\d+\s+refills?\s+of\b", re.I),
 ]
 
+_UNITS_WORD = r"(?:sessions?|visits?|treatments?|injections?|appointments?)"
+# "2 times a week", "3 visits per week" (RECORD.md: N visits per week for M weeks is N x M).
 _PER_WEEK = re.compile(
     _NUM
-    + r"\s*(?:x|times|time)?\s*(?:a|per|/|each)\s*(?:week|wk)\b|"
+    + r"\s*(?:x|times|time|"
+    + _UNITS_WORD
+    + r")?\s*(?:a|per|/|each)\s*(?:week|wk)\b|"
     + _NUM
     + r"\s*(?:x|times|time)\s*(?:weekly|wkly)\b",
     re.I,
@@ -80,11 +85,11 @@ _WEEKS_ALONE = re.compile(
     r"\bfor\s+(?:a\s+(?:period|total)\s+of\s+)?" + _NUM + r"\s*(?:weeks?|wks?)\b", re.I
 )
 _RENTAL = re.compile(r"\brent|\bpurchase|\btrial\b|\bsupply\b", re.I)
-_REFILLS_OF = re.compile(r"^\s*(\d+)\s+refills?\s+of\b", re.I)
+# "QTY: 90", "Qty 30": a count stated as such (RECORD.md).
+_QTY = re.compile(r"\b(?:qty|quantity)\s*[:.#]?\s*(\d+)\b", re.I)
 _TOTAL_PAREN = re.compile(
     r"\(\s*(\d+)\s*(?:(?:total\s+)?(?:sessions?|visits?|treatments?))?\s*\)", re.I
 )
-_UNITS_WORD = r"(?:sessions?|visits?|treatments?|injections?|appointments?)"
 _N_UNITS = re.compile(
     _NUM + r"\s*(?:\(\s*\d+\s*\)\s*)?(?:[A-Za-z/-]+\s+){0,3}?" + _UNITS_WORD + r"\b", re.I
 )
@@ -102,7 +107,6 @@ _TRAILING = re.compile(r",\s*(\d+)\s*$")
 # A request that states a schedule: its count may be visits per week x weeks.
 _SCHEDULE = re.compile(r"\bweek|\bwk|\d\s*x\s*\d|\btimes\b", re.I)
 _PER_WEEK_STATED = re.compile(r"(?:a|per|/|each)\s*(?:week|wk)|weekly|\d\s*x\s*\d", re.I)
-_REFILLS_OF_ANY = re.compile(r"refills?\s+of", re.I)
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,7 @@ def parse_counts(request: str, *, schedule: bool = True) -> Counts:
                 text_wo = text[: w.start()] + " " * (w.end() - w.start()) + text[w.end() :]
 
     qty: int | None = None
-    m2 = _TOTAL_PAREN.search(text_wo)
+    m2 = _QTY.search(text_wo) or _TOTAL_PAREN.search(text_wo)
     if m2:
         qty = _upper(m2)
     else:
@@ -181,11 +185,9 @@ def parse_counts(request: str, *, schedule: bool = True) -> Counts:
     if qty is None:
         m2 = _HASH.search(text_wo)
         if m2:
+            # Refills do not multiply (RECORD.md): "Three refills of Voltaren
+            # 75mg #60" and "#60 with 2 refills" are both 60.
             qty = int(m2.group(1))
-            # "Three refills of Voltaren 75mg #60": the units in dispute are 3 x 60.
-            refills = _REFILLS_OF.search(spelled)
-            if refills:
-                qty *= int(refills.group(1))
     if qty is None:
         m2 = _TIMES_N.search(text_wo)
         if m2:
@@ -210,11 +212,9 @@ def quantity_verdict(value: int | None, request: str) -> Verdict:
                 EXACT, "counts: no number left once strengths, levels and dates are set aside"
             )
         return Verdict(UNDECIDED, "counts: a number no count rule reads")
-    for rx, name in ((_HASH, "#N"), (_TIMES_N, "xN"), (_TOTAL_PAREN, "(N)")):
+    for rx, name in ((_QTY, "QTY: N"), (_HASH, "#N"), (_TIMES_N, "xN"), (_TOTAL_PAREN, "(N)")):
         m = rx.search(text)
         if m and int(next(g for g in m.groups() if g)) == value:
-            if rx is _HASH and _REFILLS_OF_ANY.search(request):
-                break
             return Verdict(EXACT, f"counts: {name}")
     units = list(_N_UNITS.finditer(text))
     if len(units) == 1 and not units[0].group(2) and int(units[0].group(1)) == value:
@@ -224,7 +224,7 @@ def quantity_verdict(value: int | None, request: str) -> Verdict:
         _SCHEDULE.search(request)
     ):
         return Verdict(EXACT, "counts: visits per week x weeks")
-    return Verdict(HEURISTIC, "counts: a range, sum, refill product or bare number")
+    return Verdict(HEURISTIC, "counts: a range, sum or bare number")
 
 
 def schedule_verdict(value: int | None, request: str) -> Verdict:

@@ -4,9 +4,10 @@ RECORD.md mapping: an MTUS chapter that is an ACOEM chapter (General
 Approaches, Neck and Upper Back, Shoulder, Elbow, Forearm/Wrist/Hand, Low Back,
 Knee, Ankle and Foot, Stress Related Conditions, Eye — the "… Complaints"
 chapters — or a text naming ACOEM) is ``mtus`` + ``acoem``; other MTUS parts
-(Chronic Pain, Acupuncture, Opioids, Postsurgical) are ``mtus`` only; a
-Non-MTUS citation counts by what it names: ODG is ``odg``, ACOEM ``acoem``,
-anything else ``other``; "did not cite any medical evidence" is ``[]``.
+(Chronic Pain, Acupuncture, Opioids, Postsurgical -- whatever body part a
+Postsurgical section names) are ``mtus`` only; a Non-MTUS citation counts by
+what it names: ODG is ``odg``, ACOEM ``acoem`` (not ``mtus``), one naming
+neither ``other``; "did not cite any medical evidence" is ``[]``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ _ACOEM_CHAPTER = re.compile(
     r"\bComplaints\b|General\s+Approach(?:es)?\b|Stress[-\s]+Related\s+Conditions|\bEye\b|\bACOEM\b",
     re.I,
 )
+_POSTSURGICAL = re.compile(r"Post-?\s*surgical", re.I)
+# Citations within one MTUS part: "A, Section(s): X; B" / "A, and B".
+_CITATIONS = re.compile(r";|,\s+and\s+|\.\s+(?=[A-Z])")
 _SECTIONS = re.compile(r"Section\(s\)\s*:.*?(?=,\s+and\s+|$)", re.I | re.S)
 _ODG = re.compile(
     r"\bODG\b|Official\s+Disability\s+Guidelines?|Work\s+Loss\s+Data\s+Institute", re.I
@@ -73,7 +77,10 @@ def _sources(text: str) -> tuple[GuidelineSource, ...]:
         if _NON_MTUS.match(text, m.start()):
             continue
         found.add(GuidelineSource.MTUS)
-        chapters = _SECTIONS.sub(" ", m.group("body"))
+        # A Postsurgical Treatment citation is MTUS only, whatever body part it
+        # names; an ACOEM chapter cited beside it still counts.
+        cited = _CITATIONS.split(m.group("body"))
+        chapters = " ".join(_SECTIONS.sub(" ", c) for c in cited if not _POSTSURGICAL.search(c))
         if _ACOEM_CHAPTER.search(chapters):
             found.add(GuidelineSource.ACOEM)
     for m in _NON_MTUS_PART.finditer(text):

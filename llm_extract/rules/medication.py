@@ -20,11 +20,25 @@ _FORM_WORDS = (
     r"|spray|liquid|drops|powder|film|lozenges?|suppositor(?:y|ies)|injectable|container|transdermal|topical|oral)"
 )
 _TRAILING_FORM = re.compile(rf"(?:\s+{_FORM_WORDS})+\s*$", re.I)
+# Words before the drug that belong to the request, not to the name: the
+# retrospective marker (a field of its own), a prescription/refill label, and
+# count or coverage phrases ("Three refills of", "One container of", "three
+# months coverage of").  Any other word written before the drug ("Compound
+# Ketoprofen", "Post-op Norco") stays in the name (RECORD.md).
 _LEADING_NOISE = re.compile(
-    r"^\s*(?:(?:retrospective|retro|prospective|post-?op(?:erative)?|pre-?op(?:erative)?|prescription|refill)\s*:?\s*(?:of\s+|for\s+)?)*"
-    r"(?:(?:an?\s+|\d+\s+)?(?:refills?|containers?|tubes?|bottles?|boxes?|months?'?\s+supply|days?'?\s+supply|weeks?'?\s+supply)\s+of\s+)?",
+    r"^\s*(?:(?:retrospective|retro|prospective|prescription|refill)\s*:?\s*(?:request\s+)?(?:of\s+|for\s+)?)*"
+    r"(?:(?:an?\s+|\d+\s+)?(?:refills?|containers?|tubes?|bottles?|boxes?"
+    r"|(?:months?|days?|weeks?)'?\s+(?:supply|coverage))\s+of\s+)?",
     re.I,
 )
+# Neither name nor strength (RECORD.md).
+_UNKNOWN_QUANTITY = re.compile(r"\(\s*unknown\s+quantity\s*\)", re.I)
+# A parenthesis holding a strength and a dosage form ("Synapryn (10mg/1ml oral
+# suspension)"): the form goes with the parentheses, the strength stays.
+_PAREN = re.compile(r"\(([^()]*)\)")
+_FORM_ONLY = re.compile(rf"^(?:\s*{_FORM_WORDS})*\s*$", re.I)
+# A compound's base ("in cream base", "in a lipoderm base") is no ingredient.
+_BASE = re.compile(r"\s*\b(?:in\s+)?(?:an?\s+)?(?:[\w-]+\s+)?base\b", re.I)
 # Where the name ends when no strength comes first.
 _NAME_END = re.compile(
     r"\s*(?:#|,|;|\(\s*DOS|\bDOS\b|\btake\b|\b\d+\s*(?:by\s+mouth|po|tabs?|tablets?)\b|\bquantity\b|\bqty\b"
@@ -235,10 +249,30 @@ def _strip_strengths(text: str) -> str:
     return STRENGTH.sub("", text)
 
 
+def _drop_form_parens(text: str) -> str:
+    """``(10mg/1ml oral suspension)`` -> ``10mg/1ml``; other parentheses kept."""
+
+    def keep_strength(m: re.Match[str]) -> str:
+        inner = m.group(1)
+        if not STRENGTH.search(inner) or not _FORM_ONLY.match(_strip_strengths(inner)):
+            return m.group(0)
+        return " " + " ".join(x.group(0) for x in STRENGTH.finditer(inner)) + " "
+
+    return _PAREN.sub(keep_strength, text)
+
+
+def compound_name(name: str) -> str:
+    """A compound's ingredient names, comma-separated, without its base (RECORD.md)."""
+    name = _BASE.sub("", name)
+    parts = [p.strip(" ,;:-") for p in re.split(r"\s*(?:,|/|\band\b)\s*", name)]
+    return ", ".join(p for p in parts if p)
+
+
 def parse_medication(request: str) -> Medication | None:
     """Name/strength/days supply of a medication request (None if no name is left)."""
-    text = clean(request)
+    text = _UNKNOWN_QUANTITY.sub(" ", clean(request))
     text = _LEADING_NOISE.sub("", words_to_digits_safe(text), count=1)
+    text = clean(_drop_form_parens(text))
     strength_m = STRENGTH.search(text)
     strengths = STRENGTH.findall(text)
     end_m = _NAME_END.search(text)
@@ -261,8 +295,11 @@ def parse_medication(request: str) -> Medication | None:
         if compound:
             name_part = _strip_strengths(name_part)
     name = _TRAILING_FORM.sub("", clean(name_part)).strip(" ,;:-")
-    name = re.sub(r"\s+(?=[,/])|(?<=/)\s+", "", name)
-    name = re.sub(r",\s*,", ",", name).strip(" ,")
+    if compound:
+        name = compound_name(name)
+    else:
+        name = re.sub(r"\s+(?=[,/])|(?<=/)\s+", "", name)
+        name = re.sub(r",\s*,", ",", name).strip(" ,")
     if not name:
         return None
     # Several strengths are kept in written order ("3% 300mg/g"; a compound's
@@ -283,7 +320,7 @@ def name_verdict(item: Item) -> Verdict:
     med = item.medication
     if med is None:
         return Verdict(UNDECIDED, "medication: no name left before the strength")
-    single = len(med.name.split()) == 1 and "/" not in med.name
+    single = len(med.name.split()) == 1 and "/" not in med.name and "," not in med.name
     if single and item.request.lstrip().lower().startswith(med.name.lower()):
         return Verdict(EXACT, "medication: one word opening the request")
     return Verdict(HEURISTIC, "medication: name cut before the strength/quantity")

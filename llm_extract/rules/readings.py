@@ -145,6 +145,8 @@ _ITEM_SECTIONS = {
     "guideline_sources.maximus": "maximus_guideline",
     "maximus_guideline": "maximus_guideline",
 }
+# Comma-separated lists of a compound's parts (RECORD.md), each written apart.
+_PER_INGREDIENT = ("medication.name", "medication.strength")
 _HEADER = ("header",)
 _ITEM_PATH = re.compile(r"items\[(\d+)\]\.(.+)")
 _RETRO = re.compile(r"\bretro\w*", re.I)
@@ -243,8 +245,8 @@ class Places:
             )
             grounded = bool(spans)
         else:
-            if name == "medication.strength" and isinstance(value, str):
-                value = value.split(", ")  # several strengths: one span each
+            if name in _PER_INGREDIENT and isinstance(value, str):
+                value = value.split(", ")  # a compound's ingredients/strengths: one span each
             spans, grounded = ground(value, self.loc, ranges[_ITEM_WHERE.get(name, "line")])
         return located(r, spans, grounded)
 
