@@ -6,8 +6,8 @@ general ("psychological testing" is psychological, not a diagnostic test;
 rule recognises, or one that is ambiguous by RECORD.md ("Chiropractic
 evaluation": a chiropractic service or a consultation?), gets ``None``.
 
-The module is ~400 lines because most of it is one ordered table,
-:data:`_RULES` (data, ~280 lines); splitting the table would hide its order.
+The module is ~430 lines because most of it is one ordered table,
+:data:`_RULES` (data, ~300 lines); splitting the table would hide its order.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import re
 
 from ..models import Category
 from .medication import STRENGTH, mentions_drug
+from .prefilter import needles_for
 from .readings import EXACT, HEURISTIC, UNDECIDED, Verdict
 
 _SURGICAL_SERVICE = re.compile(
@@ -335,66 +336,9 @@ _RULES: list[tuple[Category | None, re.Pattern[str]]] = [
 ]
 
 
-def _literal_prefix(alternative: str) -> str | None:
-    """The literal text every match of one alternative starts with (lower case).
-
-    ``None`` when it starts with something else than a literal of 2+ chars.
-    """
-    alt = alternative.removeprefix(r"\b")
-    out: list[str] = []
-    for k, ch in enumerate(alt):
-        if ch.isalnum() or ch in " /-&'":
-            if k + 1 < len(alt) and alt[k + 1] in "?*{":
-                break  # this char is optional
-            out.append(ch.lower())
-        else:
-            break
-    prefix = "".join(out)
-    return prefix if len(prefix) >= 2 else None
-
-
-def _top_level_alternatives(pattern: str) -> list[str]:
-    parts, depth, start, k = [], 0, 0, 0
-    while k < len(pattern):
-        ch = pattern[k]
-        if ch == "\\":
-            k += 2
-            continue
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            parts.append(pattern[start:k])
-            start = k + 1
-        k += 1
-    parts.append(pattern[start:])
-    return parts
-
-
-def _prefilter(rx: re.Pattern[str]) -> tuple[str, ...] | None:
-    """Substrings one of which any match must contain; None when unknown."""
-    prefixes = []
-    for alternative in _top_level_alternatives(rx.pattern):
-        prefix = _literal_prefix(alternative)
-        if prefix is None:
-            return None
-        prefixes.append(prefix)
-    return tuple(prefixes)
-
-
-def _needle_rx(needles: tuple[str, ...] | None) -> re.Pattern[str] | None:
-    """One regex of plain alternatives: finds any of ``needles`` in one C-level scan."""
-    if needles is None:
-        return None
-    if not needles:
-        return re.compile(r"(?!)")  # never matches, as any(()) is False
-    return re.compile("|".join(map(re.escape, needles)))
-
-
 # A rule's regex runs only when the lower-cased request contains one of its
 # literal prefixes: substring tests are far cheaper than ~200 alternatives.
-_FILTERED_RULES = [(category, rx, _needle_rx(_prefilter(rx))) for category, rx in _RULES]
+_FILTERED_RULES = [(category, rx, needles_for(rx)) for category, rx in _RULES]
 
 
 def category_of(request: str) -> Category | None:
