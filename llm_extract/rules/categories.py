@@ -35,7 +35,13 @@ _RULES: list[tuple[Category | None, re.Pattern[str]]] = [
     (Category.TRANSPORTATION, _rx(r"\btransport")),
     (
         Category.SURGERY,
-        _rx(r"\bsurgical\s+assist", r"\bassistant\s+surgeon", r"\bPA\s+assist", r"\bco-?surgeon"),
+        _rx(
+            r"\bsurgical\s+assist",
+            r"\bassistant\s+surgeon",
+            r"\bPA\s+assist",
+            r"\bco-surgeon",
+            r"\bcosurgeon",
+        ),
     ),
     (
         Category.HOME_HEALTH,
@@ -136,7 +142,8 @@ _RULES: list[tuple[Category | None, re.Pattern[str]]] = [
             r"\bclearance",
             r"\boffice\s+visit",
             r"\bfollow[- ]?up",
-            r"\bre-?exam",
+            r"\bre-exam",
+            r"\breexam",
             r"\binitial\s+exam",
             r"\bphysical\s+exam",
             r"medication\s+management",
@@ -320,7 +327,8 @@ _RULES: list[tuple[Category | None, re.Pattern[str]]] = [
             r"\bstockings?\b",
             r"\bcompression\s+garment",
             r"\bpads?\b(?!\s+therapy)",
-            r"\bbar\b",
+            r"\bgrab\s+bars?\b",
+            r"\bsafety\s+bars?\b",
             r"\bramp\b",
             r"\blift\b",
             r"\bstimulator\b",
@@ -365,16 +373,23 @@ def _service(request: str) -> str:
     return _SURGICAL_SERVICE.sub("", _SURGICAL_SERVICE.sub("", request))
 
 
-@functools.lru_cache(maxsize=64)
-def _matching_rules(request: str) -> tuple[Category | None, ...]:
-    """The category of every keyword rule that matches ``request``'s service, in table order."""
+def _matching_rules(request: str, *, enough: int = 0) -> list[Category | None]:
+    """The category of every keyword rule that matches ``request``'s service, in
+    table order; with ``enough``, the scan stops once that many distinct
+    categories matched (deciding needs the first one and whether a second exists)."""
     text = _service(request)
     lower = text.lower()
-    return tuple(
-        category
-        for category, rx, needles in _FILTERED_RULES
-        if (needles is None or needles.search(lower)) and rx.search(text)
-    )
+    found: list[Category | None] = []
+    distinct: set[Category] = set()
+    for category, rx, needles in _FILTERED_RULES:
+        if (needles is not None and not needles.search(lower)) or not rx.search(text):
+            continue
+        found.append(category)
+        if category is not None:
+            distinct.add(category)
+            if enough and len(distinct) >= enough:
+                break
+    return found
 
 
 def keyword_categories(request: str) -> tuple[Category, ...]:
@@ -393,7 +408,7 @@ def category_rule_of(request: str) -> tuple[Category | None, str]:
     Cached (a pure function of the request): the parser and its verdict
     (:func:`category_verdict`) both ask for every item's request."""
     text = _service(request)
-    matches = _matching_rules(request)
+    matches = _matching_rules(request, enough=2)
     if matches:
         category = matches[0]
         # "acupuncture with Capsaicin patch" is acupuncture, a drug injection an
@@ -405,7 +420,7 @@ def category_rule_of(request: str) -> tuple[Category | None, str]:
             return Category.MEDICATION, DRUG_OVERRIDE
         if category is None:
             return None, NOT_DECIDABLE
-        several = len(keyword_categories(request)) > 1
+        several = len({c for c in matches if c is not None}) > 1
         return category, (SEVERAL_CATEGORIES if several else KEYWORD_RULE)
     if mentions_drug(text):
         return Category.MEDICATION, DRUG_NAME

@@ -270,9 +270,10 @@ def compound_name(name: str) -> str:
 
 def parse_medication(request: str) -> Medication | None:
     """Name/strength/days supply of a medication request (None if no name is left)."""
-    text = _UNKNOWN_QUANTITY.sub(" ", clean(request))
+    text = clean(request)
+    if "(" in text:
+        text = clean(_drop_form_parens(_UNKNOWN_QUANTITY.sub(" ", text)))
     text = _LEADING_NOISE.sub("", words_to_digits_safe(text), count=1)
-    text = clean(_drop_form_parens(text))
     strength_m = STRENGTH.search(text)
     strengths = STRENGTH.findall(text)
     end_m = _NAME_END.search(text)
