@@ -9,7 +9,8 @@ import pytest
 from conftest import SYNTHETIC
 
 from llm_extract.document.segment import segment_letter
-from llm_extract.evidence import FUZZY_MIN_RATIO, Locator, field_value
+from llm_extract.evidence import FUZZY_MIN_RATIO, Locator
+from llm_extract.field_paths import get_path as field_value
 from llm_extract.llm.crosscheck import LetterContext, arbitrate
 from llm_extract.llm.hybrid import uncertain_fields
 from llm_extract.loading import load_letter
@@ -163,7 +164,7 @@ def _setup(
 
 def _undecide(rules: Record, path: str, value: Any = None) -> None:
     """Make the parser undecided on ``path`` (as if its rules had found nothing)."""
-    from llm_extract.llm.crosscheck import _set
+    from llm_extract.field_paths import set_path as _set
 
     if path.endswith("medication.name"):
         rules.items[int(path[6])].medication = None

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ConfigError
+from ..field_paths import get_path
 from ..fields import flat, spec_fields
 from ..review.corrections import (
     REOPENED,
@@ -50,7 +51,7 @@ from ..review.corrections import (
     letter_ref,
     open_if_present,
 )
-from ..review.paths import field_kind, get_path
+from ..review.paths import field_kind
 from .store import DONE, FAILED, Store
 from .tables import _require_pyarrow, _write_atomic
 from .tables import _write_parquet as _write_parquet  # batch/dataset.py writes with it

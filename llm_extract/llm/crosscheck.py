@@ -41,8 +41,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..evidence import Found, Locator, field_value, locate, make_evidence
-from ..models import Category, Check, Evidence, Item, Medication, Record
+from ..evidence import Found, Locator, locate, make_evidence
+from ..field_paths import get_path, set_path
+from ..models import Category, Check, Evidence, Record
 from ..normalize import jsonable
 from ..rules.body_region import _SITE
 from ..rules.categories import has_keyword_for
@@ -306,32 +307,11 @@ def _llm_evidence(path: str, found: Found | None) -> Evidence:
     )
 
 
-def _set(record: Record, path: str, value: Any) -> None:
-    m = re.fullmatch(r"items\[(\d+)\]\.(.+)", path)
-    if m is None:
-        if path.startswith("patient."):
-            setattr(record.patient, path.split(".", 1)[1], value)
-        else:
-            setattr(record, path, value)
-        return
-    item: Item = record.items[int(m.group(1))]
-    leaf = m.group(2)
-    if leaf == "medication.name":
-        if value is None:
-            return
-        if item.medication is None:
-            item.medication = Medication(name=value)
-        else:
-            item.medication.name = value
-    else:
-        setattr(item, leaf, value)
-
-
 def arbitrate_field(a: _Arbitration, key: str, path: str, llm: Any, item: int | None) -> None:
     """One field by :data:`ARBITERS`; see the module docstring for the order of the rules."""
     arb = ARBITERS[key]
     rec = a.record
-    rules = field_value(rec, path)
+    rules = get_path(rec, path)
     rules_ev = rec.evidence_for(path)
     heuristic = rules_ev is not None and rules_ev.certainty != "exact"
     if llm is None:
@@ -353,7 +333,7 @@ def arbitrate_field(a: _Arbitration, key: str, path: str, llm: Any, item: int | 
     rules_grounded = rules is not None and (rules_ev is None or rules_ev.grounded)
     if found is None:
         if rules is None and arb.keep_ungrounded:
-            _set(rec, path, llm)
+            set_path(rec, path, llm)
             a.set_evidence(_llm_evidence(path, None))
             a.check(
                 path,
@@ -373,7 +353,7 @@ def arbitrate_field(a: _Arbitration, key: str, path: str, llm: Any, item: int | 
     if rules is None or not rules_grounded or rules_bad:
         # The parser found nothing (a grounded fill), found a value the text does
         # not hold, or one that breaks the validator the model's value passes.
-        _set(rec, path, llm)
+        set_path(rec, path, llm)
         a.set_evidence(_llm_evidence(path, found))
         if rules is None and arb.contested_when_one_is_missing:
             a.check(path, llm, None, "llm", "the parser's rules read no value", resolved=False)

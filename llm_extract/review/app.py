@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..field_paths import PathError, get_path
 from ..models import Decision
 from .access import Settings, TokenGate
 from .corrections import (
@@ -36,7 +37,7 @@ from .corrections import (
     apply_corrections,
 )
 from .corrections import letter_ref as _letter_ref
-from .paths import PathError, field_specs, get_path, parse_input, spec_for, validate_value
+from .paths import field_specs, parse_input, spec_for, validate_value
 from .queue import KIND_LABELS, KINDS, STATES, Filters, Queue
 from .text import field_spans, letter_text, segments
 

@@ -32,7 +32,8 @@ from collections.abc import Sequence
 
 from ..document.segment import ItemBlock, Segments
 from ..document.text import find_dates
-from ..evidence import Locator, evidence, field_value, make_evidence, make_span
+from ..evidence import Locator, evidence, make_evidence, make_span
+from ..field_paths import get_path
 from ..models import Category, Certainty, Evidence, Item, Record
 from . import categories, counts
 from .counts import _HASH, _N_UNITS, _TIMES_N, _TOTAL_PAREN
@@ -518,7 +519,7 @@ def llm_evidence(record: Record, text: str, seg: Segments) -> list[Evidence]:
     """
     out = []
     for ev in rules_evidence(record, text, seg):
-        absent = field_value(record, ev.field) in (None, [], False)
+        absent = get_path(record, ev.field) in (None, [], False)
         out.append(
             ev.model_copy(
                 update={
