@@ -430,4 +430,3 @@ def evidence(
         certainty=certainty,
         grounded=grounded,
     )
-

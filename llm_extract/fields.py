@@ -42,6 +42,7 @@ LETTER_EXTRAS: tuple[str, ...] = (
     "needs_review",
     "review_reasons",
     "evidence",
+    "review_flags",
 )
 ITEM_EXTRAS: tuple[str, ...] = ("span",)
 

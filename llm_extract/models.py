@@ -12,10 +12,11 @@ separator-insensitive, strings are whitespace-collapsed.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .normalize import clean_string, enum_token, parse_date
 
@@ -277,6 +278,58 @@ class Check(_Model):
     resolved: bool = True
 
 
+class ReviewCode(StrEnum):
+    """Why a value (or the whole letter) should be checked by a person: one code per kind of reason.
+
+    Stable identifiers: code reads, withdraws and counts flags by code and
+    path, never by their sentence (which says the same for people and may
+    be reworded).
+    """
+
+    # From the letter and its text (document/completeness.py).
+    UNKNOWN_LAYOUT = "unknown_layout"  # no known section headings; every field needs checking
+    UNREAD_SECTION = "unread_section"  # a part of an older layout the segmenter could not read
+    MISSING_VALUE = "missing_value"  # null where every header-carrying layout states it
+    NO_ITEMS = "no_items"  # no disputed item with a decision
+    NO_CATEGORY = "no_category"  # the parser knows no category for the request
+    UNSETTLED_SITE = "unsettled_site"  # the request names anatomy no reader read as a site
+    OCR_LOW_CONFIDENCE = "ocr_low_confidence"
+    UNREAD_PAGES = "unread_pages"  # pages without text and no OCR engine
+    # The parser's own doubts (rules/summary.py): a diagnosis list no rule splits for sure.
+    DIAGNOSIS_DOUBT = "diagnosis_doubt"
+    # Two readers (llm/crosscheck.py, llm/whole_letter.py).
+    READERS_DISAGREE = "readers_disagree"  # two readings, both in the letter text
+    ONE_READER_ONLY = "one_reader_only"  # a count one reader has and the other does not
+    UNGROUNDED = "ungrounded"  # the model's reading only, not found in the letter
+    UNDECIDED = "undecided"  # neither reader could decide it
+    DROPPED_REQUEST = "dropped_request"  # the model named a request the letter does not decide
+    NO_DECISION = "no_decision"  # a request without a readable decision, not kept
+    CALL_BUDGET = "call_budget"  # an item read only in part (the calls ran out)
+    # The model could not be used: every value is the parser's.
+    LLM_UNAVAILABLE = "llm_unavailable"
+    LLM_FALLBACK = "llm_fallback"
+    # A record from JSON that has reasons but no flags (written before flags existed).
+    UNSPECIFIED = "unspecified"
+
+
+class ReviewFlag(_Model):
+    """One reason to check a record: a stable code, the field it concerns, a sentence.
+
+    ``path`` is a field path (:mod:`llm_extract.field_paths`: ``patient.age``,
+    ``items[1].quantity``, ``items[1]`` for a whole item) or null when the
+    reason concerns the whole letter (an unknown layout, an unread page).
+    """
+
+    code: ReviewCode
+    path: str | None = None
+    message: str
+
+
+# A flag on one element of a list names the list; ``items[1]`` (a whole item) stays.
+_ELEMENT = re.compile(r"\[\d+\]$")
+_WHOLE_ITEM = re.compile(r"items\[\d+\]")
+
+
 class Record(_Model):
     letter_id: str
     case_number: str | None = None
@@ -294,10 +347,13 @@ class Record(_Model):
     provenance: Provenance | None = None
     checks: list[Check] = Field(default_factory=list)
     needs_review: bool = False
-    # Why the record should be checked by a person: one short sentence each.
+    # Why the record should be checked by a person: one short sentence each
+    # (the messages of ``review_flags``, in order).
     review_reasons: list[str] = Field(default_factory=list)
     # Per-field evidence (spans, reader, certainty, grounding); see Evidence.
     evidence: list[Evidence] = Field(default_factory=list)
+    # The same reasons as data: which field each concerns, and a stable code.
+    review_flags: list[ReviewFlag] = Field(default_factory=list)
 
     _enum = field_validator("priority", mode="before")(classmethod(lambda cls, v: _coerce_enum(v)))
     _date = field_validator(
@@ -311,16 +367,57 @@ class Record(_Model):
     _str = field_validator("case_number", mode="before")(classmethod(lambda cls, v: _clean_opt(v)))
     _list = field_validator("diagnoses", mode="before")(classmethod(lambda cls, v: _clean_list(v)))
 
-    def flag(self, reason: str) -> None:
-        """Mark the record for review with ``reason`` (kept once)."""
-        self.needs_review = True
-        if reason not in self.review_reasons:
-            self.review_reasons = [*self.review_reasons, reason]
+    @model_validator(mode="after")
+    def _reasons_follow_flags(self) -> Record:
+        # ``review_reasons`` and ``needs_review`` are what the flags say; JSON
+        # that carries reasons but no flags keeps its reasons as unspecified
+        # flags of the whole letter.  Written through __dict__: an assignment
+        # would validate (and so run this) again.
+        if self.review_reasons and not self.review_flags:
+            self.__dict__["review_flags"] = [
+                ReviewFlag(code=ReviewCode.UNSPECIFIED, message=r) for r in self.review_reasons
+            ]
+        if self.review_flags:
+            self.__dict__["review_reasons"] = [f.message for f in self.review_flags]
+            self.__dict__["needs_review"] = True
+        return self
 
-    def unflag(self, reason: str) -> None:
-        """Withdraw ``reason`` (a later reader settled it); review stays if others remain."""
-        self.review_reasons = [r for r in self.review_reasons if r != reason]
-        self.needs_review = bool(self.review_reasons)
+    def flag(self, code: ReviewCode, message: str, path: str | None = None) -> None:
+        """Mark the record for review: ``message`` for people, ``code`` and ``path`` for code.
+
+        A flag equal to one the record holds is kept once.
+        """
+        flag = ReviewFlag(code=code, path=path, message=message)
+        if flag not in self.review_flags:
+            self._set_flags([*self.review_flags, flag])
+
+    def unflag(self, code: ReviewCode, path: str | None = None) -> None:
+        """Withdraw the flags of ``code`` on ``path`` (a later reader settled them)."""
+        self._set_flags([f for f in self.review_flags if (f.code, f.path) != (code, path)])
+
+    def flags_of(self, code: ReviewCode) -> list[ReviewFlag]:
+        return [f for f in self.review_flags if f.code is code]
+
+    def flagged_paths(self) -> list[str]:
+        """The field paths a person should check, once each, in flag order.
+
+        A flag on one element of a list (``diagnoses[1]``) names the list.
+        """
+        out: list[str] = []
+        for f in self.review_flags:
+            if f.path is not None:
+                path = f.path if _WHOLE_ITEM.fullmatch(f.path) else _ELEMENT.sub("", f.path)
+                if path not in out:
+                    out.append(path)
+        return out
+
+    def _set_flags(self, flags: list[ReviewFlag]) -> None:
+        # Through __dict__: the three change together, and an assignment would
+        # run the validator above on a half-changed record.
+        self.__dict__["review_flags"] = flags
+        self.__dict__["review_reasons"] = [f.message for f in flags]
+        self.__dict__["needs_review"] = bool(flags)
+        self.model_fields_set.update(("review_flags", "review_reasons", "needs_review"))
 
     def evidence_for(self, field: str) -> Evidence | None:
         return next((e for e in self.evidence if e.field == field), None)

@@ -17,7 +17,7 @@ from ..document.segment import Segments, segment_letter
 from ..document.text import clean
 from ..errors import InputError
 from ..loading import Letter
-from ..models import Record, Reviewer, Usage
+from ..models import Record, ReviewCode, Reviewer, Usage
 from .certainty import rules_evidence
 from .credentials import parse_reviewer
 from .header import Header, parse_header
@@ -87,7 +87,7 @@ def parse_letter(
     # Where each value was read and how sure the rule is (rules/certainty.py).
     record.evidence = rules_evidence(record, text, seg)
     for doubt in summary.doubts:
-        record.flag(doubt.reason)
+        record.flag(ReviewCode.DIAGNOSIS_DOUBT, doubt.reason, "diagnoses")
     # Unknown layout, unread parts of an older layout, nulls every header
     # states, low OCR confidence: each a review reason (document/completeness.py).
     return flag_record(letter, record, seg.notes)
