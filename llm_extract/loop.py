@@ -38,7 +38,8 @@ from .breaker import FallbackBreaker, transport_reason
 from .config import Config
 from .errors import ConfigError, ExtractionError
 from .loading import Letter, letter_from_text, load_letter
-from .models import Record, ReviewCode, Usage
+from .models import Record, Usage
+from .review_flags import ReviewCode
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,13 @@ separator-insensitive, strings are whitespace-collapsed.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .normalize import clean_string, enum_token, parse_date
+from .review_flags import ReviewCode, ReviewFlag, flagged_paths
 
 SCHEMA_VERSION = "1.0"
 
@@ -278,58 +278,6 @@ class Check(_Model):
     resolved: bool = True
 
 
-class ReviewCode(StrEnum):
-    """Why a value (or the whole letter) should be checked by a person: one code per kind of reason.
-
-    Stable identifiers: code reads, withdraws and counts flags by code and
-    path, never by their sentence (which says the same for people and may
-    be reworded).
-    """
-
-    # From the letter and its text (document/completeness.py).
-    UNKNOWN_LAYOUT = "unknown_layout"  # no known section headings; every field needs checking
-    UNREAD_SECTION = "unread_section"  # a part of an older layout the segmenter could not read
-    MISSING_VALUE = "missing_value"  # null where every header-carrying layout states it
-    NO_ITEMS = "no_items"  # no disputed item with a decision
-    NO_CATEGORY = "no_category"  # the parser knows no category for the request
-    UNSETTLED_SITE = "unsettled_site"  # the request names anatomy no reader read as a site
-    OCR_LOW_CONFIDENCE = "ocr_low_confidence"
-    UNREAD_PAGES = "unread_pages"  # pages without text and no OCR engine
-    # The parser's own doubts (rules/summary.py): a diagnosis list no rule splits for sure.
-    DIAGNOSIS_DOUBT = "diagnosis_doubt"
-    # Two readers (llm/crosscheck.py, llm/whole_letter.py).
-    READERS_DISAGREE = "readers_disagree"  # two readings, both in the letter text
-    ONE_READER_ONLY = "one_reader_only"  # a count one reader has and the other does not
-    UNGROUNDED = "ungrounded"  # the model's reading only, not found in the letter
-    UNDECIDED = "undecided"  # neither reader could decide it
-    DROPPED_REQUEST = "dropped_request"  # the model named a request the letter does not decide
-    NO_DECISION = "no_decision"  # a request without a readable decision, not kept
-    CALL_BUDGET = "call_budget"  # an item read only in part (the calls ran out)
-    # The model could not be used: every value is the parser's.
-    LLM_UNAVAILABLE = "llm_unavailable"
-    LLM_FALLBACK = "llm_fallback"
-    # A record from JSON that has reasons but no flags (written before flags existed).
-    UNSPECIFIED = "unspecified"
-
-
-class ReviewFlag(_Model):
-    """One reason to check a record: a stable code, the field it concerns, a sentence.
-
-    ``path`` is a field path (:mod:`llm_extract.field_paths`: ``patient.age``,
-    ``items[1].quantity``, ``items[1]`` for a whole item) or null when the
-    reason concerns the whole letter (an unknown layout, an unread page).
-    """
-
-    code: ReviewCode
-    path: str | None = None
-    message: str
-
-
-# A flag on one element of a list names the list; ``items[1]`` (a whole item) stays.
-_ELEMENT = re.compile(r"\[\d+\]$")
-_WHOLE_ITEM = re.compile(r"items\[\d+\]")
-
-
 class Record(_Model):
     letter_id: str
     case_number: str | None = None
@@ -399,17 +347,8 @@ class Record(_Model):
         return [f for f in self.review_flags if f.code is code]
 
     def flagged_paths(self) -> list[str]:
-        """The field paths a person should check, once each, in flag order.
-
-        A flag on one element of a list (``diagnoses[1]``) names the list.
-        """
-        out: list[str] = []
-        for f in self.review_flags:
-            if f.path is not None:
-                path = f.path if _WHOLE_ITEM.fullmatch(f.path) else _ELEMENT.sub("", f.path)
-                if path not in out:
-                    out.append(path)
-        return out
+        """The field paths a person should check (:func:`flagged_paths`)."""
+        return flagged_paths(self.review_flags)
 
     def _set_flags(self, flags: list[ReviewFlag]) -> None:
         # Through __dict__: the three change together, and an assignment would

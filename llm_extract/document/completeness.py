@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..loading import Letter
-from ..models import Record, ReviewCode, ReviewFlag
+from ..models import Record
 from ..ocr import LOW_CONFIDENCE
+from ..review_flags import ReviewCode, ReviewFlag
 
 # Layouts without a header block (the seeds): a null case number or decision
 # date there is what the letter says, not a miss.

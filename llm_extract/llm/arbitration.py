@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..evidence import Found, Locator, make_evidence
-from ..models import Check, Evidence, Record, ReviewCode
+from ..models import Check, Evidence, Record
 from ..normalize import jsonable
+from ..review_flags import ReviewCode
 from ..rules.summary import Doubt
 
 

@@ -42,7 +42,8 @@ from typing import Any
 
 from ..evidence import Locator
 from ..field_paths import get_path, item_path, set_path
-from ..models import Record, ReviewCode
+from ..models import Record
+from ..review_flags import ReviewCode
 from .arbiters import Arbiter
 from .arbitration import Arbitration, LetterContext, llm_evidence, show
 from .askable import row

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ..evidence import Found, locate, make_evidence
-from ..models import ReviewCode
+from ..review_flags import ReviewCode
 from ..rules.body_region import _SITE
 from ..rules.summary import _QUALIFIER
 from .arbiters import same_diagnoses

@@ -17,8 +17,9 @@ from typing import Any
 from ..document.headings import LetterParts
 from ..evidence import Found, Locator, make_evidence, make_span
 from ..loading import Letter
-from ..models import Check, Decision, Evidence, ReviewCode, ReviewFlag, Usage
+from ..models import Check, Decision, Evidence, Usage
 from ..normalize import jsonable
+from ..review_flags import ReviewCode, ReviewFlag
 
 Ranges = list[tuple[int, int]]
 

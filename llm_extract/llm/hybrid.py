@@ -36,7 +36,8 @@ from ..errors import BackendUnavailableError, LLMError
 from ..evidence import Locator
 from ..field_paths import split_item_path
 from ..loading import Letter
-from ..models import Record, ReviewCode, Usage
+from ..models import Record, Usage
+from ..review_flags import ReviewCode
 from ..rules.backend import parse_letter
 from ..rules.certainty import request_range
 from ..rules.summary import Doubt, parse_summary

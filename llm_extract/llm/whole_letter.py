@@ -39,7 +39,8 @@ from ..document.headings import split_at_headings
 from ..errors import LLMError
 from ..evidence import Locator
 from ..loading import Letter
-from ..models import Patient, Record, ReviewCode, Reviewer, Usage
+from ..models import Patient, Record, Reviewer, Usage
+from ..review_flags import ReviewCode
 from .client import LazyClient
 from .excerpts import summary_excerpt
 from .grounding import Ranges, Reading

@@ -19,16 +19,8 @@ from typing import Any
 from ..document.outcomes import stated_outcomes, statement, states_outcome
 from ..document.text import clean
 from ..evidence import make_evidence, make_span
-from ..models import (
-    Category,
-    Check,
-    Decision,
-    GuidelineSources,
-    Item,
-    Medication,
-    ReviewCode,
-    Span,
-)
+from ..models import Category, Check, Decision, GuidelineSources, Item, Medication, Span
+from ..review_flags import ReviewCode
 from ..rules.categories import has_keyword_for
 from .client import LazyClient
 from .grounding import Ranges, Reading

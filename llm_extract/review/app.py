@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..field_paths import PathError, get_path
+from ..field_paths import PathError, covers, get_path
 from ..models import Decision
 from .access import Settings, TokenGate
 from .corrections import (
@@ -130,6 +130,7 @@ class ReviewApp:
         segs = segments(text.text, spans) if text.text is not None else []
         fields = []
         evidence = {e["field"]: e for e in (record or {}).get("evidence") or []}
+        flags = [f for f in (record or {}).get("review_flags") or [] if f.get("path")]
         checks: dict[str, list[dict[str, Any]]] = {}
         for c in (record or {}).get("checks") or []:
             checks.setdefault(str(c.get("field")), []).append(c)
@@ -145,6 +146,7 @@ class ReviewApp:
                         "evidence": evidence.get(spec.path),
                         "has_span": spec.path in spans,
                         "checks": checks.pop(spec.path, []),
+                        "flags": [f for f in flags if covers(spec.path, f["path"])],
                         "corrected": applied.corrected.get(spec.path),
                         "accepted": applied.accepted.get(spec.path),
                         "stale": applied.stale.get(spec.path),
@@ -154,6 +156,7 @@ class ReviewApp:
             {
                 "index": i,
                 "has_span": f"items[{i}]" in spans,
+                "flags": [f for f in flags if f["path"] == f"items[{i}]"],
                 "request": it.get("request"),
                 "decision": it.get("decision"),
             }

@@ -17,7 +17,8 @@ from ..document.segment import Segments, segment_letter
 from ..document.text import clean
 from ..errors import InputError
 from ..loading import Letter
-from ..models import Record, ReviewCode, Reviewer, Usage
+from ..models import Record, Reviewer, Usage
+from ..review_flags import ReviewCode
 from .certainty import rules_evidence
 from .credentials import parse_reviewer
 from .header import Header, parse_header
