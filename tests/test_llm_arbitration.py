@@ -17,6 +17,7 @@ from llm_extract.llm.crosscheck import LetterContext, arbitrate
 from llm_extract.llm.hybrid import uncertain_fields
 from llm_extract.loading import load_letter
 from llm_extract.models import Category, Record, Sex
+from llm_extract.review_flags import ReviewCode
 from llm_extract.rules import certainty
 from llm_extract.rules.backend import parse_letter
 
@@ -495,6 +496,9 @@ def test_a_count_the_parser_could_not_read_is_kept_from_the_model_and_flagged() 
     assert (check.kept, check.resolved, check.rules_value) == ("llm", False, None)
     assert record.needs_review and "items[0].quantity" in record.review_reasons[0]
     assert "18" in record.review_reasons[0]
+    flag = record.review_flags[0]
+    assert (flag.code, flag.path) == (ReviewCode.ONE_READER_ONLY, "items[0].quantity")
+    assert record.flagged_paths() == ["items[0].quantity"]
 
 
 def test_a_heuristic_count_the_model_does_not_see_is_flagged() -> None:
@@ -503,6 +507,7 @@ def test_a_heuristic_count_the_model_does_not_see_is_flagged() -> None:
     record = arbitrate(rules, [("quantity", 3, None)], ctx)
     assert record.items[3].quantity == 60  # the parser's reading is kept
     assert record.needs_review and "reads 60, the model reads none" in record.review_reasons[0]
+    assert "items[3].quantity" in record.flagged_paths()
     # An exact count is not contested by a model that reads none.
     rules, ctx = _setup()
     record = arbitrate(rules, [("quantity", 3, None)], ctx)
