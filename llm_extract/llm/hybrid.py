@@ -49,13 +49,7 @@ from .prompting import load_prompt
 
 log = logging.getLogger(__name__)
 
-# 1.1: an LLM body region must name anatomy; 1.2: exactly one label per decision
-# line; 1.3: "injured worker" and the like are not an occupation; 2.0: only the
-# fields the parser is not certain of are asked, arbitration by evidence;
-# 2.1: disagreement is the review signal (a count one reader lacks, a different
-# number of diagnoses are flagged; a parser value that breaks a validator yields);
-# 2.2: the parser's doubts about a diagnosis list are review reasons, and the
-# model's list chooses between the parser's two readings.
+# Records carry it; what each version changed is in CHANGELOG.md.
 HYBRID_VERSION = "hybrid-2.2"
 
 
