@@ -13,6 +13,7 @@ review page edits JSON.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import types
@@ -33,6 +34,13 @@ class PathError(ValueError):
 
 def parse_path(path: str) -> list[Part]:
     """``items[0].medication.name`` -> ``["items", 0, "medication", "name"]``."""
+    return list(_parts(path))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parts(path: str) -> tuple[Part, ...]:
+    # Cached: a record's evidence and flags name the same few dozen paths
+    # over and over, and the parser reads them for every letter.
     parts: list[Part] = []
     pos = 0
     for m in _TOKEN.finditer(path):
@@ -45,7 +53,7 @@ def parse_path(path: str) -> list[Part]:
         pos = m.end()
     if not parts or pos != len(path) or not isinstance(parts[0], str):
         raise PathError(f"not a field path: {path!r}")
-    return parts
+    return tuple(parts)
 
 
 def format_path(parts: list[Any]) -> str:
@@ -87,7 +95,7 @@ def _step(node: Any, part: Part) -> Any:
 def get_path(obj: Any, path: str) -> Any:
     """The value at ``path`` in a record or its JSON (None when a parent is null or absent)."""
     node = obj
-    for part in parse_path(path):
+    for part in _parts(path):
         node = _step(node, part)
     return node
 
