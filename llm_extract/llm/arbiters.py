@@ -16,17 +16,8 @@ from typing import Any
 from ..evidence import Found, Locator, locate
 from ..models import Category
 from ..rules.categories import has_keyword_for
-from ..rules.certainty import ANATOMY
-from ..rules.counts import _blank, words_to_digits
-
-# What letters call the patient is not an occupation: a model copies
-# "injured worker" from the summary (so it is grounded) for a patient whose
-# job is never stated.
-_NOT_AN_OCCUPATION = re.compile(
-    r"^(?:the\s+|an?\s+)?(?:injured\s+)?(?:worker|employee|patient|claimant|applicant"
-    r"|individual|person|man|woman|male|female|ip|iw)s?$",
-    re.I,
-)
+from ..rules.counts import blank_not_counts, words_to_digits
+from ..vocab import ANATOMY, names_the_patient, plausible_age
 
 _STRENGTH_IN_NAME = re.compile(r"\d\s*(?:mg|mcg|%|ml|g)(?![A-Za-z])", re.I)
 _TIME_UNIT_AFTER = re.compile(
@@ -77,7 +68,7 @@ def quantity_implausible(value: int, request: str) -> str | None:
     if value <= 0:
         return "not a positive count"
     spelled = words_to_digits(request)
-    blanked = _blank(spelled)
+    blanked = blank_not_counts(spelled)
 
     def unit_after(pattern: re.Pattern[str], end: int) -> bool:
         rng = _RANGE_AFTER.match(blanked, end)
@@ -133,7 +124,9 @@ def body_region_implausible(value: str, request: str) -> str | None:
 
 
 def occupation_implausible(value: str, text: str) -> str | None:
-    return "a word for the patient, not a job" if _NOT_AN_OCCUPATION.match(value.strip()) else None
+    # The model may copy what the summary calls the patient ("injured worker"),
+    # grounded but no job.
+    return "a word for the patient, not a job" if names_the_patient(value) else None
 
 
 def medication_implausible(value: str, request: str) -> str | None:
@@ -150,7 +143,7 @@ def modifier_only(llm: Any, rules: Any) -> bool:
 
 
 def age_implausible(value: int, text: str) -> str | None:
-    return None if 0 < value < 120 else "not an age"
+    return None if plausible_age(value) else "not an age"
 
 
 def same_diagnoses(a: Any, b: Any) -> bool:

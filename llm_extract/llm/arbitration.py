@@ -13,7 +13,7 @@ from ..evidence import Found, Locator, make_evidence
 from ..models import Check, Evidence, Record
 from ..normalize import jsonable
 from ..review_flags import ReviewCode
-from ..rules.summary import Doubt
+from ..rules.diagnoses import Doubt
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Arbitration: the parser's value or the LLM's, decided by evidence.
 
 The hybrid asks the LLM only for fields the parser is not certain of
-(:mod:`llm_extract.rules.certainty`).  For each answered field its row's
+(its readings, :mod:`llm_extract.rules.readings`).  For each answered field its row's
 arbiter (:data:`llm_extract.llm.askable.ASKABLE`) says where the value must stand in the letter (the case
 summary, the item's decision statement, the whole letter), how it is located
 (:mod:`llm_extract.evidence`), what makes it implausible, and how two values

@@ -13,13 +13,11 @@ import re
 
 from ..evidence import Found, locate, make_evidence
 from ..review_flags import ReviewCode
-from ..rules.body_region import _SITE
-from ..rules.summary import _QUALIFIER
+from ..textsets import SAME_DIAGNOSIS, diagnosis_matches, jaccard, words
+from ..vocab import QUALIFIER, SITE
 from .arbiters import same_diagnoses
 from .arbitration import Arbitration, llm_evidence
-from .doubts import jaccard as _jaccard
 from .doubts import matched, supported_alternative
-from .doubts import words as _words
 
 _DIAGNOSIS_CUE = re.compile(r"diagnos|treat(?:ed|ment|ing)\s+for|impression|assessment|ICD", re.I)
 _CUE_IN_VALUE = re.compile(r"\bdiagnos\w*|\bincludes?\b|\btreated\s+for\b", re.I)
@@ -48,7 +46,7 @@ def arbitrate_diagnoses(a: Arbitration, path: str, llm: list[str]) -> None:
     for d in llm:
         found = locate(a.loc, d, where)
         if found is None and not _not_a_diagnosis(d):
-            attested += any(_words(d) <= _words(r) for r in rules)
+            attested += any(words(d) <= words(r) for r in rules)
         sentence = _sentence_around(a.loc.text, found) if found else ""
         # A complaint ("complains of neck pain") is no diagnosis: a kept one
         # stands in a sentence with a diagnosis cue.
@@ -96,7 +94,7 @@ def arbitrate_diagnoses(a: Arbitration, path: str, llm: list[str]) -> None:
     # The parser's list loses when it holds a non-diagnosis and the model's
     # list, all grounded, still covers every plausible diagnosis the parser had.
     covers = all(
-        any(_words(d) <= _words(k) or _jaccard(d, k) >= 0.5 for k in kept)
+        any(words(d) <= words(k) or jaccard(d, k) >= SAME_DIAGNOSIS for k in kept)
         for d in rules
         if d not in rules_bad
     )
@@ -123,8 +121,8 @@ def arbitrate_diagnoses(a: Arbitration, path: str, llm: list[str]) -> None:
 
 def _covers_two(value: str, rules: list[str]) -> bool:
     """Does ``value`` hold most words of two of the parser's diagnoses (a merge, not one)?"""
-    w = _words(value)
-    return sum(len(_words(r) & w) * 2 >= len(_words(r)) for r in rules) >= 2
+    w = words(value)
+    return sum(len(words(r) & w) * 2 >= len(words(r)) for r in rules) >= 2
 
 
 def _settle_doubt(
@@ -187,7 +185,7 @@ def _not_a_diagnosis(value: str) -> bool:
     v = value.strip()
     # An ICD qualifier alone ("initial encounter", "unspecified") only
     # qualifies the diagnosis before it.
-    return bool(_CUE_IN_VALUE.search(v)) or bool(_SITE.fullmatch(v)) or bool(_QUALIFIER.match(v))
+    return bool(_CUE_IN_VALUE.search(v)) or bool(SITE.fullmatch(v)) or bool(QUALIFIER.match(v))
 
 
 def _sentence_around(text: str, found: Found) -> str:
@@ -199,13 +197,5 @@ def _sentence_around(text: str, found: Found) -> str:
 
 
 def _diagnoses_match(llm: list[str], rules: list[str]) -> bool:
-    """The same diagnoses, written differently: one-to-one by word overlap >= 0.5 (the scorer's)."""
-    if len(llm) != len(rules):
-        return False
-    free = list(rules)
-    for d in llm:
-        best = max(free, key=lambda r: _jaccard(d, r), default=None)
-        if best is None or _jaccard(d, best) < 0.5:
-            return False
-        free.remove(best)
-    return True
+    """The same diagnoses, written differently: every one matched as the scorer matches them."""
+    return len(llm) == len(rules) and len(diagnosis_matches(rules, llm)) == len(llm)

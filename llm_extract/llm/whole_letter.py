@@ -41,6 +41,7 @@ from ..evidence import Locator
 from ..loading import Letter
 from ..models import Patient, Record, Reviewer, Usage
 from ..review_flags import ReviewCode
+from ..vocab import plausible_age
 from .client import LazyClient
 from .excerpts import summary_excerpt
 from .grounding import Ranges, Reading
@@ -183,7 +184,7 @@ class WholeLetterReader(RequestReader):
             ),
         )
         age = s.age if s else None
-        if age is not None and not 0 < age < 120:
+        if age is not None and not plausible_age(age):
             r.drop("patient.age", age)
             age = None
         if age is not None:

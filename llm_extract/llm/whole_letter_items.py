@@ -22,6 +22,7 @@ from ..evidence import make_evidence, make_span
 from ..models import Category, Check, Decision, GuidelineSources, Item, Medication, Span
 from ..review_flags import ReviewCode
 from ..rules.categories import has_keyword_for
+from ..textsets import sentences
 from .client import LazyClient
 from .grounding import Ranges, Reading
 from .prompting import load_prompt
@@ -32,7 +33,6 @@ from .schemas import FoundItems, ItemFacts
 _MAX_DECISION_CHARS = 2400
 _MAX_ITEM_CHARS = 700
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"(])")
 _RETRO = re.compile(r"\bretro\w*", re.I)
 
 
@@ -72,13 +72,13 @@ class RequestReader:
         if states_outcome(text):
             return text[:_MAX_DECISION_CHARS]
         outside = [(s.body_start, s.end) for s in r.parts.sections if s.role != "documents"]
-        sentences = [
+        stating = [
             sentence
             for lo, hi in outside
-            for sentence in _SENTENCE.split(r.parts.clean(lo, hi))
+            for sentence in sentences(r.parts.clean(lo, hi))
             if states_outcome(sentence)
         ]
-        return " ".join(sentences)[:_MAX_DECISION_CHARS] or text[:_MAX_DECISION_CHARS]
+        return " ".join(stating)[:_MAX_DECISION_CHARS] or text[:_MAX_DECISION_CHARS]
 
     def _discover(self, r: Reading, ranges: Ranges) -> list[_Found]:
         text = self._decision_text(r, ranges)
