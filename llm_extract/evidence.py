@@ -417,4 +417,3 @@ def ground(
             else:
                 spans.extend(found.spans)
     return spans, grounded
-
