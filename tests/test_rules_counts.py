@@ -41,8 +41,17 @@ from llm_extract.rules.counts import parse_counts
         ("Single photon emission CT of the brain", None, None, None),
         ("Associated surgical service: Cold compression therapy 30 day rental", None, None, None),
         ("Pantoprazole 40mg, one by mouth, twice a day #60 with one refill", 60, None, None),
-        # Refills do not multiply (RECORD.md Clarifications).
+        # RECORD.md Clarifications: refills do not multiply, before or after the count;
+        # QTY: N is N; N visits per week for M weeks is N x M.
         ("Three refills of Voltaren 75mg #60", 60, None, None),
+        ("Tramadol 50mg #60 with 2 refills", 60, None, None),
+        ("2 refills of Naproxen 550mg #90", 90, None, None),
+        ("Norco 10/325mg QTY: 90", 90, None, None),
+        ("Omeprazole 20mg, qty 30", 30, None, None),
+        ("Gabapentin 600mg Quantity: 120", 120, None, None),
+        ("Physical therapy 3 visits per week for 4 weeks", 12, 3, 4),
+        ("Chiropractic care 2 sessions per week for 6 weeks", 12, 2, 6),
+        ("Acupuncture two visits a week for three weeks", 6, 2, 3),
         ("Tramadol (Ultram) 50mg take 1 tab orally every 4-6 hours as needed #30", 30, None, None),
         ("Post-op Percocet 5/325mg", None, None, None),
         ("Twelve manual acupuncture visits (15 mins), 2 times weekly for 6 weeks", 12, 2, 6),
