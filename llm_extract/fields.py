@@ -43,6 +43,7 @@ LETTER_EXTRAS: tuple[str, ...] = (
     "review_reasons",
     "evidence",
     "review_flags",
+    "p_wrong",
 )
 ITEM_EXTRAS: tuple[str, ...] = ("span",)
 

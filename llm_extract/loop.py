@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .assess import assess
 from .base import Backend
 from .breaker import FallbackBreaker
 from .config import Config
@@ -351,6 +352,7 @@ def process_one(
         log.exception("unexpected error extracting %s", label)
         return _result(label, lid, letter, keep_text, started, error=exc)
     flag_fallback(record)
+    assess(record)
     usage = record.provenance.usage if record.provenance is not None else Usage()
     return _result(label, lid, letter, keep_text, started, record=record, usage=usage)
 

@@ -302,6 +302,9 @@ class Record(_Model):
     evidence: list[Evidence] = Field(default_factory=list)
     # The same reasons as data: which field each concerns, and a stable code.
     review_flags: list[ReviewFlag] = Field(default_factory=list)
+    # Per value path, the estimated probability that the value is wrong
+    # (llm_extract/confidence.py); empty when no fitted model is packaged.
+    p_wrong: dict[str, float] = Field(default_factory=dict)
 
     _enum = field_validator("priority", mode="before")(classmethod(lambda cls, v: _coerce_enum(v)))
     _date = field_validator(
