@@ -17,10 +17,11 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import ftfy
 
+from .config import Config, load_config
+from .document.layout import Layout, detect_layout, imr_marker_count
 from .errors import (
     ConfigError,
     EmptyLetterError,
@@ -31,10 +32,6 @@ from .errors import (
 from .models import OcrInfo
 from .pdf_pages import pdf_letter_text
 from .textroutes import OCR_MODES, TEXT_ROUTES, strip_page_furniture
-
-if TYPE_CHECKING:
-    from .config import Config
-    from .document.layout import Layout
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +61,6 @@ class Letter:
     @functools.cached_property
     def layout(self) -> Layout:
         """The letter's layout (computed once from the text: ~0.05 ms)."""
-        # Imported here: llm_extract.document imports this module.
-        from .document.layout import detect_layout
-
         return detect_layout(self.text)
 
     @property
@@ -156,8 +150,6 @@ def normalise_text(raw: str) -> str:
 
 def check_is_imr(text: str, letter_id: str) -> None:
     """Raise unless ``text`` carries two phrases of an IMR determination (any layout)."""
-    from .document.layout import imr_marker_count  # llm_extract.document imports this module
-
     if imr_marker_count(text) < 2:
         raise NotIMRLetterError(
             "this is not an IMR Final Determination letter (none of its section "
@@ -207,9 +199,7 @@ def load_letter(
     A ``.txt`` letter is read as it is whatever the route.
     """
     if config is None and not (text_from and ocr and ocr_engine):
-        from .config import load_config  # the environment's LLM_EXTRACT_TEXT_FROM etc.
-
-        config = load_config()
+        config = load_config()  # the environment's LLM_EXTRACT_TEXT_FROM etc.
     text_from = text_from or (config.text_from if config else "pdfium")
     ocr = ocr or (config.ocr if config else "auto")
     ocr_engine = ocr_engine or (config.ocr_engine if config else "auto")

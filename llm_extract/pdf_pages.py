@@ -27,7 +27,7 @@ from .textroutes import repair_route_text, route_pages, strip_page_furniture
 
 # PDFium is not thread-safe: two threads opening PDFs at once crash the process
 # (seen with the batch's thread pool). Every PDFium call goes through this lock.
-_PDFIUM_LOCK = threading.Lock()
+PDFIUM_LOCK = threading.Lock()
 
 
 def _pdfium_page_info(path: Path, lid: str) -> list[tuple[str, bool]]:
@@ -35,7 +35,7 @@ def _pdfium_page_info(path: Path, lid: str) -> list[tuple[str, bool]]:
     import pypdfium2 as pdfium  # imported here: loading text letters never needs it
     import pypdfium2.raw as pdfium_c
 
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         doc = _open_pdf(pdfium, path, lid)
         try:
             pages = []
@@ -89,7 +89,7 @@ def _ocr_pdf_pages(
     """OCR the 1-based ``numbers`` pages of the PDF; their text and the provenance."""
     import pypdfium2 as pdfium
 
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         doc = _open_pdf(pdfium, path, lid)
         try:
             images = []

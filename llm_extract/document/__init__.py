@@ -3,8 +3,9 @@
 Neutral ground under both peer backends: the ``rules`` parser and the LLM
 backends cut a letter into header, summary and item blocks the same way, and
 neither reaches into the other for it.
+
+The package itself imports nothing: :mod:`llm_extract.loading` reads a text's
+layout (:mod:`.layout`, which imports nothing) while :mod:`.segment` works on
+the :class:`~llm_extract.loading.Letter` that loading makes, so importing the
+segmenter here would tie the two into a cycle.
 """
-
-from .segment import ItemBlock, Section, Segments, segment_letter
-
-__all__ = ["ItemBlock", "Section", "Segments", "segment_letter"]
