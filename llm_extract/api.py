@@ -15,12 +15,21 @@ from typing import Any
 
 from .backends import Backend, create_backend, default_backend_name
 from .config import Config, load_config
-from .loop import LetterResult, Source, check_backend, run_letters, to_letter
+from .limits import letter_budget
+from .loop import LetterResult, Source, check_backend, load_source, run_letters, to_letter
 from .models import Record
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExtractResult", "LetterResult", "Source", "extract", "extract_many", "to_letter"]
+__all__ = [
+    "ExtractResult",
+    "LetterResult",
+    "Source",
+    "extract",
+    "extract_all",
+    "extract_many",
+    "to_letter",
+]
 
 # One backend instance per (name, config) per process: the LLM backends hold an
 # HTTP client and possibly a local server, which must not restart per letter.
@@ -86,16 +95,51 @@ def extract(
     :class:`Config` fields (``base_url``, ``model`` …).
 
     Raises a subclass of :class:`~llm_extract.errors.ExtractionError` on bad
-    input or when the backend cannot run.
+    input or when the backend cannot run; :class:`~llm_extract.errors.BundleError`
+    when the file holds several letters (:func:`extract_all` gives one record each).
     """
-    loading = resolve_config(config, **overrides) if (config or overrides) else None
-    letter = to_letter(source, letter_id=letter_id, config=loading)
+    return extract_all(
+        source, backend=backend, config=config, letter_id=letter_id, one=True, **overrides
+    )[0]
+
+
+def extract_all(
+    source: Source,
+    *,
+    backend: str | Backend | None = None,
+    config: Config | None = None,
+    letter_id: str | None = None,
+    one: bool = False,
+    **overrides: Any,
+) -> list[Record]:
+    """Extract every letter of a file: one :class:`Record` each, in file order.
+
+    A file of one letter gives a list of one; a file holding several letters
+    (merged PDFs, concatenated texts; :mod:`llm_extract.document.bundle`) one
+    record per letter, each with ``provenance.part`` saying where it sits.
+    ``one=True`` is :func:`extract`: a file holding several raises
+    :class:`~llm_extract.errors.BundleError`.  Each letter has the time budget
+    ``Config.letter_seconds``.
+    """
+    cfg = resolve_config(config, **overrides) if (config or overrides) else None
+    seconds = (cfg or load_config()).letter_seconds
+    lid = letter_id or "text"
+    with letter_budget(seconds, lid):
+        if one:
+            letters = [to_letter(source, letter_id=letter_id, config=cfg)]
+        else:
+            letters = load_source(source, letter_id=letter_id, config=cfg)
     if backend is not None and not isinstance(backend, str) and not overrides:
         # An instance carries its own configuration: reading the environment
         # again would be ~0.2 ms per letter for nothing in a batch.
-        return backend.extract(letter)
-    be = get_backend(backend, resolve_config(config, **overrides))
-    return be.extract(letter)
+        be = backend
+    else:
+        be = get_backend(backend, resolve_config(config, **overrides))
+    records = []
+    for letter in letters:
+        with letter_budget(seconds, letter.letter_id):
+            records.append(be.extract(letter))
+    return records
 
 
 def extract_many(

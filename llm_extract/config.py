@@ -22,6 +22,10 @@ SCHEMA_IN_PROMPT = ("auto", "yes", "no")
 TEXT_ROUTES = ("pdfium", "pypdf", "pypdf-layout", "pdftotext", "pdftotext-layout", "ocr")
 OCR_MODES = ("auto", "always", "never")
 OCR_ENGINES = ("auto", "rapidocr", "tesseract")
+# The Config fields that bound what one file may cost (llm_extract.limits);
+# each has a flag --max-pages etc. (llm_extract.cli.common) and an environment
+# variable (env_var).
+LIMIT_FIELDS = ("max_file_mb", "max_pages", "max_chars", "max_ocr_pages", "letter_seconds")
 
 
 def _default_cache_dir() -> Path:
@@ -66,8 +70,28 @@ class Config:
     # Circuit breaker (llm_extract.loop): stop a run after this many letters in a
     # row fell back to the parser for the same transport reason (0 = never).
     max_consecutive_fallbacks: int = 3
+    # Limits on one file (llm_extract.limits; 0 = no limit).  An IMR letter has
+    # 2-10 pages; the largest corpus letter has 6 pages, 16,744 characters and
+    # 101 kB, so these sit 15-250x above it: a file of a few letters fits, a
+    # PDF of 20,000 blank pages or a text of thousands of letters does not.
+    max_file_mb: float = 25.0
+    max_pages: int = 100
+    max_chars: int = 500_000
+    # OCR costs 2-10 s of CPU per page (llm_extract.ocr).
+    max_ocr_pages: int = 30
+    # Wall-clock seconds one letter may take from loading to its record,
+    # checked between steps (each page, parsing, each LLM call); the batch
+    # workers also use it to tell a hung letter from a slow one.
+    letter_seconds: float = 600.0
 
     def __post_init__(self) -> None:
+        for name in LIMIT_FIELDS:
+            if getattr(self, name) < 0:
+                raise ConfigError(
+                    f"{name} must be 0 (no limit) or more; fix --{name.replace('_', '-')} "
+                    f"or {env_var(name)}",
+                    field=name,
+                )
         if self.max_consecutive_fallbacks < 0:
             raise ConfigError(
                 "max_consecutive_fallbacks must be 0 (never stop) or more; fix "
@@ -137,7 +161,17 @@ _ENV = {
     "ocr": ("LLM_EXTRACT_OCR", str),
     "ocr_engine": ("LLM_EXTRACT_OCR_ENGINE", str),
     "max_consecutive_fallbacks": ("LLM_EXTRACT_MAX_CONSECUTIVE_FALLBACKS", int),
+    "max_file_mb": ("LLM_EXTRACT_MAX_FILE_MB", float),
+    "max_pages": ("LLM_EXTRACT_MAX_PAGES", int),
+    "max_chars": ("LLM_EXTRACT_MAX_CHARS", int),
+    "max_ocr_pages": ("LLM_EXTRACT_MAX_OCR_PAGES", int),
+    "letter_seconds": ("LLM_EXTRACT_LETTER_SECONDS", float),
 }
+
+
+def env_var(name: str) -> str:
+    """The environment variable that sets the ``Config`` field ``name``."""
+    return _ENV[name][0]
 
 
 def load_config(env: dict[str, str] | None = None, **overrides: Any) -> Config:

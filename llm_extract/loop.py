@@ -30,40 +30,20 @@ import traceback
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .base import Backend
 from .breaker import FallbackBreaker, transport_reason
 from .config import Config
-from .errors import ConfigError, ExtractionError
-from .loading import Letter, letter_from_text, load_letter
+from .errors import BundleError, ConfigError, ExtractionError
+from .limits import check_time, letter_budget
+from .loading import Letter, Source, load_source, to_letter
+from .loading import source_letter_id as _letter_id_of
 from .models import Record, Usage
 
 log = logging.getLogger(__name__)
 
-Source = str | Path | Letter
-
-
-# --- loading a source ------------------------------------------------------------
-def to_letter(
-    source: Source, *, letter_id: str | None = None, config: Config | None = None
-) -> Letter:
-    """A :class:`Letter` from a path, a :class:`Letter`, or the text of a letter.
-
-    A ``str`` is a path when it has no line break and names a ``.pdf``/``.txt``
-    file or an existing path; otherwise it is the letter's text.  ``config``
-    is where loading options (text route, OCR) come from.
-    """
-    if isinstance(source, Letter):
-        return source
-    if isinstance(source, Path):
-        return load_letter(source, config=config)
-    if "\n" not in source and (source.lower().endswith((".pdf", ".txt")) or Path(source).exists()):
-        return load_letter(source, config=config)
-    return letter_from_text(source, letter_id or "text")
-
-
+# --- naming a source ---------------------------------------------------------------
 def source_label(source: Source) -> str:
     """How a source is named in results and messages (a path, or the letter id)."""
     if isinstance(source, Letter):
@@ -71,16 +51,6 @@ def source_label(source: Source) -> str:
     if isinstance(source, str) and "\n" in source:
         return "text"
     return str(source)
-
-
-def _letter_id_of(source: Source, letter_id: str | None) -> str:
-    if letter_id:
-        return letter_id
-    if isinstance(source, Letter):
-        return source.letter_id
-    if isinstance(source, str) and "\n" in source:
-        return "text"
-    return Path(source).stem
 
 
 # --- errors as data --------------------------------------------------------------
@@ -189,6 +159,9 @@ class LetterResult:
     seconds: float = 0.0
     text_sha256: str | None = None
     text: str | None = field(default=None, repr=False)
+    # A file holding several letters: each letter's result (this one then
+    # carries a BundleError, see process_one).
+    parts: tuple[LetterResult, ...] = ()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -300,19 +273,84 @@ def process_one(
     letter_id: str | None = None,
     keep_text: bool = False,
 ) -> LetterResult:
-    """Load and extract one letter; a letter's problem becomes data, never an exception.
+    """Load and extract one file; a letter's problem becomes data, never an exception.
+
+    A file holding several letters gives a failed result (a
+    :class:`~llm_extract.errors.BundleError`, so a caller that expects one
+    record per file never takes it for one) whose ``parts`` hold each
+    letter's result; :func:`process_source` returns those directly.
 
     Raises :class:`ConfigError` (and :class:`BackendUnavailableError`): those
     are the backend's problem and stop the run.
     """
+    results = process_source(source, backend, config, letter_id=letter_id, keep_text=keep_text)
+    if len(results) == 1:
+        return results[0]
     label = source_label(source)
     lid = _letter_id_of(source, letter_id)
+    exc = BundleError(
+        f"the file holds {len(results)} letters "
+        f"({', '.join(r.letter_id for r in results)}); each has its own result",
+        letter=lid,
+    )
+    return LetterResult(
+        source=label,
+        letter_id=lid,
+        error=error_as_data(exc, lid),
+        seconds=sum(r.seconds for r in results),
+        parts=tuple(results),
+    )
+
+
+def process_source(
+    source: Source,
+    backend: Backend,
+    config: Config | None = None,
+    *,
+    letter_id: str | None = None,
+    keep_text: bool = False,
+) -> list[LetterResult]:
+    """Load a file and extract each of its letters: one result per letter.
+
+    A file that cannot be loaded gives one failed result.  Loading and each
+    letter run under the per-letter time budget (``Config.letter_seconds``).
+    """
+    label = source_label(source)
+    lid = _letter_id_of(source, letter_id)
+    seconds = config.letter_seconds if config is not None else Config.letter_seconds
     started = time.perf_counter()
-    letter: Letter | None = None
     try:
-        letter = to_letter(source, letter_id=letter_id, config=config)
-        lid = letter.letter_id
-        record = backend.extract(letter)
+        with letter_budget(seconds, lid):
+            letters = load_source(source, letter_id=letter_id, config=config)
+    except ConfigError:
+        raise
+    except ExtractionError as exc:
+        log.info("%s: %s", label, exc)
+        return [_result(label, lid, None, keep_text, started, error=exc)]
+    except Exception as exc:  # a bug in the loader must not stop the run: keep it as data
+        log.exception("unexpected error loading %s", label)
+        return [_result(label, lid, None, keep_text, started, error=exc)]
+    return [
+        _extract_letter(label, letter, backend, seconds, keep_text, started if k == 0 else None)
+        for k, letter in enumerate(letters)
+    ]
+
+
+def _extract_letter(
+    label: str,
+    letter: Letter,
+    backend: Backend,
+    seconds: float,
+    keep_text: bool,
+    started: float | None,
+) -> LetterResult:
+    lid = letter.letter_id
+    if started is None:
+        started = time.perf_counter()
+    try:
+        with letter_budget(seconds, lid):
+            record = backend.extract(letter)
+            check_time("returning the record")
     except ConfigError:
         raise
     except ExtractionError as exc:
@@ -358,7 +396,9 @@ __all__ = [
     "check_backend",
     "error_as_data",
     "error_data",
+    "load_source",
     "process_one",
+    "process_source",
     "run_letters",
     "to_letter",
     "transport_reason",
@@ -393,7 +433,8 @@ def run_letters(
     check: bool = True,
     breaker: FallbackBreaker | None = None,
 ) -> Iterator[LetterResult]:
-    """:func:`process_one` over ``sources``, in order, one backend for all.
+    """:func:`process_source` over ``sources``, in order, one backend for all:
+    one result per letter (a file holding several letters yields several).
 
     Checks the backend first (``check``), so a dead endpoint fails before the
     first letter.  Each result is yielded before the breaker looks at it: a
@@ -404,6 +445,6 @@ def run_letters(
         check_backend(backend)
     breaker = breaker or FallbackBreaker.for_config(config)
     for src in sources:
-        result = process_one(src, backend, config, keep_text=keep_text)
-        yield result
-        breaker.observe(result)
+        for result in process_source(src, backend, config, keep_text=keep_text):
+            yield result
+            breaker.observe(result)
