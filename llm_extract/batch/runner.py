@@ -260,6 +260,10 @@ class _Run:
             self._count(task, result, progress)
 
     def _count(self, task: Task, result: LetterResult, progress: BatchProgress) -> None:
+        for letter in result.parts or (result,):  # a file holding several letters: each
+            self._count_letter(task, letter, progress)
+
+    def _count_letter(self, task: Task, result: LetterResult, progress: BatchProgress) -> None:
         s = self.summary
         if result.fallback:
             s.fallbacks += 1

@@ -19,6 +19,7 @@ import re
 from dataclasses import replace
 
 from ..errors import NotIMRLetterError, TruncatedLetterError
+from ..limits import check_time
 from ..loading import Letter
 from ..models import Decision
 from . import older
@@ -167,6 +168,7 @@ def segment_letter(letter: Letter) -> Segments:
     (the letter is cut off before its "IMR ISSUES, DECISIONS AND RATIONALES"),
     :class:`NotIMRLetterError` when none of a determination's sections is there.
     """
+    check_time("parsing")
     text = letter.text
     layout = letter.layout.name
     if layout in ("notice-2013", "medical-professional-review"):
