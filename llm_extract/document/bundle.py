@@ -27,13 +27,8 @@ import re
 from dataclasses import dataclass
 
 from ..errors import BundleSplitError
+from .sections import CREDENTIALS_HEADING, ITEMS_HEADING
 
-_OPENING = re.compile(r"HOW\s*THE\s*IMR\s*FINAL\s*DETERMINATION\s*WAS\s*MADE", re.I)
-_ITEMS = re.compile(
-    r"IMR\s*ISSUES\s*,?\s*DECISIONS\s*AND\s*RATIONALES?"
-    r"|IMR\s*DECISION\s*\(\s*S\s*\)\s*AND\s*RATIONALE\s*\(\s*S\s*\)",
-    re.I,
-)
 _CASE = re.compile(r"Case\s*Number\s*:?\s*(C\s*M\s*\d\s*\d\s*-\s*\d{7})", re.I)
 # A line of a letter's header block: its labels, dates, the case number and
 # the priority, in whatever order the PDF's text puts them.
@@ -60,8 +55,8 @@ def _case_numbers(text: str) -> list[str]:
 
 def _check_piece(text: str, where: str) -> str | None:
     """The piece's case number, when it reads as exactly one letter; else why not."""
-    openings = [m.start() for m in _OPENING.finditer(text)]
-    items = [m.start() for m in _ITEMS.finditer(text)]
+    openings = [m.start() for m in CREDENTIALS_HEADING.finditer(text)]
+    items = [m.start() for m in ITEMS_HEADING.finditer(text)]
     cases = set(_case_numbers(text))
     if len(openings) != 1 or len(items) != 1 or openings[0] > items[0] or len(cases) > 1:
         raise BundleSplitError(
@@ -76,15 +71,17 @@ def _check_piece(text: str, where: str) -> str | None:
 def looks_like_bundle(text: str) -> bool:
     """True when ``text`` has two letters' headings or two case numbers."""
     return (
-        len(_OPENING.findall(text)) > 1
-        or len(_ITEMS.findall(text)) > 1
+        len(CREDENTIALS_HEADING.findall(text)) > 1
+        or len(ITEMS_HEADING.findall(text)) > 1
         or len(set(_case_numbers(text))) > 1
     )
 
 
 def _unsure(text_by_page: list[str] | None, text: str, lid: str) -> BundleSplitError:
     """The error for a file with several letters' marks that cannot be cut cleanly."""
-    marks = [m.start() for rx in (_OPENING, _ITEMS, _CASE) for m in rx.finditer(text)]
+    marks = [
+        m.start() for rx in (CREDENTIALS_HEADING, ITEMS_HEADING, _CASE) for m in rx.finditer(text)
+    ]
     if text_by_page is not None:
         starts, pos = [], 0
         for page in text_by_page:
@@ -97,8 +94,8 @@ def _unsure(text_by_page: list[str] | None, text: str, lid: str) -> BundleSplitE
         place = f"lines {', '.join(map(str, where))}"
     return BundleSplitError(
         f"the file holds {len(set(_case_numbers(text)))} case number(s), "
-        f"{len(_OPENING.findall(text))} 'HOW THE IMR FINAL DETERMINATION WAS MADE' and "
-        f"{len(_ITEMS.findall(text))} 'IMR ISSUES, DECISIONS AND RATIONALES' headings, "
+        f"{len(CREDENTIALS_HEADING.findall(text))} 'HOW THE IMR FINAL DETERMINATION WAS MADE' and "
+        f"{len(ITEMS_HEADING.findall(text))} 'IMR ISSUES, DECISIONS AND RATIONALES' headings, "
         f"and where one letter ends is unsure (look at {place}); "
         "split it by hand into one letter per file",
         letter=lid,
@@ -130,7 +127,7 @@ def split_text(text: str, lid: str) -> list[Piece] | None:
     """Cut a file's text into letters by characters; None when it holds one letter."""
     if not looks_like_bundle(text):
         return None
-    openings = [m.start() for m in _OPENING.finditer(text)]
+    openings = [m.start() for m in CREDENTIALS_HEADING.finditer(text)]
     if len(openings) < 2:
         raise _unsure(None, text, lid)
     cuts = [0]
@@ -151,7 +148,9 @@ def split_pages(pages: list[str], lid: str) -> list[Piece] | None:
     whole = "\n".join(pages)
     if not looks_like_bundle(whole):
         return None
-    openings = [(k, m.start()) for k, page in enumerate(pages) for m in _OPENING.finditer(page)]
+    openings = [
+        (k, m.start()) for k, page in enumerate(pages) for m in CREDENTIALS_HEADING.finditer(page)
+    ]
     firsts = [0]
     for k, at in openings[1:]:
         # A letter opens on a page of its own: before its opening heading, that

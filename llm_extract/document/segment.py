@@ -23,21 +23,21 @@ from ..limits import check_time
 from ..loading import Letter
 from ..models import Decision
 from . import older
-from .sections import ItemBlock, Section, Segments, trimmed_section
+from .sections import (
+    CREDENTIALS_HEADING,
+    ITEMS_HEADING,
+    ItemBlock,
+    Section,
+    Segments,
+    trimmed_section,
+)
 from .text import clean
 
-_CREDENTIALS_HEAD = re.compile(r"HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION\s+WAS\s+MADE", re.I)
 _SUMMARY_HEAD = re.compile(r"CLINICAL\s+CASE\s+SUMMARY", re.I)
 _SUMMARY_PREAMBLE = re.compile(
     r"\s*The\s+expert\s+reviewer\s+developed\s+the\s+following\s+clinical\s+case\s+summary"
     r".*?medical\s+records\s*:",
     re.I | re.S,
-)
-_ITEMS_HEAD = re.compile(
-    r"IMR\s+ISSUES,?\s+DECISIONS\s+AND\s+RATIONALES?"
-    # maximus-imr-2014
-    r"|IMR\s*DECISION\s*\(\s*S\s*\)\s*AND\s*RATIONALE\s*\(\s*S\s*\)",
-    re.I,
 )
 # maximus-imr-2014: a list of documents between the credentials and the summary.
 _DOCUMENTS_HEAD = re.compile(r"^[ \t]*DOCUMENTS\s+REVIEWED[ \t]*:?[ \t]*$", re.I | re.M)
@@ -175,9 +175,9 @@ def segment_letter(letter: Letter) -> Segments:
         if layout == "notice-2013":
             return older.segment_notice_2013(text)
         return older.segment_medical_professional_review(text)
-    cred_m = _CREDENTIALS_HEAD.search(text)
+    cred_m = CREDENTIALS_HEADING.search(text)
     summ_m = _SUMMARY_HEAD.search(text, cred_m.end() if cred_m else 0)
-    items_m = _ITEMS_HEAD.search(text, summ_m.end() if summ_m else 0)
+    items_m = ITEMS_HEADING.search(text, summ_m.end() if summ_m else 0)
 
     header = None
     first_heading = min(
