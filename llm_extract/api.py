@@ -16,6 +16,7 @@ from typing import Any
 from .backends import Backend, create_backend, default_backend_name
 from .config import Config, load_config
 from .limits import letter_budget
+from .loading import source_letter_id
 from .loop import LetterResult, Source, check_backend, load_source, run_letters, to_letter
 from .models import Record
 
@@ -121,20 +122,15 @@ def extract_all(
     :class:`~llm_extract.errors.BundleError`.  Each letter has the time budget
     ``Config.letter_seconds``.
     """
-    cfg = resolve_config(config, **overrides) if (config or overrides) else None
-    seconds = (cfg or load_config()).letter_seconds
-    lid = letter_id or "text"
-    with letter_budget(seconds, lid):
+    cfg = resolve_config(config, **overrides)
+    seconds = cfg.letter_seconds
+    with letter_budget(seconds, source_letter_id(source, letter_id)):
         if one:
             letters = [to_letter(source, letter_id=letter_id, config=cfg)]
         else:
             letters = load_source(source, letter_id=letter_id, config=cfg)
-    if backend is not None and not isinstance(backend, str) and not overrides:
-        # An instance carries its own configuration: reading the environment
-        # again would be ~0.2 ms per letter for nothing in a batch.
-        be = backend
-    else:
-        be = get_backend(backend, resolve_config(config, **overrides))
+    # An instance carries its own configuration (cfg then only says how to load).
+    be = get_backend(backend, cfg)
     records = []
     for letter in letters:
         with letter_budget(seconds, letter.letter_id):
