@@ -116,7 +116,7 @@ def extract_all(
     """Extract every letter of a file: one :class:`Record` each, in file order.
 
     A file of one letter gives a list of one; a file holding several letters
-    (merged PDFs, concatenated texts; :mod:`llm_extract.document.bundle`) one
+    (merged PDFs, concatenated texts; :mod:`llm_extract.bundle`) one
     record per letter, each with ``provenance.part`` saying where it sits.
     ``one=True`` is :func:`extract`: a file holding several raises
     :class:`~llm_extract.errors.BundleError`.  Each letter has the time budget

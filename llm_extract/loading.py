@@ -20,9 +20,8 @@ from pathlib import Path
 
 import ftfy
 
+from .bundle import Piece, piece_ids, split_pages, split_text
 from .config import Config, load_config
-from .document.bundle import Piece, piece_ids, split_pages, split_text
-from .document.layout import Layout, detect_layout, imr_marker_count
 from .errors import (
     BundleError,
     ConfigError,
@@ -31,6 +30,7 @@ from .errors import (
     NotIMRLetterError,
     UnsupportedFormatError,
 )
+from .layout import Layout, detect_layout, imr_marker_count
 from .limits import check_limit, check_time
 from .models import LetterPart, OcrInfo
 from .pdf_pages import PdfPages, pdf_pages
@@ -272,7 +272,7 @@ def load_letters(
     """The letters of a ``.pdf`` or ``.txt`` file: one, or one per letter of a bundle.
 
     ``letter_id`` is the file stem for a file of one letter; in a file holding
-    several (:mod:`llm_extract.document.bundle`) each letter's case number, or
+    several (:mod:`llm_extract.bundle`) each letter's case number, or
     the stem plus ``-part<k>``.  ``text_from`` (a route of :data:`TEXT_ROUTES`,
     default ``pdfium``) says which extractor reads a PDF; ``ocr``
     (``auto``/``always``/``never``, default ``auto``) whether pages without a

@@ -43,6 +43,7 @@ from .models import Record, Usage
 
 log = logging.getLogger(__name__)
 
+
 # --- naming a source ---------------------------------------------------------------
 def source_label(source: Source) -> str:
     """How a source is named in results and messages (a path, or the letter id)."""
@@ -310,11 +311,9 @@ def process_source(
     letter_id: str | None = None,
     keep_text: bool = False,
 ) -> list[LetterResult]:
-    """Load a file and extract each of its letters: one result per letter.
-
-    A file that cannot be loaded gives one failed result.  Loading and each
-    letter run under the per-letter time budget (``Config.letter_seconds``).
-    """
+    """Load a file and extract each of its letters: one result per letter (one
+    failed result when the file cannot be loaded).  Loading and each letter run
+    under the per-letter time budget (``Config.letter_seconds``)."""
     label = source_label(source)
     lid = _letter_id_of(source, letter_id)
     seconds = config.letter_seconds if config is not None else Config.letter_seconds

@@ -223,7 +223,7 @@ class OcrInfo(_Model):
 
 
 class LetterPart(_Model):
-    """Where a letter sits in a file that holds several (llm_extract.document.bundle).
+    """Where a letter sits in a file that holds several (llm_extract.bundle).
 
     ``pages`` (1-based, inclusive) for a PDF or a text with page breaks,
     ``chars`` (``[start, end)`` into the file's decoded text) for a plain text.
@@ -272,7 +272,7 @@ class Provenance(_Model):
     # True when an LLM backend failed and the record is the rules result instead.
     fallback: bool = False
     fallback_reason: str | None = None
-    # Which layout of IMR letter this is (llm_extract.document.layout), and how
+    # Which layout of IMR letter this is (llm_extract.layout), and how
     # its text was obtained: "pdfium", "text" (a .txt or a string), "ocr", or
     # the name of an external extractor route (eval --text-from).
     layout: str | None = None

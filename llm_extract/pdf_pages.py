@@ -148,7 +148,7 @@ class PdfPages:
     """A PDF's text page by page (after OCR and the route's repairs), and how it was read.
 
     :meth:`text` joins a run of pages as one letter's text; a file holding
-    several letters (:mod:`llm_extract.document.bundle`) joins each letter's
+    several letters (:mod:`llm_extract.bundle`) joins each letter's
     pages on their own, so each reads as it would alone.
     """
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from llm_extract import Record, extract, extract_all, extract_many, load_letter, load_letters
+from llm_extract.bundle import split_text
 from llm_extract.devtools.hostile import merged_pdf
-from llm_extract.document.bundle import split_text
 from llm_extract.errors import BundleError, BundleSplitError
 from llm_extract.loop import process_one
 

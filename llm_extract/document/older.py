@@ -1,7 +1,7 @@
 """Segmentation of the older layouts whose sections differ from the corpus's.
 
 ``notice-2013`` ("Notice of Independent Medical Review Determination") and
-``medical-professional-review`` (see :mod:`llm_extract.document.layout` for
+``medical-professional-review`` (see :mod:`llm_extract.layout` for
 what is known of them and where from).  Both state a decision as a sentence,
 not as ``<item>: Upheld``:
 
@@ -87,7 +87,9 @@ def segment_notice_2013(text: str) -> Segments:
         return min(later, default=len(text))
 
     credentials = (
-        trimmed_section("credentials", text, quals.end(), until_next(quals.end())) if quals else None
+        trimmed_section("credentials", text, quals.end(), until_next(quals.end()))
+        if quals
+        else None
     )
     summary = trimmed_section("summary", text, summ.end(), until_next(summ.end())) if summ else None
     items = _sentence_items(text, decisions, " ,.:", lambda m: until_next(m.end()))

@@ -1,5 +1,4 @@
-"""The parts a letter is cut into (:class:`Section`, :class:`ItemBlock`,
-:class:`Segments`) and the headings that mark them.
+"""The parts a letter is cut into: :class:`Section`, :class:`ItemBlock`, :class:`Segments`.
 
 Their own module so that every segmenter (:mod:`.segment` for the current
 layouts, :mod:`.older` for the older ones) builds the same types without
@@ -8,21 +7,9 @@ importing each other.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..models import Decision
-
-# The first section of a determination (every layout but the older two) and
-# its items section: each letter has each once, which is also how a file
-# holding several letters is told apart (llm_extract.document.bundle).
-CREDENTIALS_HEADING = re.compile(r"HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION\s+WAS\s+MADE", re.I)
-ITEMS_HEADING = re.compile(
-    r"IMR\s+ISSUES,?\s+DECISIONS\s+AND\s+RATIONALES?"
-    # maximus-imr-2014
-    r"|IMR\s*DECISION\s*\(\s*S\s*\)\s*AND\s*RATIONALE\s*\(\s*S\s*\)",
-    re.I,
-)
 
 
 @dataclass(frozen=True)
@@ -73,8 +60,6 @@ def trimmed_section(name: str, text: str, start: int, end: int) -> Section | Non
 
 
 __all__ = [
-    "CREDENTIALS_HEADING",
-    "ITEMS_HEADING",
     "ItemBlock",
     "Section",
     "Segments",

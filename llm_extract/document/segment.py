@@ -19,18 +19,12 @@ import re
 from dataclasses import replace
 
 from ..errors import NotIMRLetterError, TruncatedLetterError
+from ..layout import CREDENTIALS_HEADING, ITEMS_HEADING
 from ..limits import check_time
 from ..loading import Letter
 from ..models import Decision
 from . import older
-from .sections import (
-    CREDENTIALS_HEADING,
-    ITEMS_HEADING,
-    ItemBlock,
-    Section,
-    Segments,
-    trimmed_section,
-)
+from .sections import ItemBlock, Section, Segments, trimmed_section
 from .text import clean
 
 _SUMMARY_HEAD = re.compile(r"CLINICAL\s+CASE\s+SUMMARY", re.I)

@@ -26,8 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import BundleSplitError
-from .sections import CREDENTIALS_HEADING, ITEMS_HEADING
+from .errors import BundleSplitError
+from .layout import CREDENTIALS_HEADING, ITEMS_HEADING
 
 _CASE = re.compile(r"Case\s*Number\s*:?\s*(C\s*M\s*\d\s*\d\s*-\s*\d{7})", re.I)
 # A line of a letter's header block: its labels, dates, the case number and
