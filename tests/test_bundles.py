@@ -200,7 +200,7 @@ def test_extract_o_writes_one_line_per_letter(two_pdf: Path, tmp_path: Path) -> 
 def test_batch_stores_one_row_per_letter_and_skips_them_next_time(
     two_pdf: Path, letters_dir: Path, tmp_path: Path
 ) -> None:
-    from llm_extract.devtools.hostile import blank_pdf
+    from llm_extract.devtools.hostile import blank_pdf, run_capped
 
     inbox = tmp_path / "in"
     inbox.mkdir()
@@ -208,7 +208,8 @@ def test_batch_stores_one_row_per_letter_and_skips_them_next_time(
     (inbox / f"{B}.pdf").write_bytes((letters_dir / f"{B}.pdf").read_bytes())
     blank_pdf(inbox / "blank.pdf", pages=20_000)
     argv = [sys.executable, "-m", "llm_extract", "batch", str(inbox), "-o", str(tmp_path / "out")]
-    proc = subprocess.run([*argv, "-b", "rules"], capture_output=True, text=True, timeout=300)
+    # Capped: the 20,000-page PDF must not be able to take the machine's memory.
+    proc = run_capped([*argv, "-b", "rules"], memory_mb=2048, timeout_s=300)
     assert proc.returncode == 1, proc.stderr  # the blank PDF failed, as it should
     db = sqlite3.connect(tmp_path / "out" / "batch.sqlite3")
     rows = sorted(db.execute("SELECT letter_id, status, error_class, key FROM results"))
@@ -219,7 +220,7 @@ def test_batch_stores_one_row_per_letter_and_skips_them_next_time(
         ("blank", "failed", "TooManyPagesError"),
     ]
     assert len({r[3] for r in rows}) == 4
-    again = subprocess.run([*argv, "-b", "rules"], capture_output=True, text=True, timeout=300)
-    assert "done (extracted now)" in again.stdout + again.stderr
+    again = run_capped([*argv, "-b", "rules"], memory_mb=2048, timeout_s=300)
+    assert again.returncode == 1, again.stderr  # the stored failure still counts
     n = db.execute("SELECT SUM(attempts) FROM results").fetchone()[0]
     assert n == 4  # nothing extracted again
