@@ -23,7 +23,11 @@ own and reads exactly as it would in a file of its own.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import BundleSplitError
@@ -53,14 +57,14 @@ def _case_numbers(text: str) -> list[str]:
     return ["".join(m[1].split()).upper() for m in _CASE.finditer(text)]
 
 
-def _check_piece(text: str, where: str) -> str | None:
+def _check_piece(text: str, where: Callable[[], str]) -> str | None:
     """The piece's case number, when it reads as exactly one letter; else why not."""
     openings = [m.start() for m in CREDENTIALS_HEADING.finditer(text)]
     items = [m.start() for m in ITEMS_HEADING.finditer(text)]
     cases = set(_case_numbers(text))
     if len(openings) != 1 or len(items) != 1 or openings[0] > items[0] or len(cases) > 1:
         raise BundleSplitError(
-            f"the file seems to hold several letters, but {where} does not read as one "
+            f"the file seems to hold several letters, but {where()} does not read as one "
             f"letter ({len(openings)} 'HOW THE IMR FINAL DETERMINATION WAS MADE', "
             f"{len(items)} 'IMR ISSUES, DECISIONS AND RATIONALES', "
             f"{len(cases)} case number(s)); split the file by hand into one letter per file",
@@ -87,11 +91,11 @@ def _unsure(text_by_page: list[str] | None, text: str, lid: str) -> BundleSplitE
         for page in text_by_page:
             starts.append(pos)
             pos += len(page) + 1
-        where = sorted({sum(1 for s in starts if s <= m) for m in marks})
+        where = sorted({bisect.bisect_right(starts, m) for m in marks})
         place = f"pages {', '.join(map(str, where))}"
     else:
-        where = sorted({text.count("\n", 0, m) + 1 for m in marks})
-        place = f"lines {', '.join(map(str, where))}"
+        line = _line_numbers(text)
+        place = f"lines {', '.join(map(str, sorted({line(m) for m in marks})))}"
     return BundleSplitError(
         f"the file holds {len(set(_case_numbers(text)))} case number(s), "
         f"{len(CREDENTIALS_HEADING.findall(text))} 'HOW THE IMR FINAL DETERMINATION WAS MADE' and "
@@ -138,9 +142,19 @@ def split_text(text: str, lid: str) -> list[Piece] | None:
     pieces = []
     for k in range(len(cuts) - 1):
         a, b = cuts[k], cuts[k + 1]
-        where = f"lines {text.count(chr(10), 0, a) + 1}-{text.count(chr(10), 0, b) + 1}"
-        pieces.append(Piece(a, b, _check_piece(text[a:b], where)))
+        pieces.append(Piece(a, b, _check_piece(text[a:b], functools.partial(_lines, text, a, b))))
     return pieces
+
+
+def _line_numbers(text: str) -> Callable[[int], int]:
+    """The 1-based line of an offset into ``text`` (one pass over it, then a bisection)."""
+    breaks = [m.start() for m in re.finditer("\n", text)]
+    return lambda offset: bisect.bisect_left(breaks, offset) + 1
+
+
+def _lines(text: str, start: int, end: int) -> str:
+    line = _line_numbers(text)
+    return f"lines {line(start)}-{line(end)}"
 
 
 def split_pages(pages: list[str], lid: str) -> list[Piece] | None:
@@ -165,7 +179,9 @@ def split_pages(pages: list[str], lid: str) -> list[Piece] | None:
     for k in range(len(firsts) - 1):
         a, b = firsts[k], firsts[k + 1]
         text = "\n".join(pages[a:b])
-        pieces.append(Piece(a, b, _check_piece(text, f"pages {a + 1}-{b}")))
+        pieces.append(
+            Piece(a, b, _check_piece(text, functools.partial("pages {}-{}".format, a + 1, b)))
+        )
     return pieces
 
 
@@ -176,10 +192,10 @@ def _only_header(text: str) -> bool:
 def piece_ids(pieces: list[Piece], stem: str) -> list[str]:
     """Each piece's letter id: its case number, or the file stem plus its part
     number when it has none or another piece has the same."""
-    seen = [p.case_number for p in pieces]
+    seen = Counter(p.case_number for p in pieces)
     return [
         p.case_number
-        if p.case_number is not None and seen.count(p.case_number) == 1
+        if p.case_number is not None and seen[p.case_number] == 1
         else f"{stem}-part{k}"
         for k, p in enumerate(pieces, start=1)
     ]
