@@ -13,24 +13,23 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .backends import Backend, create_backend, default_backend_name
+from .backends import create_backend, default_backend_name
+from .base import Backend
 from .config import Config, load_config
-from .limits import letter_budget
-from .loading import source_letter_id
-from .loop import LetterResult, Source, check_backend, load_source, run_letters, to_letter
+from .loop import (
+    LetterResult,
+    Source,
+    check_backend,
+    process_one,
+    process_source,
+    run_letters,
+    to_letter,
+)
 from .models import Record
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "ExtractResult",
-    "LetterResult",
-    "Source",
-    "extract",
-    "extract_all",
-    "extract_many",
-    "to_letter",
-]
+__all__ = ["LetterResult", "Source", "extract", "extract_all", "extract_many", "to_letter"]
 
 # One backend instance per (name, config) per process: the LLM backends hold an
 # HTTP client and possibly a local server, which must not restart per letter.
@@ -96,12 +95,16 @@ def extract(
     :class:`Config` fields (``base_url``, ``model`` …).
 
     Raises a subclass of :class:`~llm_extract.errors.ExtractionError` on bad
-    input or when the backend cannot run; :class:`~llm_extract.errors.BundleError`
+    input or when the backend cannot run: the one loop's rule
+    (:func:`~llm_extract.loop.process_one`), with the letter's error raised
+    instead of returned as data; :class:`~llm_extract.errors.BundleError`
     when the file holds several letters (:func:`extract_all` gives one record each).
     """
-    return extract_all(
-        source, backend=backend, config=config, letter_id=letter_id, one=True, **overrides
-    )[0]
+    be, loading = _backend_and_loading(backend, config, overrides)
+    result = process_one(source, be, loading, letter_id=letter_id)
+    result.raise_for_error()
+    assert result.record is not None  # no error: a record
+    return result.record
 
 
 def extract_all(
@@ -110,32 +113,31 @@ def extract_all(
     backend: str | Backend | None = None,
     config: Config | None = None,
     letter_id: str | None = None,
-    one: bool = False,
     **overrides: Any,
 ) -> list[Record]:
     """Extract every letter of a file: one :class:`Record` each, in file order.
 
     A file of one letter gives a list of one; a file holding several letters
-    (merged PDFs, concatenated texts; :mod:`llm_extract.bundle`) one
-    record per letter, each with ``provenance.part`` saying where it sits.
-    ``one=True`` is :func:`extract`: a file holding several raises
-    :class:`~llm_extract.errors.BundleError`.  Each letter has the time budget
-    ``Config.letter_seconds``.
+    (merged PDFs, concatenated texts; :mod:`llm_extract.bundle`) one record per
+    letter, each with ``provenance.part`` saying where it sits.  Raises the
+    first letter's error, as :func:`extract` does.
     """
-    cfg = resolve_config(config, **overrides)
-    seconds = cfg.letter_seconds
-    with letter_budget(seconds, source_letter_id(source, letter_id)):
-        if one:
-            letters = [to_letter(source, letter_id=letter_id, config=cfg)]
-        else:
-            letters = load_source(source, letter_id=letter_id, config=cfg)
-    # An instance carries its own configuration (cfg then only says how to load).
-    be = get_backend(backend, cfg)
-    records = []
-    for letter in letters:
-        with letter_budget(seconds, letter.letter_id):
-            records.append(be.extract(letter))
-    return records
+    be, loading = _backend_and_loading(backend, config, overrides)
+    results = process_source(source, be, loading, letter_id=letter_id)
+    for result in results:
+        result.raise_for_error()
+    return [result.record for result in results if result.record is not None]
+
+
+def _backend_and_loading(
+    backend: str | Backend | None, config: Config | None, overrides: dict[str, Any]
+) -> tuple[Backend, Config | None]:
+    loading = resolve_config(config, **overrides) if (config or overrides) else None
+    if backend is not None and not isinstance(backend, str) and not overrides:
+        # An instance carries its own configuration: reading the environment
+        # again would be ~0.2 ms per letter for nothing in a batch.
+        return backend, loading
+    return get_backend(backend, loading or load_config()), loading
 
 
 def extract_many(
@@ -153,7 +155,3 @@ def extract_many(
     """
     cfg = resolve_config(config, **overrides)
     yield from run_letters(sources, get_backend(backend, cfg), cfg)
-
-
-# The result type of extract_many before the one loop; the same class now.
-ExtractResult = LetterResult

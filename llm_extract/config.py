@@ -33,6 +33,10 @@ def _default_cache_dir() -> Path:
     return Path(base) / "llm-extract"
 
 
+# Below this a worker process cannot even import what it runs (Python, PDFium).
+MIN_WORKER_MEMORY_MB = 256
+
+
 @dataclass(frozen=True)
 class Config:
     # Which backend `extract()` uses when none is named; None = the embedded
@@ -80,9 +84,13 @@ class Config:
     # OCR costs 2-10 s of CPU per page (llm_extract.ocr).
     max_ocr_pages: int = 30
     # Wall-clock seconds one letter may take from loading to its record,
-    # checked between steps (each page, parsing, each LLM call); the batch
-    # workers also use it to tell a hung letter from a slow one.
+    # checked between steps (each page, parsing, each LLM call); a batch's
+    # worker process still busy past it is stopped and the letter is a
+    # LetterTimeoutError.
     letter_seconds: float = 600.0
+    # Address-space cap of each batch worker process, in MB (None = no cap): a
+    # letter that needs more fails with MemoryLimitExceeded, not the OOM killer.
+    worker_memory_mb: int | None = None
 
     def __post_init__(self) -> None:
         for name in LIMIT_FIELDS:
@@ -92,6 +100,13 @@ class Config:
                     f"or {env_var(name)}",
                     field=name,
                 )
+        if self.worker_memory_mb is not None and self.worker_memory_mb < MIN_WORKER_MEMORY_MB:
+            raise ConfigError(
+                f"worker_memory_mb must be at least {MIN_WORKER_MEMORY_MB} (a worker process "
+                "needs that much address space to start); fix --worker-memory-mb or "
+                "LLM_EXTRACT_WORKER_MEMORY_MB",
+                field="worker_memory_mb",
+            )
         if self.max_consecutive_fallbacks < 0:
             raise ConfigError(
                 "max_consecutive_fallbacks must be 0 (never stop) or more; fix "
@@ -166,6 +181,7 @@ _ENV = {
     "max_chars": ("LLM_EXTRACT_MAX_CHARS", int),
     "max_ocr_pages": ("LLM_EXTRACT_MAX_OCR_PAGES", int),
     "letter_seconds": ("LLM_EXTRACT_LETTER_SECONDS", float),
+    "worker_memory_mb": ("LLM_EXTRACT_WORKER_MEMORY_MB", int),
 }
 
 

@@ -26,233 +26,28 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 import weakref
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 from .base import Backend
-from .breaker import FallbackBreaker, transport_reason
-from .config import Config
-from .errors import BundleError, ConfigError, ExtractionError
+from .breaker import FallbackBreaker
+from .config import Config, load_config
+from .errors import BundleError, ConfigError, ExtractionError, MemoryLimitExceeded
 from .limits import check_time, letter_budget
 from .loading import Letter, Source, load_source, to_letter
 from .loading import source_letter_id as _letter_id_of
 from .models import Record, Usage
+from .result import (
+    LetterResult,
+    error_as_data,
+    error_data,
+    source_label,
+    usage_of,
+)
 
 log = logging.getLogger(__name__)
-
-
-# --- naming a source ---------------------------------------------------------------
-def source_label(source: Source) -> str:
-    """How a source is named in results and messages (a path, or the letter id)."""
-    if isinstance(source, Letter):
-        return source.letter_id
-    if isinstance(source, str) and "\n" in source:
-        return "text"
-    return str(source)
-
-
-# --- errors as data --------------------------------------------------------------
-def error_as_data(exc: BaseException, letter_id: str | None) -> dict[str, Any]:
-    """The one error-as-data shape: :meth:`ExtractionError.to_dict` plus ``exit_code``;
-    for any other exception the same keys, ``unexpected: True`` and its traceback."""
-    if isinstance(exc, ExtractionError):
-        data: dict[str, Any] = dict(exc.to_dict())
-        data["letter"] = data.get("letter") or letter_id
-        data["exit_code"] = exc.exit_code
-        return data
-    return error_data(
-        type(exc).__name__,
-        str(exc) or repr(exc),
-        letter_id,
-        unexpected=True,
-        traceback="".join(traceback.format_exception(exc)) if exc.__traceback__ else None,
-    )
-
-
-def error_data(
-    error_class: str, message: str, letter_id: str | None, **extra: Any
-) -> dict[str, Any]:
-    """The same shape for an error that is no exception (a gold letter nobody predicted)."""
-    return {
-        "error": error_class,
-        "message": message,
-        "letter": letter_id,
-        "field": None,
-        "cause": None,
-        "exit_code": 1,
-        **extra,
-    }
-
-
-def describe_error(data: dict[str, Any]) -> str:
-    """One line for an error as data, as ``str(ExtractionError)`` reads."""
-    message = str(data.get("message") or data.get("error") or "unknown error")
-    if data.get("unexpected"):
-        message = f"unexpected {data.get('error')}: {message}"
-    where = [str(w) for w in (data.get("letter"), data.get("field")) if w]
-    if len(where) == 2:
-        where[1] = f"field {where[1]}"
-    return ": ".join([*where, message])
-
-
-def _usage_of(exc: ExtractionError) -> Usage:
-    # An LLM failure after retries still spent tokens; the provider attaches them.
-    spent = getattr(exc, "usage", None)
-    if spent is None:
-        return Usage()
-    if isinstance(spent, Usage):
-        return spent
-    return Usage(
-        prompt_tokens=int(getattr(spent, "prompt_tokens", 0) or 0),
-        completion_tokens=int(getattr(spent, "completion_tokens", 0) or 0),
-        attempts=int(getattr(spent, "attempts", 0) or 0),
-        seconds=round(float(getattr(spent, "seconds", 0.0) or 0.0), 3),
-    )
-
-
-# --- the result ------------------------------------------------------------------
-@dataclass(frozen=True)
-class _WireRecord:
-    """A record as it crosses a process boundary: its JSON and what the batch's
-    main process reads without parsing it (pickling the pydantic tree costs
-    ~5x its JSON, and that main process is the one the batch must keep free)."""
-
-    json: str
-    fallback: bool
-    fallback_reason: str | None
-
-
-class _RecordSlot:
-    """The ``record`` field: a :class:`Record`, parsed from its JSON on first
-    access when the result came from another process."""
-
-    def __get__(self, obj: Any, objtype: Any = None) -> Record | None:
-        if obj is None:
-            return None  # the field's default
-        value = obj.__dict__.get("_record")
-        if isinstance(value, _WireRecord):
-            value = Record.model_validate_json(value.json)
-            obj.__dict__["_record"] = value
-        return value
-
-    def __set__(self, obj: Any, value: Record | None) -> None:
-        obj.__dict__["_record"] = value
-
-
-@dataclass(frozen=True)
-class LetterResult:
-    """One letter's outcome: a record, or an error as data (never both).
-
-    ``seconds``: wall clock of loading + extracting, measured here (0 when the
-    result was read back from a file).  ``text``: the letter's text, only when
-    asked for (``keep_text``: the eval's HTML drill-down).  Pickled (worker
-    processes), the record travels as JSON and is parsed only if read.
-    """
-
-    source: str
-    letter_id: str
-    record: _RecordSlot = _RecordSlot()
-    error: dict[str, Any] | None = None
-    usage: Usage = field(default_factory=Usage)
-    seconds: float = 0.0
-    text_sha256: str | None = None
-    text: str | None = field(default=None, repr=False)
-    # A file holding several letters: each letter's result (this one then
-    # carries a BundleError, see process_one).
-    parts: tuple[LetterResult, ...] = ()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        rec = state.get("_record")
-        if isinstance(rec, Record):
-            prov = rec.provenance
-            state["_record"] = _WireRecord(
-                rec.to_json(),
-                bool(prov is not None and prov.fallback),
-                prov.fallback_reason if prov is not None else None,
-            )
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
-    @property
-    def ok(self) -> bool:
-        return self.__dict__.get("_record") is not None
-
-    @property
-    def record_json(self) -> str | None:
-        """The record as JSON (what the batch stores), without parsing a shipped one."""
-        rec = self.__dict__.get("_record")
-        if isinstance(rec, _WireRecord):
-            return rec.json
-        return rec.to_json() if rec is not None else None
-
-    @property
-    def fallback(self) -> bool:
-        """True when the record is the parser's because the LLM failed."""
-        rec = self.__dict__.get("_record")
-        if isinstance(rec, _WireRecord):
-            return rec.fallback
-        prov = rec.provenance if rec is not None else None
-        return bool(prov is not None and prov.fallback)
-
-    @property
-    def fallback_reason(self) -> str | None:
-        rec = self.__dict__.get("_record")
-        if isinstance(rec, _WireRecord):
-            return rec.fallback_reason
-        prov = rec.provenance if rec is not None else None
-        return prov.fallback_reason if prov is not None and prov.fallback else None
-
-    @property
-    def error_class(self) -> str | None:
-        return None if self.error is None else str(self.error.get("error"))
-
-    @property
-    def error_message(self) -> str | None:
-        """The error as one line (``letter: field: message``), or None."""
-        return None if self.error is None else describe_error(self.error)
-
-    @property
-    def exit_code(self) -> int:
-        """What the CLI exits with for this letter alone (0 when it worked)."""
-        return 0 if self.error is None else int(self.error.get("exit_code") or 1)
-
-    @property
-    def usage_seconds(self) -> float | None:
-        """Measured seconds, else the record's own (a result read from a file)."""
-        if self.seconds > 0:
-            return self.seconds
-        prov = self.record.provenance if self.record is not None else None
-        if prov is not None and prov.usage.seconds > 0:
-            return prov.usage.seconds
-        return None
-
-    def tokens(self) -> tuple[int, int]:
-        """(prompt, completion) tokens spent on this letter, failed attempts included."""
-        u = self.usage
-        prov = self.record.provenance if self.record is not None else None
-        if prov is not None and u == Usage():  # read back from a file: the record says
-            u = prov.usage
-        return u.prompt_tokens, u.completion_tokens
-
-    @classmethod
-    def of_record(cls, letter_id: str, record: Record, **kw: Any) -> LetterResult:
-        """A result for a record made elsewhere (a predictions file, a test)."""
-        kw.setdefault("source", letter_id)
-        return cls(letter_id=letter_id, record=record, **kw)
-
-    @classmethod
-    def failed(
-        cls, source: str, exc: BaseException, *, letter_id: str | None = None, **kw: Any
-    ) -> LetterResult:
-        """A result for a letter that did not get as far as the backend."""
-        lid = letter_id or _letter_id_of(source, None)
-        return cls(source=source, letter_id=lid, error=error_as_data(exc, lid), **kw)
 
 
 def flag_fallback(record: Record) -> None:
@@ -282,22 +77,21 @@ def process_one(
     letter's result; :func:`process_source` returns those directly.
 
     Raises :class:`ConfigError` (and :class:`BackendUnavailableError`): those
-    are the backend's problem and stop the run.
+    are the backend's problem and stop the run.  A :class:`MemoryError` (a
+    worker's memory cap, or the machine's) is the letter's
+    :class:`MemoryLimitExceeded`.
     """
     results = process_source(source, backend, config, letter_id=letter_id, keep_text=keep_text)
     if len(results) == 1:
         return results[0]
-    label = source_label(source)
     lid = _letter_id_of(source, letter_id)
     exc = BundleError(
-        f"the file holds {len(results)} letters "
-        f"({', '.join(r.letter_id for r in results)}); each has its own result",
+        f"the file holds {len(results)} letters ({', '.join(r.letter_id for r in results)}); "
+        "use llm_extract.extract_all() for one record each",
         letter=lid,
     )
-    return LetterResult(
-        source=label,
-        letter_id=lid,
-        error=error_as_data(exc, lid),
+    return replace(
+        _result(source_label(source), lid, None, False, time.perf_counter(), error=exc),
         seconds=sum(r.seconds for r in results),
         parts=tuple(results),
     )
@@ -316,19 +110,15 @@ def process_source(
     under the per-letter time budget (``Config.letter_seconds``)."""
     label = source_label(source)
     lid = _letter_id_of(source, letter_id)
-    seconds = config.letter_seconds if config is not None else Config.letter_seconds
+    seconds = (config if config is not None else load_config()).letter_seconds
     started = time.perf_counter()
     try:
         with letter_budget(seconds, lid):
             letters = load_source(source, letter_id=letter_id, config=config)
     except ConfigError:
         raise
-    except ExtractionError as exc:
-        log.info("%s: %s", label, exc)
-        return [_result(label, lid, None, keep_text, started, error=exc)]
-    except Exception as exc:  # a bug in the loader must not stop the run: keep it as data
-        log.exception("unexpected error loading %s", label)
-        return [_result(label, lid, None, keep_text, started, error=exc)]
+    except Exception as exc:  # the file's problem (or a loader's bug): data
+        return [_failure(label, lid, None, keep_text, started, exc)]
     return [
         _extract_letter(label, letter, backend, seconds, keep_text, started if k == 0 else None)
         for k, letter in enumerate(letters)
@@ -344,24 +134,41 @@ def _extract_letter(
     started: float | None,
 ) -> LetterResult:
     lid = letter.letter_id
-    if started is None:
-        started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     try:
         with letter_budget(seconds, lid):
             record = backend.extract(letter)
             check_time("returning the record")
     except ConfigError:
         raise
-    except ExtractionError as exc:
-        # info, not warning: callers report the error themselves (CLI: one line).
-        log.info("%s: %s", label, exc)
-        return _result(label, lid, letter, keep_text, started, error=exc, usage=_usage_of(exc))
-    except Exception as exc:  # a bug in a backend must not stop the run: keep it as data
-        log.exception("unexpected error extracting %s", label)
-        return _result(label, lid, letter, keep_text, started, error=exc)
+    except Exception as exc:
+        return _failure(label, lid, letter, keep_text, started, exc)
     flag_fallback(record)
     usage = record.provenance.usage if record.provenance is not None else Usage()
     return _result(label, lid, letter, keep_text, started, record=record, usage=usage)
+
+
+def _failure(
+    label: str, lid: str, letter: Letter | None, keep_text: bool, started: float, exc: Exception
+) -> LetterResult:
+    """A letter's problem as data; called while ``exc`` is being handled."""
+    if isinstance(exc, ExtractionError):
+        # info, not warning: callers report the error themselves (CLI: one line).
+        log.info("%s: %s", label, exc)
+        return _result(label, lid, letter, keep_text, started, error=exc, usage=usage_of(exc))
+    if isinstance(exc, MemoryError):
+        letter = None  # let what it holds go before anything else is allocated
+        limit = MemoryLimitExceeded(
+            f"the letter needs more memory than this process may have ({exc or 'MemoryError'}); "
+            "raise --worker-memory-mb (LLM_EXTRACT_WORKER_MEMORY_MB) if the letter is sound",
+            letter=lid,
+            cause=exc,
+        )
+        log.info("%s: %s", label, limit)
+        return _result(label, lid, None, keep_text, started, error=limit)
+    # A bug in a loader or a backend must not stop the run: keep it as data.
+    log.exception("unexpected error extracting %s", label)
+    return _result(label, lid, letter, keep_text, started, error=exc)
 
 
 def _result(
@@ -380,6 +187,7 @@ def _result(
         letter_id=lid,
         record=record,
         error=error_as_data(error, lid) if error is not None else None,
+        exception=error,
         usage=usage or Usage(),
         seconds=time.perf_counter() - started,
         text_sha256=letter.sha256 if letter is not None else None,
@@ -389,7 +197,6 @@ def _result(
 
 # --- the loop ----------------------------------------------------------------------
 __all__ = [
-    "FallbackBreaker",
     "LetterResult",
     "Source",
     "check_backend",
@@ -400,7 +207,6 @@ __all__ = [
     "process_source",
     "run_letters",
     "to_letter",
-    "transport_reason",
 ]
 
 # Backends whose check passed in this process: get_backend checks a new instance,
