@@ -391,17 +391,11 @@ def locate(loc: Locator, value: Any, where: Sequence[tuple[int, int]]) -> Found 
     return None
 
 
-def evidence(
-    field: str,
-    value: Any,
-    loc: Locator,
-    where: Sequence[tuple[int, int]],
-    *,
-    reader: Reader = "rules",
-    rule: str | None = None,
-    certainty: Certainty = "heuristic",
-) -> Evidence:
-    """The :class:`Evidence` of one value looked for in the ``where`` ranges, in order.
+def ground(
+    value: Any, loc: Locator, where: Sequence[tuple[int, int]]
+) -> tuple[list[tuple[int, int]], bool]:
+    """The spans of one value looked for in the ``where`` ranges, in order, and
+    whether it is grounded.
 
     A list value is grounded when every element is found (one span each); an
     absent value (null, ``[]``, ``false``) has no span and is not grounded.
@@ -422,28 +416,4 @@ def evidence(
                 grounded = False
             else:
                 spans.extend(found.spans)
-    return make_evidence(
-        field,
-        [make_span(s, e) for s, e in spans],
-        reader=reader,
-        rule=rule,
-        certainty=certainty,
-        grounded=grounded,
-    )
-
-
-_STEP = re.compile(r"([a-z_]+)(?:\[(\d+)\])?")
-
-
-def field_value(record: Any, path: str) -> Any:
-    """The value at a field path (``items[2].medication.name``); None when a step is missing."""
-    node = record
-    for step in path.split("."):
-        m = _STEP.fullmatch(step)
-        if m is None or node is None:
-            return None
-        node = getattr(node, m.group(1), None)
-        if m.group(2) is not None:
-            k = int(m.group(2))
-            node = node[k] if isinstance(node, list) and k < len(node) else None
-    return node
+    return spans, grounded

@@ -1,15 +1,15 @@
 """The ``hybrid`` backend: the parser decides; the LLM is asked only what it is not sure of.
 
 1. The parser reads the whole letter; every value carries its evidence and the
-   parser's certainty (:mod:`llm_extract.rules.certainty`).
-2. The fields the LLM can answer (:data:`ASKABLE`) that the parser did not
+   parser's certainty (its reading, :mod:`llm_extract.rules.readings`).
+2. The fields the LLM can answer (:data:`llm_extract.llm.askable.ASKABLE`) that the parser did not
    decide by an exact rule are asked in **one** call, whose answer schema
-   holds only those fields (:func:`~llm_extract.llm.schemas.hybrid_answer_for`);
+   holds only those fields (:func:`~llm_extract.llm.askable.hybrid_answer_for`);
    the instruction prefix (``prompts/hybrid.md``) is identical for every
    letter, so llama.cpp reuses it.  A letter decided with certainty makes no
    call and spends no tokens.  The diagnosis list (the longest answer) is
    asked only when the parser did not read it or doubts it
-   (:func:`llm_extract.rules.summary.diagnosis_doubts`); the model's list
+   (:func:`llm_extract.rules.diagnoses.diagnosis_doubts`); the model's list
    then chooses between the parser's two readings (:mod:`.doubts`).
 3. Each answer is arbitrated by evidence (:mod:`llm_extract.llm.crosscheck`).
    Decisions and the item list are never asked: they stay the parser's.
@@ -23,7 +23,6 @@ headings (:mod:`llm_extract.llm.whole_letter`), and is flagged.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -31,60 +30,26 @@ from typing import Any
 from ..base import make_provenance
 from ..config import Config
 from ..document.completeness import unsettled_sites
-from ..document.segment import Segments, segment_letter
+from ..document.segment import Segments
 from ..document.text import clean
 from ..errors import BackendUnavailableError, LLMError
-from ..evidence import Locator
+from ..field_paths import split_item_path
 from ..loading import Letter
 from ..models import Record, Usage
+from ..review_flags import ReviewCode
 from ..rules.backend import parse_letter
-from ..rules.certainty import request_range
-from ..rules.summary import Doubt, parse_summary
+from ..rules.diagnoses import Doubt
+from .askable import hybrid_answer_for, item_key, max_tokens, row_for_path, rows
 from .client import LazyClient, LLMIdentity, to_usage
 from .crosscheck import REASON_UNAVAILABLE, LetterContext, arbitrate
 from .excerpts import summary_excerpt
 from .prompting import load_prompt
-from .schemas import hybrid_answer_for, item_key
 
 log = logging.getLogger(__name__)
 
-# 1.1: an LLM body region must name anatomy; 1.2: exactly one label per decision
-# line; 1.3: "injured worker" and the like are not an occupation; 2.0: only the
-# fields the parser is not certain of are asked, arbitration by evidence;
-# 2.1: disagreement is the review signal (a count one reader lacks, a different
-# number of diagnoses are flagged; a parser value that breaks a validator yields);
-# 2.2: the parser's doubts about a diagnosis list are review reasons, and the
-# model's list chooses between the parser's two readings.
+# Recorded in provenance and in the batch store's keys: a change to what is
+# asked or how answers are arbitrated is a new version (CHANGELOG.md).
 HYBRID_VERSION = "hybrid-2.2"
-
-# Record path -> answer key, for the fields the LLM may be asked.
-ASKABLE_LETTER = {
-    "patient.age": "age",
-    "patient.sex": "sex",
-    "patient.occupation": "occupation",
-    "date_of_injury": "date_of_injury",
-    "diagnoses": "diagnoses",
-}
-ASKABLE_ITEM = {
-    "category": "category",
-    "body_region": "body_region",
-    "medication.name": "medication_name",
-    "quantity": "quantity",
-}
-_ITEM_PATH = re.compile(r"items\[(\d+)\]\.(.+)")
-# Completion budget: the JSON keys and short values.  A cap costs nothing
-# unless generated, so it is ~2x the longest answer seen: a diagnosis list of
-# ICD names, a compound cream's drug names ("flurbiprofen 10%/dextromethorphan
-# …" stopped a holdout letter at the old 14-token cap: a fallback).
-_BASE_TOKENS = 24
-_TOKENS_PER_FIELD = {
-    "diagnoses": 160,
-    "occupation": 16,
-    "medication_name": 48,
-    "body_region": 24,
-}
-_TOKENS_DEFAULT = 14
-_TOKENS_PER_ITEM = 8
 
 
 def decision_lines(letter: Letter, seg: Segments, only: set[int] | None = None) -> str:
@@ -103,7 +68,7 @@ def uncertain_fields(
 
     Every askable field the parser did not decide by an exact rule -- but the
     diagnosis list, split by a heuristic, only when the parser did not read
-    it (undecided) or has a doubt about it (``doubts``, rules/summary.py).
+    it (undecided) or has a doubt about it (``doubts``, rules/diagnoses.py).
     Why: a list is the longest answer (~0.1 s per token on the embedded
     model), and on the labelled letters the model's reading of a list the
     parser had no doubt about never corrected it, while it replaced or
@@ -116,14 +81,16 @@ def uncertain_fields(
             continue
         if ev.field == "diagnoses" and ev.certainty == "heuristic" and not doubts:
             continue
-        if ev.field in ASKABLE_LETTER:
-            letter.append(ASKABLE_LETTER[ev.field])
+        item, path = split_item_path(ev.field)
+        asked = row_for_path("letter" if item is None else "item", path)
+        if asked is None:
             continue
-        m = _ITEM_PATH.fullmatch(ev.field)
-        if m and m.group(2) in ASKABLE_ITEM:
-            items.setdefault(int(m.group(1)), []).append(ASKABLE_ITEM[m.group(2)])
-    order_l = list(ASKABLE_LETTER.values())
-    order_i = list(ASKABLE_ITEM.values())
+        if item is None:
+            letter.append(asked.key)
+        else:
+            items.setdefault(item, []).append(asked.key)
+    order_l = [r.key for r in rows("letter")]
+    order_i = [r.key for r in rows("item")]
     return (
         tuple(sorted(set(letter), key=order_l.index)),
         tuple(
@@ -160,13 +127,11 @@ class HybridBackend(LLMIdentity):
         layout = letter.layout  # detected once per letter; provenance names it too
         if not layout.known:
             return self._whole_letter_to_llm(letter, layout.name)
-        seg = segment_letter(letter)  # raises InputError subclasses for bad letters
-        summary = parse_summary(seg.summary.text(letter.text)) if seg.summary else None
-        # Segmented and the summary read once, for the parser and the asking.
-        rules = parse_letter(letter, segments=seg, summary=summary)
+        parsed = parse_letter(letter)  # raises InputError subclasses for bad letters
+        rules, seg = parsed.record, parsed.segments
         # The parser's doubts about its diagnosis list decide whether the list
         # is asked, and the model's list chooses between its two readings.
-        doubts = summary.doubts if summary else ()
+        doubts = parsed.doubts
         letter_fields, item_fields = uncertain_fields(rules, doubts)
         if not letter_fields and not item_fields:
             rules.provenance = self._provenance(
@@ -181,19 +146,23 @@ class HybridBackend(LLMIdentity):
             spent: Usage = getattr(exc, "usage", None) or Usage()
             log.warning("%s: LLM failed, keeping the rules record: %s", letter.letter_id, exc)
             rules.provenance = self._provenance(letter, spent, fallback_reason=str(exc))
-            rules.flag(REASON_UNAVAILABLE.format(reason=str(exc)))
+            rules.flag(ReviewCode.LLM_UNAVAILABLE, REASON_UNAVAILABLE.format(reason=str(exc)))
             return rules
-        locator = Locator(letter.text)  # one per letter: its section views are cached
         ctx = LetterContext(
             text=letter.text,
             summary=(seg.summary.start, seg.summary.end) if seg.summary else None,
-            lines=[request_range(locator, b) for b in seg.items],
+            lines=parsed.places.request_ranges,
             diagnosis_doubts=doubts,
         )
-        record = arbitrate(rules, _answers(answer, letter_fields, item_fields), ctx, locator)
+        # The parser's locator: its section views are already made.
+        answers = _answers(answer, letter_fields, item_fields)
+        record = arbitrate(rules, answers, ctx, parsed.places.loc)
         # Sites the model's grounded reading settled are no longer a reason.
-        for reason in set(unsettled_sites(rules)) - set(unsettled_sites(record)):
-            record.unflag(reason)
+        settled = {f.path for f in unsettled_sites(rules)} - {
+            f.path for f in unsettled_sites(record)
+        }
+        for path in settled:
+            record.unflag(ReviewCode.UNSETTLED_SITE, path)
         record.provenance = self._provenance(letter, usage)
         log.debug(
             "%s: hybrid in %.1fs (%d asked, %d checks, needs_review=%s)",
@@ -219,20 +188,12 @@ class HybridBackend(LLMIdentity):
             )
         lines = decision_lines(letter, seg, {i for i, _ in item_fields}) if item_fields else ""
         messages = self._prompt.messages(summary=summary or "(none)", lines=lines or "(none)")
-        max_tokens = (
-            _BASE_TOKENS
-            + sum(_TOKENS_PER_FIELD.get(k, _TOKENS_DEFAULT) for k in letter_fields)
-            + sum(
-                _TOKENS_PER_ITEM + sum(_TOKENS_PER_FIELD.get(k, _TOKENS_DEFAULT) for k in n)
-                for _, n in item_fields
-            )
-        )
         return self._llm.client.complete(
             hybrid_answer_for(letter_fields, item_fields),
             messages,
             letter_id=letter.letter_id,
             field="hybrid",
-            max_tokens=max_tokens,
+            max_tokens=max_tokens(letter_fields, item_fields),
         )
 
     def _whole_letter_to_llm(self, letter: Letter, layout: str) -> Record:
@@ -242,7 +203,7 @@ class HybridBackend(LLMIdentity):
         from .whole_letter import WholeLetterReader
 
         if not letter.layout.is_imr:
-            return parse_letter(letter)  # raises NotIMRLetterError: not a determination
+            return parse_letter(letter).record  # raises NotIMRLetterError: not a determination
         try:
             record, usage = WholeLetterReader(self._llm).read(letter)
         except BackendUnavailableError:
@@ -251,11 +212,14 @@ class HybridBackend(LLMIdentity):
             # The parser's record of an unknown layout is already flagged and
             # near empty; it says why, rather than the letter being lost.
             log.warning("%s: unknown layout, the LLM could not read it: %s", letter.letter_id, exc)
-            record = parse_letter(letter)
+            record = parse_letter(letter).record
             spent: Usage = getattr(exc, "usage", None) or Usage()
             record.provenance = self._provenance(letter, spent, fallback_reason=str(exc))
-            record.flag(REASON_UNAVAILABLE.format(reason=str(exc)))
-            record.flag(f"unknown letter layout ({layout}): the LLM could not read it ({exc})")
+            record.flag(ReviewCode.LLM_UNAVAILABLE, REASON_UNAVAILABLE.format(reason=str(exc)))
+            record.flag(
+                ReviewCode.UNKNOWN_LAYOUT,
+                f"unknown letter layout ({layout}): the LLM could not read it ({exc})",
+            )
             return record
         record.provenance = self._provenance(letter, usage)
         return record
