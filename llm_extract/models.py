@@ -223,6 +223,20 @@ class OcrInfo(_Model):
     pages: list[OcrPage] = Field(default_factory=list)
 
 
+class LetterPart(_Model):
+    """Where a letter sits in a file that holds several (llm_extract.bundle).
+
+    ``pages`` (1-based, inclusive) for a PDF or a text with page breaks,
+    ``chars`` (``[start, end)`` into the file's decoded text) for a plain text.
+    Spans in the record point into the letter's own text, not the file's.
+    """
+
+    index: int = Field(ge=1)
+    count: int = Field(ge=2)
+    pages: tuple[int, int] | None = None
+    chars: tuple[int, int] | None = None
+
+
 class Usage(_Model):
     """What producing one record (or one LLM call) cost."""
 
@@ -259,12 +273,14 @@ class Provenance(_Model):
     # True when an LLM backend failed and the record is the rules result instead.
     fallback: bool = False
     fallback_reason: str | None = None
-    # Which layout of IMR letter this is (llm_extract.document.layout), and how
+    # Which layout of IMR letter this is (llm_extract.layout), and how
     # its text was obtained: "pdfium", "text" (a .txt or a string), "ocr", or
     # the name of an external extractor route (eval --text-from).
     layout: str | None = None
     text_source: str | None = None
     ocr: OcrInfo | None = None
+    # Set when the file holds several letters and this record is one of them.
+    part: LetterPart | None = None
 
 
 class Check(_Model):

@@ -30,6 +30,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -38,6 +39,7 @@ from ..base import BackendIdentity
 from ..errors import ConfigError
 from ..loop import LetterResult
 from .disk import disk_full_error, is_disk_full, writing
+from .identity import part_key
 from .worker import Task
 
 log = logging.getLogger(__name__)
@@ -287,12 +289,28 @@ class Store:
     # --- letters -------------------------------------------------------------
     def status_of(self, key: str) -> str | None:
         """``done``, ``failed``, ``fallback`` (done, but the parser's record), or None."""
+        status = self.status_of_row(key)
+        return self._bundle_status(key) if status is None else status
+
+    def status_of_row(self, key: str) -> str | None:
+        """The status of the row ``key`` alone (None: no such row)."""
         row = self.db.execute(
             "SELECT status, fallback FROM results WHERE key = ?", (key,)
         ).fetchone()
         if row is None:
             return None
         return FALLBACK if row[0] == DONE and row[1] else str(row[0])
+
+    def _bundle_status(self, key: str) -> str | None:
+        """The status of a file holding several letters: its worst letter's."""
+        statuses: list[str] = []
+        while True:
+            part = part_key(key, len(statuses) + 1)
+            status = self.status_of_row(part)
+            if status is None:
+                break
+            statuses.append(status)
+        return next((s for s in (FAILED, FALLBACK, DONE) if s in statuses), None)
 
     def commit_many(
         self,
@@ -309,13 +327,21 @@ class Store:
         """
         if not finished:
             return
+        # A file holding several letters: one row per letter, each under its own
+        # key, and the file's path under its key too (has_source, status_of).
+        paths = [(task.path, task.key, run_id) for task, result in finished if result.parts]
+        finished = [
+            (replace(task, key=part_key(task.key, k)), part) if result.parts else (task, result)
+            for task, result in finished
+            for k, part in enumerate(result.parts or (result,), start=1)
+        ]
         rows = [_result_row(task, result, ident, run_id) for task, result in finished]
         with writing(self.outdir), self.db:  # BEGIN ... COMMIT (ROLLBACK on error)
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(_UPSERT_RESULT, rows)
             self.db.executemany(
                 "INSERT OR IGNORE INTO sources (path, key, run_id) VALUES (?, ?, ?)",
-                [(task.path, task.key, run_id) for task, _ in finished],
+                [(task.path, task.key, run_id) for task, _ in finished] + paths,
             )
 
     def add_source(self, path: str, key: str, run_id: int | None) -> None:
