@@ -15,6 +15,7 @@ from typing import Any
 
 from .backends import Backend, create_backend, default_backend_name
 from .config import Config, load_config
+from .drugs import annotate_record
 from .loop import LetterResult, Source, check_backend, run_letters, to_letter
 from .models import Record
 
@@ -93,9 +94,9 @@ def extract(
     if backend is not None and not isinstance(backend, str) and not overrides:
         # An instance carries its own configuration: reading the environment
         # again would be ~0.2 ms per letter for nothing in a batch.
-        return backend.extract(letter)
+        return annotate_record(backend.extract(letter))
     be = get_backend(backend, resolve_config(config, **overrides))
-    return be.extract(letter)
+    return annotate_record(be.extract(letter))
 
 
 def extract_many(

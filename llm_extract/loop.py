@@ -36,6 +36,7 @@ from typing import Any
 from .base import Backend
 from .breaker import FallbackBreaker, transport_reason
 from .config import Config
+from .drugs import annotate_record
 from .errors import ConfigError, ExtractionError
 from .loading import Letter, letter_from_text, load_letter
 from .models import Record, Usage
@@ -312,7 +313,7 @@ def process_one(
     try:
         letter = to_letter(source, letter_id=letter_id, config=config)
         lid = letter.letter_id
-        record = backend.extract(letter)
+        record = annotate_record(backend.extract(letter))
     except ConfigError:
         raise
     except ExtractionError as exc:
