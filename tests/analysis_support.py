@@ -22,8 +22,11 @@ def run_cli(*args: str | Path) -> int:
     return int(exc.value.code or 0)
 
 
-def build_store(corpus: Path, out: Path, n: int = N_LETTERS) -> Path:
-    letters = sorted((corpus / "letters").glob("*.pdf"))[:n]
+def build_store(corpus: Path, out: Path, n: int = N_LETTERS, also: tuple[str, ...] = ()) -> Path:
+    """The first ``n`` corpus letters and those named in ``also`` (ids), extracted by rules."""
+    every = sorted((corpus / "letters").glob("*.pdf"))
+    letters = every[:n] + [p for p in every[n:] if p.stem in also]
+    n = len(letters)
     s = run_batch(
         BatchOptions(
             inputs=[str(p) for p in letters],

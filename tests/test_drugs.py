@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from llm_extract import extract
-from llm_extract.drugs import annotate_record, drug_of, resolve_drug
+from llm_extract.drugs import annotate_record, drug_of, forget_corrected, resolve_drug
 from llm_extract.drugs.table import GENERIC_CLASSES, PRODUCTS
 from llm_extract.models import DrugClass, Item, Medication, Record
 
@@ -128,10 +128,17 @@ def test_annotate_record_fills_every_medication_and_skips_other_items() -> None:
     # what is stored round-trips, and a stored medication is derived from its (corrected) name
     again = Record.model_validate_json(rec.to_json())
     assert again.items[0].medication == med0
-    stored = json.loads(rec.to_json())["items"][0]["medication"]
-    stored["name"] = "Percocet"  # a person corrected the name in review
-    drug = drug_of(stored)
+    stored = json.loads(rec.to_json())
+    assert drug_of(stored["items"][0]["medication"]).ingredients == ("hydrocodone", "acetaminophen")
+    stored["items"][0]["medication"]["name"] = "Percocet"  # a person corrected the name
+    forget_corrected(stored, ["items[0].medication.name", "items[1].quantity"])
+    drug = drug_of(stored["items"][0]["medication"])
     assert drug is not None and drug.ingredients == ("oxycodone", "acetaminophen")
+    # an item list a person edited: every medication is derived again
+    stored["items"][2]["medication"]["name"] = "Fanatrex"
+    forget_corrected(stored, ["items"])
+    assert drug_of(stored["items"][2]["medication"]).resolution == "table"
+    assert drug_of(stored["items"][1].get("medication")) is None
 
 
 def test_derived_fields_are_not_in_the_llm_answer_schemas() -> None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..drugs import forget_corrected
 from ..intervals import Rate
 from .dimensions import DEFAULT_DIMENSIONS, DIMENSIONS, TIME_DIMENSIONS, groups_of, label
 from .store import DONE, Store
@@ -276,7 +277,7 @@ def stats_from_store(
             review.reviewed_letters += reviewed
             if letter in corrections:
                 applied = apply_corrections(rec, corrections[letter])
-                rec = applied.record
+                rec = forget_corrected(applied.record, applied.corrected)
                 review.corrected_values += len(applied.corrected)
                 review.corrected_letters += bool(applied.corrected)
                 review.stale_corrections += len(applied.stale)
