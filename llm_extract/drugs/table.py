@@ -50,7 +50,8 @@ PRODUCTS: dict[str, tuple[tuple[str, ...], DrugClass]] = {
     "terocin": (("methyl salicylate", "capsaicin", "menthol", "lidocaine"), TOPICAL),
     "lidopro": (("capsaicin", "lidocaine", "menthol", "methyl salicylate"), TOPICAL),
     "medrox": (("methyl salicylate", "menthol", "capsaicin"), TOPICAL),
-    "salonpas": (("methyl salicylate", "menthol"), TOPICAL),
+    # the original Salonpas patch (Pain Relieving Patch); "Salonpas Hot" is capsaicin
+    "salonpas": (("camphor", "menthol", "methyl salicylate"), TOPICAL),
     "anecream": (("lidocaine",), ANALGESIC),
     # generics the dictionary does not know
     "capsaicin": (("capsaicin",), ANALGESIC),
