@@ -59,41 +59,42 @@ def _tokens(name: str) -> list[str]:
     return _TOKEN.findall(name)
 
 
-def _products(name: str) -> tuple[list[tuple[tuple[str, ...], DrugClass]], str]:
-    """The table's products named in ``name``, and what is left of the name."""
-    low = " ".join(name.casefold().split())
-    if low in PRODUCTS:
-        return [PRODUCTS[low]], ""
-    found, rest = [], []
-    for t in _tokens(name):
-        if t.casefold() in PRODUCTS:
-            found.append(PRODUCTS[t.casefold()])
-        else:
-            rest.append(t)
-    return found, " ".join(rest)
-
-
 def _generic(dictionary_name: str) -> list[str]:
     base = _FORMS.sub("", dictionary_name.strip())
     return [p.strip().casefold() for p in base.split("/") if p.strip()]
 
 
-def _dictionary(name: str) -> tuple[list[str], set[str]]:
-    """Ingredients the dictionary finds in ``name``, and their MeSH action ids."""
-    tokens = []
+# A token the dictionary never matches, standing where a table product was, so
+# that the dictionary's token positions stay those of the name.
+_GAP = "\u2026"
+
+
+def _found(name: str) -> tuple[list[tuple[int, tuple[str, ...]]], list[DrugClass], set[str]]:
+    """What ``name`` names, in order of appearance: (token position, ingredients)
+    from the table and the dictionary; the table products' classes; and the
+    MeSH action ids of what the dictionary found."""
+    low = " ".join(name.casefold().split())
+    if low in PRODUCTS:
+        return [(0, PRODUCTS[low][0])], [PRODUCTS[low][1]], set()
+    tokens: list[str] = []
+    found: list[tuple[int, tuple[str, ...]]] = []
+    classes: list[DrugClass] = []
     for t in _tokens(name):
-        alias = ALIASES.get(t.casefold())
-        if alias is None:
-            tokens.append(t)
-        elif alias:
-            tokens.append(alias)
-    out: list[str] = []
+        key = t.casefold()
+        if key in PRODUCTS:
+            found.append((len(tokens), PRODUCTS[key][0]))
+            classes.append(PRODUCTS[key][1])
+            tokens.append(_GAP)
+        elif ALIASES.get(key) != "":
+            tokens.append(ALIASES.get(key) or t)
     mesh: set[str] = set()
-    for data, *_ in _finder()(tokens, is_ignore_case=True):
-        out.extend(_generic(str(data["name"])))
-        if data.get("mesh_id"):
-            mesh.add(str(data["mesh_id"]))
-    return out, mesh
+    if any(t != _GAP for t in tokens):
+        for data, start, *_ in _finder()(tokens, is_ignore_case=True):
+            found.append((int(start), tuple(_generic(str(data["name"])))))
+            if data.get("mesh_id"):
+                mesh.add(str(data["mesh_id"]))
+    found.sort(key=lambda f: f[0])
+    return found, classes, mesh
 
 
 def class_of(ingredients: Iterable[str], name: str = "", mesh: Iterable[str] = ()) -> DrugClass:
@@ -111,14 +112,12 @@ def class_of(ingredients: Iterable[str], name: str = "", mesh: Iterable[str] = (
 @lru_cache(maxsize=4096)
 def resolve_drug(name: str) -> Drug:
     """Ingredients, class and how they were found for a medication name as written."""
-    products, rest = _products(name)
-    found, mesh = _dictionary(rest)
-    if products:
-        ings = [i for p in products for i in p[0]] + found
-        if len(products) == 1 and not found:
-            return Drug(products[0][0], products[0][1], "table")
-        return Drug(tuple(dict.fromkeys(ings)), class_of(ings, name), "table")
+    found, classes, mesh = _found(name)
     if not found:
         return UNRESOLVED
-    ings = list(dict.fromkeys(found))
-    return Drug(tuple(ings), class_of(ings, name, mesh), "dictionary")
+    ings = tuple(dict.fromkeys(i for _, names in found for i in names))
+    if not classes:
+        return Drug(ings, class_of(ings, name, mesh), "dictionary")
+    if len(found) == 1:  # one product of the table: its own class
+        return Drug(ings, classes[0], "table")
+    return Drug(ings, class_of(ings, name), "table")
