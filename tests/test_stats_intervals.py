@@ -84,3 +84,11 @@ def test_small_groups_and_empty_rates() -> None:
         compare(empty, 0.5)
     with pytest.raises(ValueError):
         wilson(5, 3)
+
+
+def test_the_module_examples_hold() -> None:
+    import doctest
+
+    import llm_extract.intervals
+
+    assert doctest.testmod(llm_extract.intervals).failed == 0
