@@ -222,3 +222,18 @@ def test_bad_sql_missing_duckdb_and_no_store_are_clear_errors(
         connect(outdir)
     assert run_cli("query", outdir, "SELECT 1") == 3
     assert "pip install" in capsys.readouterr().err
+
+
+def test_a_store_that_is_not_writable_caches_its_views_in_the_temp_dir(
+    outdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from llm_extract.batch import sql
+
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as for a read-only archive
+    monkeypatch.setattr(sql.tempfile, "gettempdir", lambda: str(tmp_path))
+    dest = sql.materialise(outdir)
+    assert dest.parent.parent == tmp_path and (dest / "items.parquet").is_file()
+    _, rows = run_query(sql.connect(outdir), "SELECT COUNT(*) FROM letters")
+    assert list(rows) == [(len(stored_records(outdir)),)]

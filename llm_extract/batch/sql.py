@@ -2,7 +2,8 @@
 
 The first three are the tables of ``llm-extract export`` (the same columns,
 corrections from ``llm-extract review`` applied unless ``raw``; see
-:mod:`.export`), written as Parquet into ``OUTDIR/.query/`` and read by
+:mod:`.export`), written as Parquet into ``OUTDIR/.query/`` (a folder of the temporary
+directory when OUTDIR is not writable) and read by
 DuckDB from there; ``corrections`` is the review's own table (every value a
 person set, with its history).  The Parquet files are written again only when
 the store changed (results, corrections or review states: :func:`store_version`),
@@ -16,9 +17,12 @@ DuckDB and pyarrow are the ``sql`` extra; without them :func:`connect` raises
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,12 +97,22 @@ def _corrections(outdir: Path) -> Iterator[dict[str, Any]]:
             yield dict(r)
 
 
+def _cache_dir(outdir: Path) -> Path:
+    """``OUTDIR/.query``; for a store that is not writable (a shared archive),
+    a folder of the system's temporary directory named after the store's path."""
+    mine = outdir / CACHE_DIR
+    if os.access(outdir, os.W_OK) and (not mine.exists() or os.access(mine, os.W_OK)):
+        return mine
+    digest = hashlib.sha256(str(outdir.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"llm-extract-query-{digest}"
+
+
 def materialise(outdir: Path, *, raw: bool = False) -> Path:
     """The Parquet files of the four views, written unless up to date; their folder."""
     outdir = Path(outdir)
     Store(outdir, writer=False).close()  # a clear StoreError when OUTDIR is no store
     version = store_version(outdir, raw)
-    dest = outdir / CACHE_DIR / ("raw" if raw else "corrected")
+    dest = _cache_dir(outdir) / ("raw" if raw else "corrected")
     stamp = dest / "version.json"
     if stamp.is_file() and stamp.read_text(encoding="utf-8") == version:
         return dest
@@ -107,7 +121,8 @@ def materialise(outdir: Path, *, raw: bool = False) -> Path:
         dest.mkdir(parents=True)
     except OSError as exc:
         raise ConfigError(
-            f"cannot write the query cache {dest}: {exc.strerror} (query needs OUTDIR writable)"
+            f"cannot write the query cache {dest}: {exc.strerror} (set TMPDIR to a "
+            "writable folder)"
         ) from exc
     export_store(outdir, "parquet", dest=dest, raw=raw)
     write_atomic(dest / "corrections.parquet", "parquet", CORRECTION_COLUMNS, _corrections(outdir))
