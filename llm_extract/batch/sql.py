@@ -121,8 +121,7 @@ def materialise(outdir: Path, *, raw: bool = False) -> Path:
         dest.mkdir(parents=True)
     except OSError as exc:
         raise ConfigError(
-            f"cannot write the query cache {dest}: {exc.strerror} (set TMPDIR to a "
-            "writable folder)"
+            f"cannot write the query cache {dest}: {exc.strerror} (set TMPDIR to a writable folder)"
         ) from exc
     export_store(outdir, "parquet", dest=dest, raw=raw)
     write_atomic(dest / "corrections.parquet", "parquet", CORRECTION_COLUMNS, _corrections(outdir))

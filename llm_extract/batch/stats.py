@@ -170,9 +170,13 @@ class Stats:
             "backends": self.backends,
             "review": self.review.as_dict(),
             # The default dimensions as they always were (no intervals) ...
-            **{dim: [g.as_dict() for g in self.rows(dim)] for dim in DEFAULT_DIMENSIONS},
+            **{
+                dim: [g.as_dict() for g in self.rows(dim)]
+                for dim in DEFAULT_DIMENSIONS
+                if dim in self.by
+            },
             # ... and every dimension with intervals, counts and small-group marks.
-            "dimensions": {dim: [g.full_dict() for g in self.rows(dim)] for dim in DIMENSIONS},
+            "dimensions": {dim: [g.full_dict() for g in self.rows(dim)] for dim in self.by},
             "cross": [
                 {"rows": a, "columns": b, "cells": [g.full_dict() for g in self.cross_rows((a, b))]}
                 for a, b in self.cross
@@ -209,10 +213,11 @@ def add_record(stats: Stats, rec: dict[str, Any]) -> None:
     """Count one record (as stored: the JSON of a :class:`Record`)."""
     stats.overall.letters += 1
     touched: set[tuple[Any, Any]] = set()  # (table, key) pairs this letter counts in
+    wanted = {*stats.by, *(d for pair in stats.cross for d in pair)}
     for it in rec.get("items") or []:
         decision = it.get("decision")
         _add_item(stats.overall, decision)
-        names = {dim: groups_of(dim, rec, it) for dim in DIMENSIONS}
+        names = {dim: groups_of(dim, rec, it) for dim in wanted}
         for dim, values in names.items():
             for name in values:
                 key = group_key(name)
@@ -231,9 +236,15 @@ def add_record(stats: Stats, rec: dict[str, Any]) -> None:
             stats.cross[where][key].letters += 1
 
 
-def compute_stats(records: Iterable[dict[str, Any]], pairs: Iterable[Pair] = ()) -> Stats:
-    """The figures of ``records``, with a two-way table for each of ``pairs``."""
+def compute_stats(
+    records: Iterable[dict[str, Any]],
+    pairs: Iterable[Pair] = (),
+    dims: Iterable[str] | None = None,
+) -> Stats:
+    """The figures of ``records`` in ``dims`` (default: every dimension), with a
+    two-way table for each of ``pairs``."""
     stats = Stats()
+    stats.by = {dim: {} for dim in (DIMENSIONS if dims is None else dims)}
     stats.cross = {pair: {} for pair in pairs}
     for rec in records:
         add_record(stats, rec)
@@ -264,9 +275,7 @@ FROM results WHERE status = 'done' {where} ORDER BY letter_id, key
 
 def _counted_parts(outdir: Path, backend: str | None) -> Iterator[sqlite3.Row]:
     """Each done letter's key, file hash and the parts of its record the figures count."""
-    with contextlib.closing(
-        sqlite3.connect(f"file:{db_path(outdir)}?mode=ro", uri=True)
-    ) as db:
+    with contextlib.closing(sqlite3.connect(f"file:{db_path(outdir)}?mode=ro", uri=True)) as db:
         db.row_factory = sqlite3.Row
         where, params = ("AND backend = ?", (backend,)) if backend else ("", ())
         yield from db.execute(_COUNTED_PARTS.format(where=where), params)
@@ -279,10 +288,12 @@ def stats_from_store(
     raw: bool = False,
     reviewed_only: bool = False,
     pairs: Iterable[Pair] = (),
+    dims: Iterable[str] | None = None,
 ) -> Stats:
     """The figures of a store, with the corrections of ``llm-extract review`` applied
     (letters marked unusable left out) unless ``raw``; ``reviewed_only`` leaves out
-    the letters flagged for review that no person has reviewed yet."""
+    the letters flagged for review that no person has reviewed yet.  ``dims``: the
+    one-way dimensions to count (default: all of them; fewer is faster)."""
     from ..review.corrections import (
         REVIEWED,
         UNUSABLE,
@@ -323,7 +334,7 @@ def stats_from_store(
             yield rec
 
     with Store(Path(outdir), writer=False) as store:
-        stats = compute_stats(records(), pairs)
+        stats = compute_stats(records(), pairs, dims)
         stats.review = review
         stats.failed_letters = store.counts(backend=backend)["failed"]
         stats.backends = [

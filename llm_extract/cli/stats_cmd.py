@@ -114,7 +114,9 @@ def print_stats(stats: Stats, dims: list[str], pairs: list[Pair], console: Conso
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead.")
 @click.option("--backend", default=None, help="Only letters extracted by this backend.")
 @click.option(
-    "--raw", is_flag=True, help="Count the extraction as produced, without the review's corrections."
+    "--raw",
+    is_flag=True,
+    help="Count the extraction as produced, without the review's corrections.",
 )
 @click.option(
     "--reviewed-only",
@@ -134,7 +136,13 @@ def stats_command(
     drug, drug class, period … and two-way tables."""
     dims, pairs = selection(by)
     stats = stats_from_store(
-        outdir, backend=backend, raw=raw, reviewed_only=reviewed_only, pairs=pairs
+        outdir,
+        backend=backend,
+        raw=raw,
+        reviewed_only=reviewed_only,
+        pairs=pairs,
+        # the JSON holds every dimension; the tables and the page only those asked for
+        dims=None if as_json else dims,
     )
     if as_json:
         click.echo(stats.to_json())
