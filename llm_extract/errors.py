@@ -158,6 +158,16 @@ class BackendUnavailableError(ConfigError):
     """The chosen backend cannot run here (extra not installed, no endpoint)."""
 
 
+class MissingExtraError(ConfigError):
+    """An optional feature's packages are not installed; the message names the extra."""
+
+
+class QueryError(ExtractionError):
+    """``llm-extract query``: the SQL does not run on the views (syntax, unknown column)."""
+
+    exit_code = 2
+
+
 # --- the LLM path -----------------------------------------------------------
 class LLMError(ExtractionError):
     """The LLM endpoint failed after its retries (or answered nonsense)."""

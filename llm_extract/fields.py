@@ -45,7 +45,14 @@ LETTER_EXTRAS: tuple[str, ...] = (
     "review_flags",
     "p_wrong",
 )
-ITEM_EXTRAS: tuple[str, ...] = ("span",)
+# ``medication``'s drug dimension is derived from its name after extraction
+# (llm_extract.drugs): never scored, asked of a model or reviewed as a field.
+ITEM_EXTRAS: tuple[str, ...] = (
+    "span",
+    "medication.ingredients",
+    "medication.drug_class",
+    "medication.resolution",
+)
 
 Level = Literal["letter", "item"]
 
@@ -79,11 +86,11 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
 
 def _walk(model: type[BaseModel], prefix: str, skip: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
     for name, info in model.model_fields.items():
-        if name in skip:
+        if f"{prefix}{name}" in skip:
             continue
         sub = _submodel(info.annotation)
         if sub is not None:
-            yield from _walk(sub, f"{prefix}{name}.", ())
+            yield from _walk(sub, f"{prefix}{name}.", skip)
         else:
             yield f"{prefix}{name}", info.annotation
 

@@ -35,6 +35,7 @@ from .assess import assess
 from .base import Backend
 from .breaker import FallbackBreaker
 from .config import Config, load_config
+from .drugs import annotate_record
 from .errors import BundleError, ConfigError, ExtractionError, MemoryLimitExceeded
 from .limits import check_time, letter_budget
 from .loading import Letter, Source, load_source, to_letter
@@ -141,7 +142,7 @@ def _extract_letter(
     started = time.perf_counter() if started is None else started
     try:
         with letter_budget(seconds, lid):
-            record = backend.extract(letter)
+            record = annotate_record(backend.extract(letter))
             check_time("returning the record")
     except ConfigError:
         raise

@@ -122,13 +122,45 @@ class Patient(_Model):
     _str = field_validator("occupation", mode="before")(classmethod(lambda cls, v: _clean_opt(v)))
 
 
+class DrugClass(StrEnum):
+    """The drug dimension's classes (llm_extract.drugs; docs/analysis.md says what each holds)."""
+
+    OPIOID = "opioid"
+    NSAID = "nsaid"
+    MUSCLE_RELAXANT = "muscle_relaxant"
+    ANTICONVULSANT_NEUROPATHIC = "anticonvulsant_neuropathic"
+    ANTIDEPRESSANT = "antidepressant"
+    PROTON_PUMP_INHIBITOR = "proton_pump_inhibitor"
+    # A compounded or multi-ingredient topical (creams mixing actives, Terocin-type products).
+    TOPICAL_COMPOUND = "topical_compound"
+    # One non-NSAID ingredient on the skin: lidocaine (Lidoderm, Anecream), capsaicin.
+    TOPICAL_ANALGESIC = "topical_analgesic"
+    SLEEP_AID = "sleep_aid"
+    BENZODIAZEPINE = "benzodiazepine"
+    OTHER = "other"
+
+
+# How a medication's ingredients were found: the drug dictionary
+# (drug-named-entity-recognition), the package's own table (llm_extract/drugs/table.py),
+# or neither (ingredients empty, class null: the name is not guessed at).
+DrugResolution = Literal["dictionary", "table", "unresolved"]
+
+
 class Medication(_Model):
     name: str
     strength: str | None = None
     days_supply: int | None = None
+    # Derived after extraction from ``name`` (llm_extract.drugs), the same for every
+    # backend; never asked of a model.  ``resolution`` is null until derived.
+    ingredients: list[str] = Field(default_factory=list)
+    drug_class: DrugClass | None = None
+    resolution: DrugResolution | None = None
 
     _str = field_validator("name", "strength", mode="before")(
         classmethod(lambda cls, v: _clean_opt(v))
+    )
+    _enum = field_validator("drug_class", mode="before")(
+        classmethod(lambda cls, v: _coerce_enum(v))
     )
 
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..drugs import drug_of, forget_corrected
 from ..errors import ConfigError
 from ..field_paths import get_path
 from ..fields import flat, spec_fields
@@ -54,8 +55,8 @@ from ..review.corrections import (
 from ..review.paths import field_kind
 from ..review_flags import ReviewFlag, flagged_paths
 from .store import DONE, FAILED, Store
-from .tables import _require_pyarrow, _write_atomic
-from .tables import _write_parquet as _write_parquet  # batch/dataset.py writes with it
+from .tables import require_pyarrow, write_atomic
+from .tables import write_parquet as write_parquet  # batch/dataset.py writes with it
 
 Format = Literal["jsonl", "csv", "parquet", "label-studio"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet", "label-studio")
@@ -125,6 +126,11 @@ ITEM_COLUMNS: dict[str, str] = {
     "letter_id": "str",
     "item_index": "int",
     **{col: _TYPES[f"item:{p}"] for p, col in ITEM_FIELD_COLUMNS.items()},
+    # The drug dimension (llm_extract.drugs), derived from medication_name as
+    # exported (a corrected name is derived again); empty for other items.
+    "drug_ingredients": "str",
+    "drug_class": "str",
+    "drug_resolution": "str",
     # the item's fields a person set, relative to the item (quantity; medication.name)
     "corrected_fields": "str",
     # the item's fields to check, relative to the item ("item": the whole item)
@@ -237,6 +243,10 @@ def item_rows(
         for path, col in ITEM_FIELD_COLUMNS.items():
             value = get_path(it, path)
             out[col] = bool(value) if _TYPES[f"item:{path}"] == "bool" else _cell(value)
+        drug = drug_of(it.get("medication"))
+        out["drug_ingredients"] = _joined(drug.ingredients) if drug else None
+        out["drug_class"] = str(drug.drug_class) if drug and drug.drug_class else None
+        out["drug_resolution"] = drug.resolution if drug else None
         out.update(
             {
                 "corrected_fields": _joined(
@@ -305,7 +315,7 @@ class _Reviews:
         if not cs and st is None:
             return rec, NO_REVIEW
         applied = apply_corrections(rec, cs or [])
-        return applied.record, ReviewInfo(
+        return forget_corrected(applied.record, applied.corrected), ReviewInfo(
             corrected=tuple(sorted(applied.corrected)),
             status=st.status if st and st.status != REOPENED else None,
             reviewer=st.reviewer if st else None,
@@ -373,7 +383,7 @@ def export_store(
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "parquet":
-        _require_pyarrow()  # fail before writing anything
+        require_pyarrow()  # fail before writing anything
     dest = dest or Path(outdir) / "export"
     reviews = _Reviews(Path(outdir), raw)
     with Store(Path(outdir), writer=False) as store:
@@ -389,12 +399,12 @@ def export_store(
         letters = dest / f"letters.{fmt}"
         out["letters"] = (
             letters,
-            _write_atomic(letters, fmt, LETTER_COLUMNS, _letters(store, backend, reviews)),
+            write_atomic(letters, fmt, LETTER_COLUMNS, _letters(store, backend, reviews)),
         )
         items = dest / f"items.{fmt}"
         out["items"] = (
             items,
-            _write_atomic(
+            write_atomic(
                 items,
                 fmt,
                 ITEM_COLUMNS,
@@ -408,6 +418,6 @@ def export_store(
         failures = dest / f"failures.{fmt}"
         out["failures"] = (
             failures,
-            _write_atomic(failures, fmt, FAILURE_COLUMNS, _failures(store, backend, reviews)),
+            write_atomic(failures, fmt, FAILURE_COLUMNS, _failures(store, backend, reviews)),
         )
     return ExportResult(out, reviews.corrected, reviews.stale)

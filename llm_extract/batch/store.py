@@ -389,6 +389,13 @@ class Store:
         finally:
             reader.close()
 
+    def record_json(self, key: str) -> str:
+        """One letter's stored record (JSON text); KeyError when it has none."""
+        row = self.db.execute("SELECT record_json FROM results WHERE key = ?", (key,)).fetchone()
+        if row is None or row[0] is None:
+            raise KeyError(key)
+        return str(row[0])
+
     def counts(self, *, backend: str | None = None) -> dict[str, int]:
         """Rows by status; ``fallback`` counts the done rows that are fallbacks."""
         out = {DONE: 0, FAILED: 0, FALLBACK: 0}

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..drugs import drug_of, forget_corrected
 from ..field_paths import PathError, covers, get_path
 from ..models import Decision
 from .access import Settings, TokenGate
@@ -159,8 +160,15 @@ class ReviewApp:
                 "flags": [f for f in flags if f["path"] == f"items[{i}]"],
                 "request": it.get("request"),
                 "decision": it.get("decision"),
+                # derived from the (corrected) medication name: shown, never edited
+                "drug": drug_of(it.get("medication")),
             }
-            for i, it in enumerate((applied.record if applied else {}).get("items") or [])
+            for i, it in enumerate(
+                (forget_corrected(applied.record, applied.corrected) if applied else {}).get(
+                    "items"
+                )
+                or []
+            )
         ]
         return {
             "row": row,
