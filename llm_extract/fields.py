@@ -22,10 +22,12 @@ list may name a field.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
@@ -130,3 +132,29 @@ def spellings(path: str) -> frozenset[str]:
         parent, leaf = path.rsplit(".", 1)
         names |= {leaf, f"{leaf}_{parent.rsplit('_', 1)[-1]}"}
     return frozenset(names)
+
+
+def unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    """(the type, whether None is allowed) of ``X | None``."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return (args[0] if len(args) == 1 else annotation), True
+    return annotation, False
+
+
+def field_kind(annotation: Any) -> tuple[str, tuple[str, ...], bool]:
+    typ, optional = unwrap_optional(annotation)
+    if get_origin(typ) is list:
+        (inner,) = get_args(typ) or (str,)
+        if isinstance(inner, type) and issubclass(inner, Enum):
+            return "enum_list", tuple(e.value for e in inner), False
+        return "list", (), False
+    if isinstance(typ, type) and issubclass(typ, Enum):
+        return "enum", tuple(e.value for e in typ), not optional
+    if typ is bool:
+        return "bool", (), True
+    if typ is int:
+        return "int", (), not optional
+    if typ is dt.date:
+        return "date", (), not optional
+    return "str", (), not optional

@@ -14,11 +14,11 @@ pytest.importorskip("starlette", reason="the review extra is not installed")
 from analysis_support import build_store, stored_records
 from starlette.testclient import TestClient
 
+from llm_extract.batch.corrections import ReviewDB
 from llm_extract.batch.export import export_store
 from llm_extract.drugs import resolve_drug
 from llm_extract.review.access import Settings
 from llm_extract.review.app import create_app
-from llm_extract.review.corrections import ReviewDB
 from llm_extract.review.queue import Queue
 
 TOKEN = "t" * 32

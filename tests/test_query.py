@@ -159,7 +159,7 @@ def test_corrections_apply_unless_raw(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from llm_extract.review.corrections import ReviewDB
+    from llm_extract.batch.corrections import ReviewDB
 
     rec, it = next((r, it) for r, it in _items(records) if it["category"] == "imaging")
     index = rec["items"].index(it)

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from analysis_support import build_store, run_cli, stored_records
 
+from llm_extract.batch.corrections import ReviewDB
 from llm_extract.batch.dimensions import dimension, quarter_of
 from llm_extract.batch.stats import compute_stats, stats_from_store
 from llm_extract.batch.stats_html import render_html
 from llm_extract.drugs import resolve_drug
 from llm_extract.errors import ConfigError
 from llm_extract.intervals import wilson
-from llm_extract.review.corrections import ReviewDB
 
 
 @pytest.fixture(scope="module")

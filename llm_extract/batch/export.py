@@ -35,7 +35,7 @@ renamed into place, so a reader never sees half a table.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -43,8 +43,9 @@ from typing import Any, Literal
 from ..drugs import drug_of, forget_corrected
 from ..errors import ConfigError
 from ..field_paths import get_path
-from ..fields import flat, spec_fields
-from ..review.corrections import (
+from ..fields import field_kind, flat, spec_fields
+from ..review_flags import ReviewFlag, flagged_paths
+from .corrections import (
     REOPENED,
     UNUSABLE,
     LetterState,
@@ -52,13 +53,13 @@ from ..review.corrections import (
     letter_ref,
     open_if_present,
 )
-from ..review.paths import field_kind
-from ..review_flags import ReviewFlag, flagged_paths
 from .store import DONE, FAILED, Store
 from .tables import require_pyarrow, write_atomic
 from .tables import write_parquet as write_parquet  # batch/dataset.py writes with it
 
 Format = Literal["jsonl", "csv", "parquet", "label-studio"]
+# Writes Label Studio tasks from a store: (store, dest, backend=, reviews=) -> name -> (path, rows).
+TaskWriter = Callable[..., dict[str, tuple[Path, int]]]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet", "label-studio")
 JOIN = "; "
 
@@ -371,14 +372,16 @@ def export_store(
     backend: str | None = None,
     dest: Path | None = None,
     raw: bool = False,
+    task_writer: TaskWriter | None = None,
 ) -> ExportResult:
     """Write ``letters``, ``items`` and ``failures`` tables; returns name -> (path, rows).
 
     By default the values a person corrected in ``llm-extract review`` replace
     the extracted ones (``corrected_fields`` names them) and letters marked
     unusable move to ``failures``; ``raw=True`` writes the extraction as produced.
-    ``fmt="label-studio"`` writes Label Studio tasks instead (see
-    :mod:`llm_extract.review.labelstudio`).
+    ``fmt="label-studio"`` writes Label Studio tasks instead, with
+    ``task_writer`` (:func:`llm_extract.review.labelstudio.write_tasks`: the
+    review package sits above the batch and is handed in, not imported).
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -392,9 +395,12 @@ def export_store(
         except OSError as exc:
             raise ConfigError(f"cannot create {dest}: {exc.strerror}") from exc
         if fmt == "label-studio":
-            from ..review.labelstudio import write_tasks
-
-            return ExportResult(write_tasks(store, dest, backend=backend, reviews=reviews))
+            if task_writer is None:
+                raise ConfigError(
+                    "a Label Studio export needs the review package's task writer: "
+                    "pass task_writer=llm_extract.review.labelstudio.write_tasks"
+                )
+            return ExportResult(task_writer(store, dest, backend=backend, reviews=reviews))
         out: dict[str, tuple[Path, int]] = {}
         letters = dest / f"letters.{fmt}"
         out["letters"] = (

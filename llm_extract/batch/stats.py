@@ -37,6 +37,7 @@ from typing import Any
 
 from ..drugs import forget_corrected
 from ..intervals import Rate
+from .corrections import REVIEWED, UNUSABLE, apply_corrections, letter_ref, open_if_present
 from .dimensions import DEFAULT_DIMENSIONS, DIMENSIONS, TIME_DIMENSIONS, groups_of, label
 from .store import Store, db_path
 
@@ -294,14 +295,6 @@ def stats_from_store(
     (letters marked unusable left out) unless ``raw``; ``reviewed_only`` leaves out
     the letters flagged for review that no person has reviewed yet.  ``dims``: the
     one-way dimensions to count (default: all of them; fewer is faster)."""
-    from ..review.corrections import (
-        REVIEWED,
-        UNUSABLE,
-        apply_corrections,
-        letter_ref,
-        open_if_present,
-    )
-
     db = None if raw else open_if_present(Path(outdir))
     corrections = db.all_corrections() if db else {}
     states = db.all_states() if db else {}

@@ -26,6 +26,7 @@ from ..batch.export import FORMATS, export_store
 from ..batch.pool import describe_workers
 from ..batch.run import BatchOptions, BatchSummary, Prices
 from ..batch.runner import run_batch
+from ..review.labelstudio import write_tasks
 from .common import backend_options, config_from_options
 
 EXIT_SOME_FAILED = 1
@@ -283,7 +284,7 @@ def export_command(outdir: Path, fmt: str, backend: str | None, raw: bool) -> in
     Values corrected in `llm-extract review` replace the extracted ones
     (column corrected_fields names them) unless --raw.
     """
-    written = export_store(outdir, fmt, backend=backend, raw=raw)  # type: ignore[arg-type]
+    written = export_store(outdir, fmt, backend=backend, raw=raw, task_writer=write_tasks)  # type: ignore[arg-type]
     for _name, (path, rows) in written.items():
         click.echo(f"{path}  {rows} row(s)")
     if written.corrected_values or written.stale_corrections:

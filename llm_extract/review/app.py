@@ -24,11 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..drugs import drug_of, forget_corrected
-from ..field_paths import PathError, covers, get_path
-from ..models import Decision
-from .access import Settings, TokenGate
-from .corrections import (
+from ..batch.corrections import (
     ITEMS,
     REOPENED,
     REVIEWED,
@@ -37,7 +33,11 @@ from .corrections import (
     ReviewDB,
     apply_corrections,
 )
-from .corrections import letter_ref as _letter_ref
+from ..batch.corrections import letter_ref as _letter_ref
+from ..drugs import drug_of, forget_corrected
+from ..field_paths import PathError, covers, get_path
+from ..models import Decision
+from .access import Settings, TokenGate
 from .paths import field_specs, parse_input, spec_for, validate_value
 from .queue import KIND_LABELS, KINDS, STATES, Filters, Queue
 from .text import field_spans, letter_text, segments

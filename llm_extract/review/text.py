@@ -18,9 +18,9 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+from ..batch.corrections import ReviewDB
 from ..errors import ExtractionError
 from ..loading import load_letters
-from .corrections import ReviewDB
 
 
 @dataclass(frozen=True)
