@@ -38,7 +38,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -92,6 +92,9 @@ class Reply:
     delay: float = 0.0
     usage: tuple[int, int] | None = None  # (prompt, completion); None = estimated
     finish_reason: str = "stop"
+    # For "schema" replies: builds the answer from the request's JSON schema
+    # (default: minimal_instance); e.g. a hostile one for the fuzzing campaign.
+    build: Callable[[dict[str, Any]], Any] | None = None
 
     @classmethod
     def rate_limited(cls, retry_after: float | str | None = 1) -> Reply:
@@ -132,6 +135,11 @@ class Reply:
     def schema(cls, *, latency: float = 0.0, usage: tuple[int, int] | None = None) -> Reply:
         """A minimal valid object for the request's schema, after ``latency`` seconds."""
         return cls("schema", delay=latency, usage=usage)
+
+    @classmethod
+    def built(cls, build: Callable[[dict[str, Any]], Any]) -> Reply:
+        """An object made by ``build`` from the request's schema (valid or not)."""
+        return cls("schema", build=build)
 
 
 @dataclass
@@ -230,7 +238,8 @@ class FakeOpenAI:
         tool = forced_tool(body)
         if reply.kind == "schema":
             schema = request_schema(body)
-            content = json.dumps(minimal_instance(schema) if schema is not None else {})
+            build = reply.build or minimal_instance
+            content = json.dumps(build(schema) if schema is not None else {})
         else:
             content = reply.content or ""
         if reply.usage is not None:
