@@ -92,6 +92,9 @@ def main() -> int:
     ap.add_argument(
         "--budget", type=float, default=None, help="seconds per letter (default: Config)"
     )
+    ap.add_argument(
+        "--text-share", type=float, default=0.15, help="share of texts passed as a string"
+    )
     ap.add_argument("--memory-gb", type=float, default=DEFAULT_MEMORY_BYTES / 1024**3)
     ap.add_argument(
         "--keep", type=Path, default=Path("fuzz-failures"), help="where failing inputs go"
@@ -116,9 +119,12 @@ def main() -> int:
         for i in range(args.n):
             mutant = next(stream)
             backend = "hybrid" if rng.random() < args.hybrid_share else "rules"
+            # Some texts go to extract() as a string (the API's text mode), not a file.
+            as_text = mutant.suffix == ".txt" and rng.random() < args.text_share
             path = Path(tmp) / f"{mutant.seed}{mutant.suffix}"
             path.write_bytes(mutant.data)
-            out = worker.run(path, f"#{i} {backend} {mutant.label}", backend)
+            how = f"{backend}{' as text' if as_text else ''}"
+            out = worker.run(path, f"#{i} {how} {mutant.label}", backend, as_text=as_text)
             outcomes.append((mutant.mutators, backend, out))
             if not out.ok:
                 args.keep.mkdir(parents=True, exist_ok=True)

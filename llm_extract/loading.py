@@ -224,9 +224,17 @@ def load_letter(
         raise ConfigError(
             f"unknown OCR mode {ocr!r}; choose one of {', '.join(OCR_MODES)}", field="ocr"
         )
-    if not p.exists():
+    try:
+        exists, is_file = p.exists(), p.is_file()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise LetterNotFoundError(
+            f"cannot use {str(p)[:200]!r} as a file name: {exc.strerror}",
+            letter=lid[:200],
+            cause=exc,
+        ) from exc
+    if not exists:
         raise LetterNotFoundError(f"no such file: {p}", letter=lid)
-    if not p.is_file():
+    if not is_file:
         raise LetterNotFoundError(f"not a file: {p}", letter=lid)
     suffix = p.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:

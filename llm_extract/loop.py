@@ -59,9 +59,16 @@ def to_letter(
         return source
     if isinstance(source, Path):
         return load_letter(source, config=config)
-    if "\n" not in source and (source.lower().endswith((".pdf", ".txt")) or Path(source).exists()):
+    if "\n" not in source and (source.lower().endswith((".pdf", ".txt")) or _is_path(source)):
         return load_letter(source, config=config)
     return letter_from_text(source, letter_id or "text")
+
+
+def _is_path(source: str) -> bool:
+    try:
+        return Path(source).exists()
+    except (OSError, ValueError):  # too long for a file name, or a NUL in it: text
+        return False
 
 
 def source_label(source: Source) -> str:

@@ -190,13 +190,16 @@ class _Runner:
             "timeout_s": 10.0,
         }
 
-    def run(self, path: str, backend: str) -> tuple[str, str | None, str, list[str]]:
+    def run(self, path: str, backend: str, as_text: bool) -> tuple[str, str | None, str, list[str]]:
+        """Extract ``path`` (or, ``as_text``, the string of its bytes) and check the record."""
         import llm_extract
+        from llm_extract.api import to_letter
         from llm_extract.errors import ExtractionError
 
         overrides = self._hybrid_overrides() if backend == "hybrid" else {}
+        source = Path(path).read_bytes().decode("utf-8", errors="replace") if as_text else path
         try:
-            result = llm_extract.extract(path, backend=backend, **overrides)
+            result = llm_extract.extract(source, backend=backend, **overrides)
         except ExtractionError as exc:
             return "typed", type(exc).__name__, str(exc)[:300], []
         except MemoryError as exc:
@@ -204,8 +207,7 @@ class _Runner:
         except Exception as exc:
             return "untyped", type(exc).__name__, traceback.format_exc()[-2000:], []
         records = result if isinstance(result, list) else [result]
-        text = llm_extract.load_letter(path).text
-        return "record", None, "", violations(records, text)
+        return "record", None, "", violations(records, to_letter(source).text)
 
 
 def _serve(conn: Connection, memory_bytes: int) -> None:
@@ -218,14 +220,15 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
             return
         if job is None:
             return
-        path, backend = job
+        path, backend, as_text = job
         if backend == "warm-up":
-            import llm_extract  # noqa: F401  (the imports are no letter's time)
+            # Imports (the LLM client stack too) are no letter's time.
+            import llm_extract.llm.hybrid  # noqa: F401
 
             conn.send(None)
             continue
         t0 = time.perf_counter()
-        status, error, message, found = runner.run(path, backend)
+        status, error, message, found = runner.run(path, backend, as_text)
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         conn.send((status, error, message, time.perf_counter() - t0, rss_mb, found))
 
@@ -256,7 +259,7 @@ class Worker:
             self._proc.start()
             child.close()
             self._conn = parent
-            parent.send(("", "warm-up"))
+            parent.send(("", "warm-up", False))
             if not parent.poll(120):
                 raise RuntimeError("the fuzz worker did not start within 120 s")
             parent.recv()
@@ -271,10 +274,13 @@ class Worker:
         self._proc, self._conn = None, None
         self.restarts += 1
 
-    def run(self, path: str | Path, label: str, backend: str = "rules") -> Outcome:
+    def run(
+        self, path: str | Path, label: str, backend: str = "rules", *, as_text: bool = False
+    ) -> Outcome:
+        """Extract the file at ``path`` (``as_text``: pass its text to ``extract`` as a string)."""
         conn = self._start()
         t0 = time.perf_counter()
-        conn.send((str(path), backend))
+        conn.send((str(path), backend, as_text))
         try:
             ready = conn.poll(self.budget_s)
             reply = conn.recv() if ready else None

@@ -242,14 +242,14 @@ def change_case(rng: random.Random, text: str, donor: str) -> str:
 
 
 def turn_decision(rng: random.Random, text: str, donor: str) -> str:
-    """A decision word turned round, or both words on one line."""
+    """A decision word turned round, doubled with its opposite, or gone."""
     swap = {"upheld": "Overturned", "overturned": "Upheld"}
     found = list(_DECISION_WORD.finditer(text))
     if not found:
         return text
     m = rng.choice(found)
     other = swap[m.group().lower()]
-    new = other if rng.random() < 0.7 else f"{m.group()} {other}"
+    new = rng.choice((other, other, f"{m.group()} {other}", ""))
     return text[: m.start()] + new + text[m.end() :]
 
 

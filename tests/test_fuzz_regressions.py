@@ -1,0 +1,51 @@
+"""Inputs the fuzzing campaign (benchmarks/fuzz.py) found breaking an invariant, kept as tests.
+
+Each one is rebuilt here from a corpus letter (letters are never copied into
+the repository) the way the campaign's mutator changed it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+
+import llm_extract
+from llm_extract.errors import LetterNotFoundError, NotIMRLetterError
+from llm_extract.loading import load_letter
+
+
+def _letter_text(letters_dir: Path, stem: str) -> str:
+    return load_letter(
+        letters_dir / f"{stem}.pdf", text_from="pdfium", ocr="never", ocr_engine="auto"
+    ).text
+
+
+@pytest.mark.parametrize("line_break", ["\r", " "])
+def test_a_letter_without_newlines_given_as_text_is_read_as_text(
+    letters_dir: Path, line_break: str
+) -> None:
+    """Found as ``text:line_endings`` passed as a string: with no "\\n" in it the
+    text was taken for a path, and checking that path raised OSError (file name
+    too long) instead of reading the letter."""
+    text = _letter_text(letters_dir, "CM17-0015218").replace("\n", line_break)
+    assert "\n" not in text and len(text) > 4096
+    if line_break == "\r":  # the loader turns "\r" into line breaks: the letter reads as before
+        record = llm_extract.extract(text, backend="rules")
+        assert record.case_number == "CM17-0015218" and record.items
+    else:  # one long line: whatever the parser makes of it, never an untyped error
+        with contextlib.suppress(llm_extract.ExtractionError):
+            llm_extract.extract(text, backend="rules")
+
+
+def test_a_long_or_nul_holding_string_is_never_an_untyped_error() -> None:
+    with pytest.raises(NotIMRLetterError):
+        llm_extract.extract("no letter " * 1000, backend="rules")
+    with pytest.raises(NotIMRLetterError):
+        llm_extract.extract("no\x00letter " * 10, backend="rules")
+
+
+def test_a_path_too_long_for_the_file_system_is_a_typed_error() -> None:
+    with pytest.raises(LetterNotFoundError, match="as a file name"):
+        llm_extract.extract("a" * 5000 + ".txt", backend="rules")
