@@ -8,6 +8,7 @@ dependency, and keeps reading order (see README, "Choice of PDF library").
 
 from __future__ import annotations
 
+import codecs
 import functools
 import hashlib
 import logging
@@ -166,6 +167,35 @@ def check_is_imr(text: str, letter_id: str) -> None:
         )
 
 
+# Byte-order marks, UTF-32 before UTF-16 (whose little-endian mark begins UTF-32's).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+)
+
+
+def decode_text(data: bytes) -> str:
+    """A text file's bytes as text.
+
+    Letters come as UTF-8 or Windows-1252 (PDF-to-text tools vary), or as
+    UTF-16/32 with a byte-order mark (Windows "Unicode" text).  NULs go at once
+    (UTF-16 without its mark reads as text with a NUL after each letter), so
+    everything that reads the raw text, not only the normalised letter, sees
+    its words.
+    """
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace")
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raw = data.decode("cp1252", errors="replace")
+    return raw.replace("\x00", "")
+
+
 def letter_from_text(
     text: str,
     letter_id: str = "text",
@@ -252,12 +282,7 @@ def load_letter(
             raw, source, info, unread = got.text, got.source, got.ocr, got.unread_pages
         else:
             source = "text"
-            data = p.read_bytes()
-            # Letters come as UTF-8 or Windows-1252 (PDF-to-text tools vary).
-            try:
-                raw = data.decode("utf-8")
-            except UnicodeDecodeError:
-                raw = data.decode("cp1252", errors="replace")
+            raw = decode_text(p.read_bytes())
             if "\f" in raw:
                 # A tool's text output keeps its page breaks (pdftotext: form feeds).
                 raw = "\n".join(strip_page_furniture(raw.split("\f")))

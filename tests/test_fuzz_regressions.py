@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 import llm_extract
+from llm_extract.devtools.fuzz_harness import violations
 from llm_extract.errors import LetterNotFoundError, NotIMRLetterError
-from llm_extract.loading import load_letter
+from llm_extract.loading import decode_text, load_letter
 
 
 def _letter_text(letters_dir: Path, stem: str) -> str:
@@ -49,3 +50,34 @@ def test_a_long_or_nul_holding_string_is_never_an_untyped_error() -> None:
 def test_a_path_too_long_for_the_file_system_is_a_typed_error() -> None:
     with pytest.raises(LetterNotFoundError, match="as a file name"):
         llm_extract.extract("a" * 5000 + ".txt", backend="rules")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-8-sig"])
+def test_a_unicode_text_file_reads_as_its_utf8_twin(
+    letters_dir: Path, tmp_path: Path, encoding: str
+) -> None:
+    """Found as ``text:splice_letters`` + ``enc:utf-16``: the file was read as
+    Windows-1252, a NUL after each letter, so nothing that reads the raw text
+    (the bundle cut among them) found its headings; only normalising dropped
+    the NULs later."""
+    text = _letter_text(letters_dir, "CM16-0228949")
+    twin, odd = tmp_path / "twin.txt", tmp_path / "odd.txt"
+    twin.write_text(text, encoding="utf-8")
+    odd.write_bytes(text.encode(encoding))
+    assert load_letter(odd).text == load_letter(twin).text
+    assert decode_text(text.encode(encoding)) == text
+
+
+def test_two_letters_in_a_utf16_text_are_never_one_silent_record(
+    letters_dir: Path, tmp_path: Path
+) -> None:
+    two = (
+        _letter_text(letters_dir, "CM16-0228949") + "\n" + _letter_text(letters_dir, "CM16-0230651")
+    )
+    path = tmp_path / "two.txt"
+    path.write_bytes(two.encode("utf-16"))
+    try:
+        record = llm_extract.extract(path, backend="rules")
+    except llm_extract.ExtractionError:
+        return  # refused as several letters: never merged
+    assert violations([record], load_letter(path).text) == []
