@@ -100,7 +100,7 @@ def main() -> int:
         "--keep", type=Path, default=Path("fuzz-failures"), help="where failing inputs go"
     )
     args = ap.parse_args()
-    texts, pdfs = corpus_seeds(args.corpus)
+    texts, pdfs = corpus_seeds(args.corpus, sorted((ROOT / "tests" / "letters").rglob("*.txt")))
     if not texts:
         sys.exit(f"no corpus letters under {args.corpus}: give --corpus")
     rng = random.Random(args.seed)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import SYNTHETIC
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,7 +38,7 @@ class Seeds:
     """The corpus as seeds, with a short repr (hypothesis prints its arguments)."""
 
     def __init__(self, corpus: Path) -> None:
-        self.texts, self.pdfs = corpus_seeds(corpus)
+        self.texts, self.pdfs = corpus_seeds(corpus, sorted(SYNTHETIC.rglob("*.txt")))
 
     def __repr__(self) -> str:
         return f"Seeds({len(self.texts)} texts, {len(self.pdfs)} PDFs)"
@@ -69,10 +70,12 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fuzz")
 
 
-def _holds(worker: Worker, scratch: Path, mutant: Mutant, backend: str = "rules") -> None:
+def _holds(
+    worker: Worker, scratch: Path, mutant: Mutant, backend: str = "rules", *, as_text: bool = False
+) -> None:
     path = scratch / f"{mutant.seed}{mutant.suffix}"
     path.write_bytes(mutant.data)
-    out = worker.run(path, mutant.label, backend)
+    out = worker.run(path, mutant.label, backend, as_text=as_text)
     assert out.ok, (
         f"{out.label} ({backend}): {out.status} {out.error or ''} {out.violations or out.message}"
     )
@@ -84,6 +87,7 @@ def _holds(worker: Worker, scratch: Path, mutant: Mutant, backend: str = "rules"
     names=st.lists(st.sampled_from(sorted(TEXT_MUTATORS)), min_size=1, max_size=2),
     encoding=st.sampled_from(sorted(ENCODERS)),
     rng_seed=st.integers(0, 2**32),
+    as_text=st.booleans(),
 )
 def test_mutated_texts_keep_the_invariants(
     seeds: Seeds,
@@ -93,12 +97,14 @@ def test_mutated_texts_keep_the_invariants(
     names: list[str],
     encoding: str,
     rng_seed: int,
+    as_text: bool,
 ) -> None:
+    """As a .txt file, or (``as_text``) as the string handed to ``extract``."""
     texts = seeds.texts
     rng = random.Random(rng_seed)
     (name, text), (_, donor) = texts[pick % len(texts)], texts[(pick * 7 + 3) % len(texts)]
     data = mutate_text(rng, text, donor, names, encoding)
-    _holds(worker, scratch, Mutant(data, ".txt", name, (*names, encoding)))
+    _holds(worker, scratch, Mutant(data, ".txt", name, (*names, encoding)), as_text=as_text)
 
 
 @_slice(50)

@@ -161,11 +161,32 @@ class _Runner:
         self._turn = 0
         self._rng = random.Random(19)
 
-    def _hybrid_overrides(self) -> dict[str, Any]:
-        from .fake_openai import FakeOpenAI, Reply
+    def _fake_endpoint(self) -> dict[str, Any]:
+        """The hybrid's settings against the in-process fake (started once)."""
+        from .fake_openai import FakeOpenAI
 
         if self._fake is None:
             self._fake = FakeOpenAI().start()
+        return {
+            "base_url": self._fake.base_url,
+            "model": "fake-model",
+            "instructor_mode": "json",
+            "schema_in_prompt": "no",
+            "max_retries": 0,
+            "max_reasks": 0,
+            "timeout_s": 10.0,
+        }
+
+    def warm(self) -> None:
+        """Imports, the fake endpoint and the hybrid's client: no letter's time."""
+        import llm_extract
+
+        llm_extract.get_backend("hybrid", llm_extract.load_config(**self._fake_endpoint()))
+
+    def _hybrid_overrides(self) -> dict[str, Any]:
+        from .fake_openai import Reply
+
+        overrides = self._fake_endpoint()
         # Hostile answers in turn; the rest of the letter's calls get the default
         # (a minimal schema-valid object).
         hostile = (
@@ -181,15 +202,7 @@ class _Runner:
         self._fake.requests.clear()  # recorded requests would grow without end
         if reply is not None:
             self._fake.push(reply)
-        return {
-            "base_url": self._fake.base_url,
-            "model": "fake-model",
-            "instructor_mode": "json",
-            "schema_in_prompt": "no",
-            "max_retries": 0,
-            "max_reasks": 0,
-            "timeout_s": 10.0,
-        }
+        return overrides
 
     def run(self, path: str, backend: str, as_text: bool) -> tuple[str, str | None, str, list[str]]:
         """Extract ``path`` (or, ``as_text``, the string of its bytes) and check the record."""
@@ -223,9 +236,7 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
             return
         path, backend, as_text = job
         if backend == "warm-up":
-            # Imports (the LLM client stack too) are no letter's time.
-            import llm_extract.llm.hybrid  # noqa: F401
-
+            runner.warm()
             conn.send(None)
             continue
         t0 = time.perf_counter()

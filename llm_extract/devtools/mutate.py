@@ -428,15 +428,17 @@ MUTATORS: tuple[str, ...] = (
 
 
 # --- seeds and the stream of mutated files
-def corpus_seeds(corpus: Path) -> tuple[list[tuple[str, str]], list[tuple[str, bytes]]]:
-    """The corpus as seeds: ``(name, text)`` of every letter (text seeds and the
-    PDFs' text as the loader reads it) and ``(name, bytes)`` of every PDF."""
+def corpus_seeds(
+    corpus: Path, extra_texts: Sequence[Path] = ()
+) -> tuple[list[tuple[str, str]], list[tuple[str, bytes]]]:
+    """The corpus as seeds: ``(name, text)`` of every letter (text seeds, the
+    PDFs' text as the loader reads it, and ``extra_texts``, e.g. the synthetic
+    letters of other layouts under tests/letters) and ``(name, bytes)`` of every PDF."""
     from ..loading import load_letter
 
     pdf_paths = sorted((corpus / "letters").glob("*.pdf"))
-    texts = [
-        (p.stem, p.read_text(encoding="utf-8")) for p in sorted((corpus / "seeds").glob("*.txt"))
-    ]
+    text_paths = [*sorted((corpus / "seeds").glob("*.txt")), *extra_texts]
+    texts = [(p.stem, p.read_text(encoding="utf-8")) for p in text_paths]
     texts += [
         (p.stem, load_letter(p, text_from="pdfium", ocr="never", ocr_engine="auto").text)
         for p in pdf_paths
