@@ -15,6 +15,7 @@ from ..api import close_backends, get_backend
 from ..backends import default_backend_name
 from ..errors import BackendUnavailableError, InputError
 from ..evaluation import headline
+from ..evaluation.calibration import examples, leave_one_split_out, print_calibration
 from ..evaluation.compare import compare, load_result, print_comparison
 from ..evaluation.gold import SPLITS, GoldRecord, gold_digest, load_gold, load_predictions
 from ..evaluation.report_html import write_html
@@ -163,6 +164,12 @@ def _package_version() -> str:
     f"(decision, patient.age, medication.name …) or {', '.join(headline.names())}. "
     "Repeatable. With --compare, applies to B.",
 )
+@click.option(
+    "--calibration",
+    is_flag=True,
+    help="Also measure the per-value confidence leave-one-split-out: each split scored by a "
+    "model fitted on the others (calibration table, silent letters, flagged values).",
+)
 @backend_options
 def eval_command(
     predictions_file: Path | None,
@@ -175,6 +182,7 @@ def eval_command(
     save_predictions: Path | None,
     compare_files: tuple[Path, Path] | None,
     fail_under: tuple[str, ...],
+    calibration: bool,
     **backend_opts: str | None,
 ) -> int:
     """Score extraction against hand-labelled gold records (RECORD.md's scoring rules).
@@ -216,7 +224,13 @@ def eval_command(
 
     if save_predictions:
         _save_predictions(save_predictions, predictions)
+    if calibration:
+        if len({g.split for g in gold}) < 2:
+            raise click.UsageError("--calibration leaves one split out: score two splits or more")
+        result.meta["calibration"] = leave_one_split_out(examples(result)).to_dict()
     _report(result, as_json, html_file, out_console)
+    if calibration and not as_json:
+        print_calibration(result.meta["calibration"], out_console)
     return _fail_under(result.figures(), limits)
 
 

@@ -29,6 +29,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .fake_reply import Reply
+
 # (request body, reply or None = the server's default) -> a chat completion body
 Answer = Callable[[dict[str, Any], Any], dict[str, Any]]
 Response = tuple[int, bytes]
@@ -177,8 +179,6 @@ class FakeBatches:
 
 
 def _not_json() -> Any:
-    from .fake_openai import Reply  # the one reply type (fake_openai imports this module)
-
     return Reply.text("{not json")
 
 
