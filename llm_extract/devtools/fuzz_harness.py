@@ -64,7 +64,7 @@ class Outcome:
     error: str | None = None  # the exception's class name
     message: str = ""
     seconds: float = 0.0
-    max_rss_mb: float = 0.0  # the worker's peak resident memory so far
+    max_rss_mb: float = 0.0  # peak resident memory so far: the worker or its largest child
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -224,6 +224,9 @@ class _Runner:
         return "record", None, "", violations(records, to_letter(source).text)
 
 
+_RUSAGE = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+
+
 def _serve(conn: Connection, memory_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     runner = _Runner()
@@ -241,7 +244,8 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
             continue
         t0 = time.perf_counter()
         status, error, message, found = runner.run(path, backend, as_text)
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # The OCR engine may run as a child process (tesseract): under the same cap.
+        rss_mb = max(resource.getrusage(who).ru_maxrss for who in _RUSAGE) / 1024
         conn.send((status, error, message, time.perf_counter() - t0, rss_mb, found))
 
 
