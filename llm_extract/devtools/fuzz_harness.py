@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import random
-import re
 import resource
 import time
 import traceback
@@ -39,11 +38,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from ..document.completeness import CASE_NUMBER
+
 DEFAULT_MEMORY_BYTES = 2 * 1024**3
 DEFAULT_BUDGET_S = 60.0
-# A case number as the header writes it (CM16-0228949); the loader has already
-# normalised the text.
-CASE_NUMBER = re.compile(r"\b[A-Z]{2}\d{2}-\d{5,8}\b")
 
 STATUSES = ("record", "typed", "untyped", "hang", "crash")
 # The header reader takes a case number broken over lines and OCR's letters for
