@@ -81,3 +81,19 @@ def test_two_letters_in_a_utf16_text_are_never_one_silent_record(
     except llm_extract.ExtractionError:
         return  # refused as several letters: never merged
     assert violations([record], load_letter(path).text) == []
+
+
+def test_two_case_numbers_that_escape_the_cut_are_flagged(letters_dir: Path) -> None:
+    """Found as ``text:splice_letters``: the second letter inside the first (its
+    header block in the middle of the first letter's case summary) gave one
+    unflagged record with both letters' items."""
+    first = _letter_text(letters_dir, "CM16-0228949")
+    second = _letter_text(letters_dir, "CM16-0230651")
+    at = first.index("IMR ISSUES, DECISIONS AND RATIONALES")
+    text = first[:at] + second + "\n" + first[at:]
+    try:
+        record = llm_extract.extract(text, backend="rules")
+    except llm_extract.ExtractionError:
+        return  # refused as several letters: never merged
+    assert record.needs_review
+    assert any("2 case numbers (CM16-0228949, CM16-0230651)" in r for r in record.review_reasons)
