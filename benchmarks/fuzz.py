@@ -116,27 +116,30 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="fuzz-") as tmp,
         Worker(budget_s=budget, memory_bytes=int(args.memory_gb * 1024**3)) as worker,
     ):
-        for i in range(args.n):
-            mutant = next(stream)
-            backend = "hybrid" if rng.random() < args.hybrid_share else "rules"
-            # Some texts go to extract() as a string (the API's text mode), not a file.
-            as_text = mutant.suffix == ".txt" and rng.random() < args.text_share
-            path = Path(tmp) / f"{mutant.seed}{mutant.suffix}"
-            path.write_bytes(mutant.data)
-            how = f"{backend}{' as text' if as_text else ''}"
-            out = worker.run(path, f"#{i} {how} {mutant.label}", backend, as_text=as_text)
-            outcomes.append((mutant.mutators, backend, out))
-            if not out.ok:
-                args.keep.mkdir(parents=True, exist_ok=True)
-                kept = args.keep / f"{i:05d}-{out.status}-{mutant.seed}{mutant.suffix}"
-                kept.write_bytes(mutant.data)
-                print(
-                    f"FAIL {out.label}: {out.status} {out.error or ''} {out.violations or out.message[-300:]}"
-                )
-                print(f"     kept as {kept}")
-            path.unlink()
-            if (i + 1) % 500 == 0:
-                print(f"... {i + 1} inputs, {time.perf_counter() - t0:.0f} s", flush=True)
+        try:
+            for i in range(args.n):
+                mutant = next(stream)
+                backend = "hybrid" if rng.random() < args.hybrid_share else "rules"
+                # Some texts go to extract() as a string (the API's text mode), not a file.
+                as_text = mutant.suffix == ".txt" and rng.random() < args.text_share
+                path = Path(tmp) / f"{mutant.seed}{mutant.suffix}"
+                path.write_bytes(mutant.data)
+                how = f"{backend}{' as text' if as_text else ''}"
+                out = worker.run(path, f"#{i} {how} {mutant.label}", backend, as_text=as_text)
+                outcomes.append((mutant.mutators, backend, out))
+                if not out.ok:
+                    args.keep.mkdir(parents=True, exist_ok=True)
+                    kept = args.keep / f"{i:05d}-{out.status}-{mutant.seed}{mutant.suffix}"
+                    kept.write_bytes(mutant.data)
+                    print(
+                        f"FAIL {out.label}: {out.status} {out.error or ''} {out.violations or out.message[-300:]}"
+                    )
+                    print(f"     kept as {kept}")
+                path.unlink()
+                if (i + 1) % 500 == 0:
+                    print(f"... {i + 1} inputs, {time.perf_counter() - t0:.0f} s", flush=True)
+        except KeyboardInterrupt:  # Ctrl-C: report what was run so far
+            print(f"interrupted after {len(outcomes)} inputs")
     _report(outcomes, time.perf_counter() - t0)
     return 0 if all(o.ok for _, _, o in outcomes) else 1
 

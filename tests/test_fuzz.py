@@ -206,3 +206,18 @@ def test_the_invariants_catch_a_contradicting_record(seeds: Seeds) -> None:
     assert any("unflagged record" in v for v in violations([record], letter.text + other))
     record.flag("two letters")
     assert violations([record], letter.text + other) == []
+
+
+@_slice(200)
+@given(
+    name=st.sampled_from(sorted(TEXT_MUTATORS)),
+    text=st.text(max_size=200),
+    donor=st.text(max_size=50),
+    rng_seed=st.integers(0, 2**32),
+)
+def test_every_text_mutator_takes_any_text(name: str, text: str, donor: str, rng_seed: int) -> None:
+    """Mutators chain (one may cut a letter to nothing before the next runs): none
+    may fail on what another made, empty text included."""
+    out = TEXT_MUTATORS[name](random.Random(rng_seed), text, donor)
+    assert isinstance(out, str)
+    assert len(out) <= max(len(text) * 1001 + len(donor) + 1000, 0)

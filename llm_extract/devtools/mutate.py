@@ -99,6 +99,8 @@ def _sections(text: str) -> list[int]:
 
 def _pick_section(rng: random.Random, text: str) -> tuple[int, int]:
     cuts = _sections(text)
+    if len(cuts) < 2:  # an empty text (cut to nothing by an earlier mutator)
+        return 0, 0
     i = rng.randrange(len(cuts) - 1)
     return cuts[i], cuts[i + 1]
 
