@@ -65,6 +65,8 @@ def to_letter(
 
 
 def _is_path(source: str) -> bool:
+    if not source.strip():  # Path("") is the current folder: an empty text is empty
+        return False
     try:
         return Path(source).exists()
     except (OSError, ValueError):  # too long for a file name, or a NUL in it: text

@@ -13,7 +13,7 @@ import pytest
 
 import llm_extract
 from llm_extract.devtools.fuzz_harness import violations
-from llm_extract.errors import LetterNotFoundError, NotIMRLetterError
+from llm_extract.errors import EmptyLetterError, LetterNotFoundError, NotIMRLetterError
 from llm_extract.loading import decode_text, load_letter
 
 
@@ -45,6 +45,13 @@ def test_a_long_or_nul_holding_string_is_never_an_untyped_error() -> None:
         llm_extract.extract("no letter " * 1000, backend="rules")
     with pytest.raises(NotIMRLetterError):
         llm_extract.extract("no\x00letter " * 10, backend="rules")
+
+
+def test_an_empty_text_is_an_empty_letter_not_the_current_folder() -> None:
+    """Found as ``text:truncate_text`` cut to nothing and passed as a string:
+    ``Path("")`` names the current folder, so the error said "not a file: .\"."""
+    with pytest.raises(EmptyLetterError):
+        llm_extract.extract("", backend="rules")
 
 
 def test_a_path_too_long_for_the_file_system_is_a_typed_error() -> None:
