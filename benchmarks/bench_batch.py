@@ -48,7 +48,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from llm_extract.base import make_provenance
-from llm_extract.batch.runner import BatchOptions, BatchSummary, describe_workers, run_batch
+from llm_extract.batch.pool import describe_workers
+from llm_extract.batch.runner import BatchOptions, BatchSummary, run_batch
 from llm_extract.config import Config, load_config
 from llm_extract.llm.client import LLMClient
 from llm_extract.loading import Letter

@@ -14,17 +14,13 @@ concurrency / latency.  Every figure is printed with the 1-minute load average.
    ``--ray-address``): Ray is started once, before the runs (its start-up is
    printed apart, not counted).  Each engine runs ``-j N`` over ``25 × N``
    letters in this process: ``run_batch`` (threads at -j 8, forked worker
-   processes × threads at -j 32) and ``run_batch_ray`` with its warm start (the
-   driver extracts letters while the actors start; the split local / on Ray is
-   printed), and with ``--cold`` also without it (``ray-cold``).  *Whole run* is the
+   processes × threads at -j 32) and ``run_batch_ray``.  *Whole run* is the
    summary's seconds: everything the batch does, the actors' start-up
    included; *steady* is the rate from the end of the first round to the last
    letter; *fixed* = whole-run seconds − letters / steady rate, the start-up a
    run pays whatever its length; *first* = seconds to the first stored letter.
-   In this process (connected to Ray) the warm-up runs in threads only.  Then
-   (2b, unless ``--no-cli``) each engine as a command, ``--engine ray`` joining
-   the same Ray with ``--ray-address``: there the warm-up forks the built-in
-   engine's worker processes before the command connects.
+   Then (2b, unless ``--no-cli``) each engine as a command, ``--engine ray``
+   joining the same Ray with ``--ray-address``.
 2. **A longer run** (``--big``, default 2,000 letters at the largest -j), the
    same way: the fixed cost amortised.
 3. **As a command, Ray started by the command** (``--no-cli`` skips): each
@@ -43,7 +39,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -88,9 +83,7 @@ def _run(engine: str, paths: list[str], out: Path, base_url: str, j: int) -> dic
     if engine == "builtin":
         s = run_batch(opts, on_result=on_result)
     else:
-        # The cluster's per-node figure is the actors' alone: no warm start there.
-        warm = engine == "ray"
-        s = run_batch_ray(opts, RayOptions(warm_start=warm), on_result=on_result)
+        s = run_batch_ray(opts, RayOptions(), on_result=on_result)
     steady = steady_rate(committed, j)
     fixed = s.seconds - s.done / steady if steady == steady else float("nan")
     row = {
@@ -143,10 +136,6 @@ def _cli(
     ]
     if engine.startswith("ray"):
         cmd += ["--engine", "ray"]
-    if engine == "ray-cold":
-        cmd += ["--no-ray-warm-start"]
-    elif engine.startswith("ray"):
-        cmd += ["--ray-warm-start"]  # opt-in since the lead's review
     if address and engine.startswith("ray"):
         cmd += ["--ray-address", address]
     t = time.perf_counter()
@@ -155,10 +144,9 @@ def _cli(
     seconds = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"{engine} command failed:\n{proc.stderr[-2000:]}")
-    split = re.search(r"warm start: \d+ letters local \+ \d+ on Ray", proc.stdout)
     print(
         f"  {engine:>8} -j {j:>2}: {n:>5} letters in {seconds:6.2f} s = {n / seconds:6.1f} "
-        f"letters/s, command start to exit{'; ' + split[0] if split else ''} ({_load()})",
+        f"letters/s, command start to exit ({_load()})",
         flush=True,
     )
     return n / seconds
@@ -190,11 +178,8 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=2000, help="letters of the longer run (0: none)")
     ap.add_argument("--no-cli", action="store_true", help="skip the runs as commands")
     ap.add_argument("--no-cluster", action="store_true")
-    ap.add_argument(
-        "--cold", action="store_true", help="also run Ray without its warm start (ray-cold)"
-    )
     args = ap.parse_args()
-    engines = ("builtin", "ray", "ray-cold") if args.cold else ("builtin", "ray")
+    engines = ("builtin", "ray")
     import ray
 
     levels = [int(x) for x in args.levels.split(",")]

@@ -6,7 +6,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import ExtractResult, close_backends, extract, extract_many, get_backend
+from .api import close_backends, extract, extract_many, get_backend
 from .config import Config, load_config
 from .errors import ExtractionError
 from .loading import Letter, letter_from_text, load_letter
@@ -20,7 +20,6 @@ except PackageNotFoundError:  # running from a source tree without install
 
 __all__ = [
     "Config",
-    "ExtractResult",
     "ExtractionError",
     "Item",
     "Letter",

@@ -13,14 +13,15 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .backends import Backend, create_backend, default_backend_name
+from .backends import create_backend, default_backend_name
+from .base import Backend
 from .config import Config, load_config
-from .loop import LetterResult, Source, check_backend, run_letters, to_letter
+from .loop import LetterResult, Source, check_backend, process_one, run_letters, to_letter
 from .models import Record
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExtractResult", "LetterResult", "Source", "extract", "extract_many", "to_letter"]
+__all__ = ["LetterResult", "Source", "extract", "extract_many", "to_letter"]
 
 # One backend instance per (name, config) per process: the LLM backends hold an
 # HTTP client and possibly a local server, which must not restart per letter.
@@ -86,16 +87,21 @@ def extract(
     :class:`Config` fields (``base_url``, ``model`` …).
 
     Raises a subclass of :class:`~llm_extract.errors.ExtractionError` on bad
-    input or when the backend cannot run.
+    input or when the backend cannot run: the one loop's rule
+    (:func:`~llm_extract.loop.process_one`), with the letter's error raised
+    instead of returned as data.
     """
     loading = resolve_config(config, **overrides) if (config or overrides) else None
-    letter = to_letter(source, letter_id=letter_id, config=loading)
     if backend is not None and not isinstance(backend, str) and not overrides:
         # An instance carries its own configuration: reading the environment
         # again would be ~0.2 ms per letter for nothing in a batch.
-        return backend.extract(letter)
-    be = get_backend(backend, resolve_config(config, **overrides))
-    return be.extract(letter)
+        be = backend
+    else:
+        be = get_backend(backend, loading or load_config())
+    result = process_one(source, be, loading, letter_id=letter_id)
+    result.raise_for_error()
+    assert result.record is not None  # no error: a record
+    return result.record
 
 
 def extract_many(
@@ -113,7 +119,3 @@ def extract_many(
     """
     cfg = resolve_config(config, **overrides)
     yield from run_letters(sources, get_backend(backend, cfg), cfg)
-
-
-# The result type of extract_many before the one loop; the same class now.
-ExtractResult = LetterResult

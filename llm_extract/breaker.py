@@ -5,18 +5,34 @@ is the parser's record, marked ``provenance.fallback``.  Against a mistyped
 URL or a server that died, every letter would, and the archive would be
 silently degraded.  :class:`FallbackBreaker` watches the results of a run
 (:func:`llm_extract.loop.run_letters`, the batch) and stops it.
+
+It reads a letter's outcome through :class:`Outcome` — what it needs of
+:class:`llm_extract.loop.LetterResult` — so it depends on no module above it.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from .config import Config
 from .errors import EndpointDownError
 
-if TYPE_CHECKING:  # loop.py imports this module
-    from .loop import LetterResult
+
+class Outcome(Protocol):
+    """What the breaker reads of one letter's result."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def fallback(self) -> bool: ...
+    @property
+    def fallback_reason(self) -> str | None: ...
+    @property
+    def error_class(self) -> str | None: ...
+    @property
+    def error(self) -> dict[str, Any] | None: ...
+
 
 # The provider's messages for an endpoint that did not serve the request at all
 # (llm_extract.llm.transport.translate), by reason class.  A validation failure
@@ -45,7 +61,7 @@ def transport_reason(text: str | None) -> str | None:
     return None
 
 
-def _failure_text(result: LetterResult) -> str | None:
+def _failure_text(result: Outcome) -> str | None:
     if result.fallback:
         return result.fallback_reason or ""
     if result.error is not None and result.error_class in _LLM_ERRORS:
@@ -73,7 +89,7 @@ class FallbackBreaker:
     def for_config(cls, config: Config | None) -> FallbackBreaker:
         return cls(config.max_consecutive_fallbacks if config is not None else 3)
 
-    def observe(self, result: LetterResult) -> None:
+    def observe(self, result: Outcome) -> None:
         text = _failure_text(result)
         reason = transport_reason(text)
         if reason is None:

@@ -29,6 +29,10 @@ def _default_cache_dir() -> Path:
     return Path(base) / "llm-extract"
 
 
+# Below this a worker process cannot even import what it runs (Python, PDFium).
+MIN_WORKER_MEMORY_MB = 256
+
+
 @dataclass(frozen=True)
 class Config:
     # Which backend `extract()` uses when none is named; None = the embedded
@@ -66,8 +70,26 @@ class Config:
     # Circuit breaker (llm_extract.loop): stop a run after this many letters in a
     # row fell back to the parser for the same transport reason (0 = never).
     max_consecutive_fallbacks: int = 3
+    # Wall-clock seconds one letter may take (0 = no budget); a batch's worker
+    # process still busy past it is stopped and the letter is a LetterTimeoutError.
+    letter_seconds: float = 600.0
+    # Address-space cap of each batch worker process, in MB (None = no cap): a
+    # letter that needs more fails with MemoryLimitExceeded, not the OOM killer.
+    worker_memory_mb: int | None = None
 
     def __post_init__(self) -> None:
+        if self.letter_seconds < 0:
+            raise ConfigError(
+                "letter_seconds must be 0 (no budget) or more; fix LLM_EXTRACT_LETTER_SECONDS",
+                field="letter_seconds",
+            )
+        if self.worker_memory_mb is not None and self.worker_memory_mb < MIN_WORKER_MEMORY_MB:
+            raise ConfigError(
+                f"worker_memory_mb must be at least {MIN_WORKER_MEMORY_MB} (a worker process "
+                "needs that much address space to start); fix --worker-memory-mb or "
+                "LLM_EXTRACT_WORKER_MEMORY_MB",
+                field="worker_memory_mb",
+            )
         if self.max_consecutive_fallbacks < 0:
             raise ConfigError(
                 "max_consecutive_fallbacks must be 0 (never stop) or more; fix "
@@ -137,6 +159,8 @@ _ENV = {
     "ocr": ("LLM_EXTRACT_OCR", str),
     "ocr_engine": ("LLM_EXTRACT_OCR_ENGINE", str),
     "max_consecutive_fallbacks": ("LLM_EXTRACT_MAX_CONSECUTIVE_FALLBACKS", int),
+    "letter_seconds": ("LLM_EXTRACT_LETTER_SECONDS", float),
+    "worker_memory_mb": ("LLM_EXTRACT_WORKER_MEMORY_MB", int),
 }
 
 

@@ -124,3 +124,24 @@ class RecordValidationError(ExtractionError):
     """A record (e.g. a gold fixture or a prediction file) does not validate."""
 
     exit_code = 2
+
+
+# --- the batch's workers and machine ------------------------------------------
+class WorkerCrashed(ExtractionError):
+    """The worker process extracting a letter died under it (a native crash, a
+    signal, the kernel's OOM killer); the batch replaced it and went on."""
+
+
+class LetterTimeoutError(InputError):
+    """The letter took longer than its time budget, ``Config.letter_seconds``."""
+
+
+class MemoryLimitExceeded(InputError):
+    """A letter needed more memory than its worker may have (``worker_memory_mb``)."""
+
+
+class DiskFullError(ExtractionError):
+    """The disk holding the batch's store is full: the run stopped, the store is
+    intact, and the same command resumes once there is space."""
+
+    exit_code = 6

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from .base import Backend
-from .breaker import FallbackBreaker, transport_reason
+from .breaker import FallbackBreaker
 from .config import Config
-from .errors import ConfigError, ExtractionError
+from .errors import ConfigError, ExtractionError, MemoryLimitExceeded
 from .loading import Letter, letter_from_text, load_letter
 from .models import Record, Usage
 
@@ -198,9 +198,13 @@ class LetterResult:
     seconds: float = 0.0
     text_sha256: str | None = None
     text: str | None = field(default=None, repr=False)
+    # The exception behind ``error``, in the process that met it (not pickled: a
+    # traceback does not travel), so extract() can raise exactly that.
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
+        state["exception"] = None
         rec = state.get("_record")
         if isinstance(rec, Record):
             prov = rec.provenance
@@ -242,6 +246,15 @@ class LetterResult:
             return rec.fallback_reason
         prov = rec.provenance if rec is not None else None
         return prov.fallback_reason if prov is not None and prov.fallback else None
+
+    def raise_for_error(self) -> None:
+        """Raise the letter's error, if any: the original exception where it was met,
+        else an :class:`ExtractionError` saying the same (a result from elsewhere)."""
+        if self.error is None:
+            return
+        if self.exception is not None:
+            raise self.exception
+        raise ExtractionError(describe_error({**self.error, "letter": None}), letter=self.letter_id)
 
     @property
     def error_class(self) -> str | None:
@@ -287,7 +300,7 @@ class LetterResult:
     ) -> LetterResult:
         """A result for a letter that did not get as far as the backend."""
         lid = letter_id or _letter_id_of(source, None)
-        return cls(source=source, letter_id=lid, error=error_as_data(exc, lid), **kw)
+        return cls(source=source, letter_id=lid, error=error_as_data(exc, lid), exception=exc, **kw)
 
 
 def flag_fallback(record: Record) -> None:
@@ -312,7 +325,9 @@ def process_one(
     """Load and extract one letter; a letter's problem becomes data, never an exception.
 
     Raises :class:`ConfigError` (and :class:`BackendUnavailableError`): those
-    are the backend's problem and stop the run.
+    are the backend's problem and stop the run.  A :class:`MemoryError` (a
+    worker's memory cap, or the machine's) is the letter's
+    :class:`MemoryLimitExceeded`.
     """
     label = source_label(source)
     lid = _letter_id_of(source, letter_id)
@@ -328,6 +343,16 @@ def process_one(
         # info, not warning: callers report the error themselves (CLI: one line).
         log.info("%s: %s", label, exc)
         return _result(label, lid, letter, keep_text, started, error=exc, usage=_usage_of(exc))
+    except MemoryError as exc:
+        letter = None  # let what it holds go before anything else is allocated
+        limit = MemoryLimitExceeded(
+            f"the letter needs more memory than this process may have ({exc or 'MemoryError'}); "
+            "raise --worker-memory-mb (LLM_EXTRACT_WORKER_MEMORY_MB) if the letter is sound",
+            letter=lid,
+            cause=exc,
+        )
+        log.info("%s: %s", label, limit)
+        return _result(label, lid, letter, keep_text, started, error=limit)
     except Exception as exc:  # a bug in a backend must not stop the run: keep it as data
         log.exception("unexpected error extracting %s", label)
         return _result(label, lid, letter, keep_text, started, error=exc)
@@ -352,6 +377,7 @@ def _result(
         letter_id=lid,
         record=record,
         error=error_as_data(error, lid) if error is not None else None,
+        exception=error,
         usage=usage or Usage(),
         seconds=time.perf_counter() - started,
         text_sha256=letter.sha256 if letter is not None else None,
@@ -361,7 +387,6 @@ def _result(
 
 # --- the loop ----------------------------------------------------------------------
 __all__ = [
-    "FallbackBreaker",
     "LetterResult",
     "Source",
     "check_backend",
@@ -370,7 +395,6 @@ __all__ = [
     "process_one",
     "run_letters",
     "to_letter",
-    "transport_reason",
 ]
 
 # Backends whose check passed in this process: get_backend checks a new instance,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from llm_extract.batch.export import export_store
-from llm_extract.batch.worker import TEST_DELAY_ENV
+from llm_extract.batch.faults import TEST_DELAY_ENV
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
@@ -185,8 +185,8 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(corpus: Path, tmp_pat
 def test_a_worker_process_that_dies_fails_its_letter_only(
     letter_paths: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from llm_extract.batch.faults import TEST_CRASH_ENV
     from llm_extract.batch.runner import BatchOptions, run_batch
-    from llm_extract.batch.worker import TEST_CRASH_ENV
     from llm_extract.config import load_config
 
     paths = letter_paths[:6]

@@ -7,9 +7,7 @@ so errors-as-data and duplicates are covered too.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -22,9 +20,9 @@ from ray_support import count_rows, init_local, kill_when, options, require_ray,
 
 from llm_extract.batch import ray_engine
 from llm_extract.batch.export import export_store
+from llm_extract.batch.faults import TEST_DELAY_ENV
 from llm_extract.batch.ray_engine import RayOptions, ray_shape, run_batch_ray
 from llm_extract.batch.runner import run_batch
-from llm_extract.batch.worker import TEST_DELAY_ENV, Task
 from llm_extract.devtools.fake_openai import FakeOpenAI
 
 
@@ -51,10 +49,8 @@ def test_rules_on_ray_gives_the_builtin_records_and_resumes(
 ) -> None:
     monkeypatch.setattr(ray_engine, "CHUNK_LETTERS", 8)  # two datasets: the walk is chunked
     builtin = run_batch(options(inputs, tmp_path / "builtin", "rules"))
-    # Cold: every letter on the actors (the warm start has a test of its own).
     on_ray = run_batch_ray(
-        options(inputs, tmp_path / "ray", "rules"),
-        RayOptions(dataset=tmp_path / "ds", warm_start=False),
+        options(inputs, tmp_path / "ray", "rules"), RayOptions(dataset=tmp_path / "ds")
     )
     assert (on_ray.done, on_ray.failed, on_ray.duplicates) == (
         builtin.done,
@@ -92,10 +88,7 @@ def test_an_llm_backend_on_ray_gives_the_builtin_records(
             "timeout_s": 5.0,
         }
         builtin = run_batch(options(inputs[:6], tmp_path / "builtin", "hybrid", **settings))
-        on_ray = run_batch_ray(
-            options(inputs[:6], tmp_path / "ray", "hybrid", **settings),
-            RayOptions(warm_start=False),
-        )
+        on_ray = run_batch_ray(options(inputs[:6], tmp_path / "ray", "hybrid", **settings))
     assert builtin.done == on_ray.done == 6
     assert on_ray.prompt_tokens == builtin.prompt_tokens > 0
     assert snapshot(tmp_path / "ray") == snapshot(tmp_path / "builtin")
@@ -115,93 +108,20 @@ def test_cli_engine_ray(ray_local: Any, inputs: list[Path], tmp_path: Path) -> N
         env={**os.environ, "COLUMNS": "200"},  # the summary's workers line on one line
     )
     assert done.returncode == 0, done.stderr
-    # The warm start is opt-in: by default every letter goes to Ray's actors.
+    # Every letter goes to Ray's actors.
     assert "ray: " in done.stdout and "warm start: " not in done.stdout
     bad = subprocess.run([*cmd, "--dataset", str(tmp_path / "ds")], capture_output=True, text=True)
     assert bad.returncode == 2 and "--engine ray" in bad.stderr
-    bad = subprocess.run([*cmd, "--no-ray-warm-start"], capture_output=True, text=True)
+    bad = subprocess.run([*cmd, "--ray-address", address], capture_output=True, text=True)
     assert bad.returncode == 2 and "--engine ray" in bad.stderr
 
 
-def _split(executor: str) -> tuple[int, int]:
-    found = re.search(r"warm start: (\d+) letters local \+ (\d+) on Ray", executor)
-    assert found, executor
-    return int(found[1]), int(found[2])
-
-
-def test_a_warm_started_run_hands_letters_both_ways_with_nothing_lost_or_repeated(
-    ray_local: Any, inputs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The driver extracts the first letters while the actors start, Ray the rest: every
-    letter stored once, records and Parquet rows identical to the built-in engine's."""
-    builtin = run_batch(options(inputs, tmp_path / "builtin", "rules"))
-    monkeypatch.setenv(TEST_DELAY_ENV, "0.3")  # letters slow enough for both sides to take some
-    opts = dataclasses.replace(options(inputs, tmp_path / "ray", "rules"), concurrency=2)
-    # At most 3 letters locally: on an idle machine the driver could outrun the actors.
-    warm = run_batch_ray(opts, RayOptions(dataset=tmp_path / "ds", warm_start=True, warm_max=3))
-    local, on_ray = _split(warm.executor)
-    assert 1 <= local <= 3 and on_ray >= 1
-    assert local + on_ray == warm.done + warm.failed == builtin.done + builtin.failed
-    assert (warm.duplicates, warm.skipped) == (builtin.duplicates, builtin.skipped)
-    assert count_rows(tmp_path / "ray") == count_rows(tmp_path / "builtin")
-    assert snapshot(tmp_path / "ray") == snapshot(tmp_path / "builtin")
-    # The dataset: the driver's letters (written by the driver) and Ray's, each once.
-    pq = pytest.importorskip("pyarrow.parquet")
-    keys = pq.read_table(tmp_path / "ds" / "letters", columns=["key"]).column("key").to_pylist()
-    done = [k for k, (status, _, _) in snapshot(tmp_path / "ray").items() if status == "done"]
-    assert sorted(keys) == sorted(done)
-
-
-def test_without_warm_start_every_letter_goes_to_ray(
-    ray_local: Any, inputs: list[Path], tmp_path: Path
-) -> None:
+def test_every_letter_goes_to_ray(ray_local: Any, inputs: list[Path], tmp_path: Path) -> None:
     builtin = run_batch(options(inputs[:6], tmp_path / "builtin", "rules"))
-    cold = run_batch_ray(
-        options(inputs[:6], tmp_path / "ray", "rules"), RayOptions(warm_start=False)
-    )
+    cold = run_batch_ray(options(inputs[:6], tmp_path / "ray", "rules"))
     assert cold.executor.startswith("ray: ") and "warm start" not in cold.executor
     assert cold.done == builtin.done == 6
     assert snapshot(tmp_path / "ray") == snapshot(tmp_path / "builtin")
-
-
-def test_cli_warm_start_in_forked_workers_gives_the_builtin_records(
-    ray_local: Any, inputs: list[Path], tmp_path: Path
-) -> None:
-    """A command joining Ray at -j 16 against an endpoint of its own warms up in the
-    built-in engine's forked processes (it has not connected to Ray when it forks)."""
-    address = ray_local.get_runtime_context().gcs_address
-    out = tmp_path / "ray"
-    with FakeOpenAI() as fake:
-        settings: dict[str, Any] = {"base_url": fake.base_url, "model": "fake-model"}
-        builtin = run_batch(options(inputs[:6], tmp_path / "builtin", "hybrid", **settings))
-        cmd = [sys.executable, "-m", "llm_extract", "batch", *map(str, inputs[:6])]
-        cmd += ["-b", "hybrid", "--base-url", fake.base_url, "--model", "fake-model"]
-        cmd += ["-o", str(out), "--engine", "ray", "--ray-address", address, "-j", "16"]
-        cmd += ["--ray-warm-start"]
-        env = {**os.environ, "COLUMNS": "200"}
-        done = subprocess.run(
-            [*cmd, "--no-progress"], capture_output=True, text=True, timeout=300, env=env
-        )
-    assert done.returncode == 0, done.stderr
-    assert builtin.done == 6
-    local, on_ray = _split(done.stdout)
-    assert local + on_ray == 6
-    if (os.cpu_count() or 1) > 1:
-        assert "(local: 2 processes x 8 threads)" in done.stdout
-    assert snapshot(out) == snapshot(tmp_path / "builtin")
-
-
-def test_ray_starts_only_when_the_driver_would_not_finish_first() -> None:
-    tasks = [Task(path=f"/l/{i}.pdf", key=str(i), file_sha256=None) for i in range(100)]
-    claims = ray_engine._Claims(tasks, None)
-    due = ray_engine._ray_due
-    ready = ray_engine.RAY_READY_S
-    assert not due(claims, 0, ready / 2, -1.0)  # no letter done yet: wait for a rate
-    assert due(claims, 0, ready + 1, -1.0)  # none done in Ray's start-up time: slow letters
-    assert not due(claims, 50, 1.0, 0.5)  # the rate is measured for a while first
-    assert not due(claims, 30, 3.0, 1.5)  # 100 left at 20/s: 5 s, less than Ray needs
-    assert due(claims, 6, 3.0, 1.5)  # 100 left at 4/s: 25 s
-    assert due(ray_engine._Claims(tasks, 3), 30, 3.0, 1.5)  # capped: Ray does the rest
 
 
 def test_ray_shape() -> None:
@@ -211,16 +131,15 @@ def test_ray_shape() -> None:
     assert ray_shape("hybrid", 64, 2) == (4, 16)
 
 
-@pytest.mark.parametrize("warm", ["--ray-warm-start", "--no-ray-warm-start"])
 def test_a_driver_killed_mid_run_resumes_with_nothing_lost(
-    ray_local: Any, letter_paths: list[Path], tmp_path: Path, warm: str
+    ray_local: Any, letter_paths: list[Path], tmp_path: Path
 ) -> None:
     """SIGKILL the driver mid-run, run the command again: it does only what is left."""
     letters = letter_paths[:16]
     address = ray_local.get_runtime_context().gcs_address
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "llm_extract", "batch", *map(str, letters), "-b", "rules"]
-    cmd += ["-o", str(out), "--engine", "ray", "--ray-address", address, "-j", "2", warm]
+    cmd += ["-o", str(out), "--engine", "ray", "--ray-address", address, "-j", "2"]
     env = {**os.environ, TEST_DELAY_ENV: "0.5"}
     driver = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kill_when(driver, out, 3)

@@ -21,9 +21,9 @@ import pytest
 from ray_support import count_rows, kill_when, options, require_ray, snapshot
 from test_batch_kill import _alive
 
+from llm_extract.batch.faults import TEST_DELAY_ENV
 from llm_extract.batch.ray_engine import RayOptions, run_batch_ray
 from llm_extract.batch.runner import BatchSummary, run_batch
-from llm_extract.batch.worker import TEST_DELAY_ENV
 
 pytestmark = [
     pytest.mark.cluster,
@@ -121,8 +121,7 @@ def test_a_driver_that_started_ray_killed_mid_run_resumes(
     letters = letter_paths[:12]
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "llm_extract", "batch", *map(str, letters), "-b", "rules"]
-    # Cold: a warm start could finish these few letters before Ray is worth starting.
-    cmd += ["-o", str(out), "--engine", "ray", "-j", "2", "--no-ray-warm-start"]
+    cmd += ["-o", str(out), "--engine", "ray", "-j", "2"]
     env = {**os.environ, TEST_DELAY_ENV: "0.5"}
     driver = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started: list[int] = []

@@ -76,7 +76,9 @@ def _config(fake: FakeOpenAI, **kw: object) -> Config:
     return load_config(env={}, **settings)
 
 
-def _batch(paths: list[Path], out: Path, backend: object, config: Config, **kw: object) -> BatchSummary:
+def _batch(
+    paths: list[Path], out: Path, backend: object, config: Config, **kw: object
+) -> BatchSummary:
     return run_batch(
         BatchOptions(
             inputs=[str(p) for p in paths],
@@ -294,7 +296,7 @@ def test_multi_executor_survives_faults_and_matches_a_rules_run(
 def test_multi_executor_worker_death_fails_only_the_culprit(
     fake: FakeOpenAI, letter_paths: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from llm_extract.batch.worker import TEST_CRASH_ENV
+    from llm_extract.batch.faults import TEST_CRASH_ENV
 
     paths = letter_paths[:8]
     victim = paths[3].stem
@@ -317,7 +319,7 @@ def test_multi_is_chosen_for_high_concurrency_on_an_own_endpoint() -> None:
     import os
 
     from llm_extract.batch.multipool import fork_available
-    from llm_extract.batch.runner import choose_executor, multi_shape
+    from llm_extract.batch.pool import choose_executor, multi_shape
     from llm_extract.errors import ConfigError
 
     embedded = load_config(env={})

@@ -370,7 +370,7 @@ def test_a_path_named_twice_is_extracted_once(some_letters: list[Path], tmp_path
 
 
 def test_cost_estimate_uses_prices_per_million_tokens() -> None:
-    from llm_extract.batch.runner import Prices
+    from llm_extract.batch.run import Prices
 
     assert Prices().cost(1000, 1000) is None  # no price given: no estimate
     assert Prices(0.15, 0.60).cost(2_000_000, 500_000) == pytest.approx(0.60)
@@ -428,7 +428,7 @@ def test_paths_are_stored_absolute_so_retry_works_from_anywhere(
 def test_default_concurrency_and_executor_per_backend() -> None:
     import os
 
-    from llm_extract.batch.runner import choose_executor, default_concurrency
+    from llm_extract.batch.pool import choose_executor, default_concurrency
 
     embedded = load_config(env={})
     remote = load_config(env={}, base_url="http://127.0.0.1:9/v1", model="m")

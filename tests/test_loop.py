@@ -8,6 +8,7 @@ letters; the real batch store.
 from __future__ import annotations
 
 import json
+import pickle
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from conftest import SYNTHETIC
 from llm_extract import api
 from llm_extract.batch import runner
 from llm_extract.batch.runner import BatchOptions, BatchSummary, run_batch
+from llm_extract.breaker import FallbackBreaker, transport_reason
 from llm_extract.cli import main
 from llm_extract.config import Config, load_config
 from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
@@ -26,17 +28,13 @@ from llm_extract.errors import (
     BackendUnavailableError,
     ConfigError,
     EndpointDownError,
+    ExtractionError,
     LLMError,
+    MemoryLimitExceeded,
     NotIMRLetterError,
 )
 from llm_extract.loading import Letter
-from llm_extract.loop import (
-    FallbackBreaker,
-    LetterResult,
-    process_one,
-    run_letters,
-    transport_reason,
-)
+from llm_extract.loop import LetterResult, process_one, run_letters
 from llm_extract.models import Provenance, Record
 from llm_extract.rules.backend import RulesBackend
 
@@ -149,6 +147,34 @@ def test_process_one_turns_a_letters_problem_into_data(tmp_path: Path) -> None:
     assert bug.error_message == "L02: unexpected ZeroDivisionError: boom in the backend"
     missing = process_one(tmp_path / "nope.pdf", be)
     assert missing.error_class == "LetterNotFoundError" and missing.letter_id == "nope"
+
+
+def test_extract_goes_through_the_one_loop_and_raises_the_letters_typed_error(
+    tmp_path: Path,
+) -> None:
+    paths = _letters(tmp_path, 3)
+    be = Scripted(
+        {
+            "L01": NotIMRLetterError("not an IMR letter", letter="L01"),
+            "L02": MemoryError(),
+        }
+    )
+    record = api.extract(paths[0], backend=be)
+    assert record.letter_id == process_one(paths[0], be).record.letter_id  # type: ignore[union-attr]
+    with pytest.raises(NotIMRLetterError, match="not an IMR letter") as typed:
+        api.extract(paths[1], backend=be)
+    assert typed.value is be.raises["L01"]  # the very exception, its traceback kept
+    # Running out of memory is the letter's typed failure, in extract() and as data.
+    with pytest.raises(MemoryLimitExceeded, match="worker-memory-mb") as limit:
+        api.extract(paths[2], backend=be)
+    assert limit.value.exit_code == 2
+    as_data = process_one(paths[2], be)
+    assert as_data.error_class == "MemoryLimitExceeded" and as_data.exception is not None
+    # A result from another process carries no exception, only its data.
+    shipped = pickle.loads(pickle.dumps(as_data))
+    assert shipped.exception is None and shipped.error == as_data.error
+    with pytest.raises(ExtractionError, match="needs more memory"):
+        shipped.raise_for_error()
 
 
 def test_a_config_error_stops_the_loop_instead_of_becoming_data(tmp_path: Path) -> None:

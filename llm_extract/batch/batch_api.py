@@ -47,12 +47,13 @@ from typing import Any
 from .. import api
 from ..base import Backend
 from ..errors import ConfigError
+from ..llm.batch_transport import BatchEndpoint, completion_from_body
 from ..llm.client import SEND_HOOK, Send
 from ..loop import LetterResult, check_backend, process_one
 from ..models import Usage
+from .pool import check_worker_limits
 from .progress import BatchProgress
-from .ray_engine import finish_run, pending_tasks
-from .runner import BatchOptions, BatchSummary, _Run
+from .run import BatchOptions, BatchSummary, Run
 from .store import Store
 from .worker import Task
 
@@ -114,8 +115,6 @@ class _Letter:
                 return live(body)  # a re-ask: synchronously, with the usual retries
             first = False
             if row is not None and row["response_json"]:
-                from ..llm.batch_transport import completion_from_body
-
                 answer = json.loads(row["response_json"])
                 counted = answer.get("usage") or {}
                 usage.attempts += 1
@@ -213,21 +212,20 @@ def run_batch_api(opts: BatchOptions) -> BatchSummary:
             "(--base-url/--model, e.g. https://api.openai.com/v1)",
             field="batch_api",
         )
-    from ..llm.batch_transport import BatchEndpoint
-
+    check_worker_limits("the batch api", opts.config)
     backend = api.get_backend(opts.backend, opts.config)
     check_backend(backend)
     endpoint = BatchEndpoint(opts.config)
     with Store(opts.outdir) as store:
         tables = _Tables(store)
-        run, paths = _Run.begin(opts, store, backend, None, executor="batch api", concurrency=1)
-        ident, s, total = run.ident, run.summary, run.summary.total
-        progress = BatchProgress(total, enabled=opts.progress)
+        run = Run.begin(opts, store, backend, executor="batch api", concurrency=1, started=t_start)
+        s = run.summary
+        progress = BatchProgress(s.total, enabled=opts.progress)
         try:
             with progress:
-                pending = list(pending_tasks(run, paths, ident, progress))
+                pending = list(run.pending(progress))
                 progress.started()
-                while s.stopped is None:
+                while run.stopped is None:
                     for open_batch in tables.open_batches():  # a killed run's batch first
                         _wait_and_collect(endpoint, tables, str(open_batch["batch_id"]), progress)
                     requests: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -240,12 +238,12 @@ def run_batch_api(opts: BatchOptions) -> BatchSummary:
             log.warning("interrupted: the batch goes on at the endpoint; run again to collect it")
         finally:
             endpoint.close()
-            finish_run(run, t_start)
+            run.finish()
     return s
 
 
 def _pass(
-    run: _Run,
+    run: Run,
     backend: Backend,
     tables: _Tables,
     pending: list[Task],
@@ -253,8 +251,6 @@ def _pass(
     progress: BatchProgress,
 ) -> list[Task]:
     """Extract every pending letter whose answers are known; collect the others' requests."""
-    import concurrent.futures as cf
-
     left = []
     progress.stage("batch: reading letters")
     for task in pending:
@@ -271,14 +267,8 @@ def _pass(
             result = exc
         finally:
             SEND_HOOK.reset(token)
-        fut: cf.Future[LetterResult] = cf.Future()
-        if isinstance(result, LetterResult):
-            fut.set_result(result)
-        else:
-            fut.set_exception(result)
-        run.inflight[fut] = task
-        run.collect([fut], progress)  # the runner's commit and counting
-        if run.summary.stopped is not None:
+        run.commit([(task, result)], progress)
+        if run.stopped is not None:
             break
     return left
 

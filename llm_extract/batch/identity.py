@@ -40,7 +40,13 @@ def file_sha256(path: Path) -> str:
 
 
 def letter_key(content_sha256: str, ident: BackendIdentity) -> str:
-    parts = [content_sha256, ident.name, ident.version, ident.model or "", ident.prompt_version or ""]
+    parts = [
+        content_sha256,
+        ident.name,
+        ident.version,
+        ident.model or "",
+        ident.prompt_version or "",
+    ]
     if ident.text_route:  # only when not the default, so older stores keep their keys
         parts.append(ident.text_route)
     material = "\x1f".join(parts)

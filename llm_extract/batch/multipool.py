@@ -19,7 +19,10 @@ own, or stop, the embedded llama.cpp server.
 
 A child that dies (native crash, OOM killer) breaks the pool as a dead worker
 breaks :class:`concurrent.futures.ProcessPoolExecutor`: every letter in flight
-fails with ``BrokenProcessPool``, and the runner retries each of them alone.
+fails with ``BrokenProcessPool``, and the runner retries each of them alone
+(a child runs many letters at once, so its death names no single culprit;
+the per-letter time budget is not enforced here, as a thread cannot be
+stopped: the HTTP client's timeouts bound these letters).
 """
 
 from __future__ import annotations
@@ -34,13 +37,13 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
 from typing import Any
 
 from ..base import Backend
 from ..config import Config
 from ..loop import LetterResult
-from .worker import Task, crash_if_told, extract_path
+from . import faults
+from .worker import Task, extract_path, messages, settle
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +67,10 @@ def _child_main(
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     if init is not None:
         init()
+    backend = faults.in_worker(backend)  # test hook, inert in normal use
     send_lock = threading.Lock()
 
     def run(seq: int, task: Task) -> None:
-        crash_if_told(Path(task.path).stem)
         payload: LetterResult | BaseException
         try:
             payload = extract_path(task, backend, config)
@@ -77,13 +80,7 @@ def _child_main(
             results.send((seq, payload))
 
     with cf.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="extract") as pool:
-        while True:
-            try:
-                message = tasks.recv()
-            except EOFError:  # the parent has gone
-                break
-            if message is None:
-                break
+        for message in messages(tasks):
             pool.submit(run, *message)
     results.close()
 
@@ -191,12 +188,7 @@ class ThreadedProcessPool:
     def _resolve(self, child: _Child, seq: int, payload: LetterResult | BaseException) -> None:
         with self._lock:
             fut = child.inflight.pop(seq, None)
-        if fut is None:
-            return
-        if isinstance(payload, BaseException):
-            fut.set_exception(payload)
-        else:
-            fut.set_result(payload)
+        settle(fut, payload)
 
     def _break(self, reason: str) -> None:
         log.warning("%s; letters in flight will be retried", reason)

@@ -10,9 +10,10 @@
   (``--base-url``, ``-j 16`` and up): forked worker processes running a thread
   pool each** (:mod:`.multipool`), because there one process's CPU, not the
   endpoint, caps the throughput (~5-6 ms of client CPU per letter under one GIL).
-- **rules (CPU-bound: PDF text + regex): a process pool** (``spawn``), one
-  backend per process, so letters parse on every core instead of queueing on
-  the GIL.
+- **rules (CPU-bound: PDF text + regex): worker processes** (``spawn``,
+  :mod:`.isolation`), one backend and one letter at a time per process, so
+  letters parse on every core instead of queueing on the GIL, and a letter that
+  crashes, hangs or bloats its worker fails alone.
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ import concurrent.futures as cf
 import contextlib
 import functools
 import logging
-import multiprocessing
 import os
 import signal
-import sys
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import BrokenExecutor
@@ -34,12 +33,13 @@ from ..base import Backend
 from ..config import Config
 from ..errors import ConfigError
 from ..loop import LetterResult
+from .isolation import IsolatedProcessPool
 from .multipool import ThreadedProcessPool, fork_available
-from .worker import Task, extract_path
+from .run import Executor
+from .worker import Task, extract_path, init_process_worker
 
 log = logging.getLogger(__name__)
 
-Executor = Literal["auto", "thread", "process", "multi"]
 # What runs the letters once "auto" is decided.
 WorkerKind = Literal["thread", "process", "multi"]
 HTTP_DEFAULT_CONCURRENCY = 4
@@ -92,6 +92,19 @@ def _check_multi(config: Config | None) -> None:
         )
 
 
+def check_worker_limits(mode: str, config: Config) -> None:
+    """A memory cap is per worker *process* of the built-in engine: refuse it for a
+    batch whose letters run elsewhere (threads, Ray actors, the Batch API)."""
+    if config.worker_memory_mb and mode not in ("process", "multi"):
+        where = "in threads (an HTTP backend)" if mode == "thread" else f"on {mode}"
+        raise ConfigError(
+            f"--worker-memory-mb caps the built-in engine's worker processes, and this batch "
+            f"runs {where}: use --executor process (or multi), or drop the cap "
+            "(unset LLM_EXTRACT_WORKER_MEMORY_MB)",
+            field="worker_memory_mb",
+        )
+
+
 def multi_shape(concurrency: int) -> tuple[int, int]:
     """(processes, threads per process) for ``concurrency`` letters in flight."""
     processes = max(1, min(os.cpu_count() or 1, -(-concurrency // THREADS_PER_PROCESS)))
@@ -129,19 +142,6 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _init_process_worker(log_level: int) -> None:
-    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
-    # Ctrl-C reaches the whole process group: the main process handles it (records
-    # what finished, stops the pool); workers must not die with a traceback each.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        # Die with the batch: a SIGKILLed main process must not leave workers behind.
-        import ctypes
-
-        with contextlib.suppress(OSError):  # not glibc: workers exit on EOF anyway
-            ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 class WorkerPool:
     """The executor of one batch, recreated when a worker process dies (BrokenProcessPool).
 
@@ -161,7 +161,8 @@ class WorkerPool:
         self.backend, self.config, self.backend_name = backend, config, backend_name
         self.executor = self._make()
 
-    def _make(self) -> cf.Executor | ThreadedProcessPool:
+    def _make(self) -> cf.Executor | ThreadedProcessPool | IsolatedProcessPool:
+        level = logging.getLogger().getEffectiveLevel()
         if self.mode == "multi":
             processes, threads = multi_shape(self.concurrency)
             return ThreadedProcessPool(
@@ -169,31 +170,24 @@ class WorkerPool:
                 threads,
                 self.backend,
                 self.config,
-                init=functools.partial(
-                    _init_process_worker, logging.getLogger().getEffectiveLevel()
-                ),
+                init=functools.partial(init_process_worker, level, self.config.worker_memory_mb),
             )
         if self.mode == "process":
-            return cf.ProcessPoolExecutor(
-                max_workers=self.concurrency,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_process_worker,
-                initargs=(logging.getLogger().getEffectiveLevel(),),
+            return IsolatedProcessPool(
+                self.concurrency, self.backend_name, self.config, log_level=level
             )
         return cf.ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="extract")
 
     def _submit(self, task: Task) -> cf.Future[LetterResult]:
         if isinstance(self.executor, ThreadedProcessPool):
             return self.executor.submit(task)
-        if self.mode == "process":
+        if isinstance(self.executor, IsolatedProcessPool):
             # Each process builds (and caches) its own backend from name + config.
             # Worker processes start inside submit(): they inherit an ignored SIGINT,
             # so a Ctrl-C while they are still importing does not print a traceback
             # from each of them; the main process handles it.
             with _sigint_ignored():
-                return self.executor.submit(
-                    extract_path, task, None, self.config, self.backend_name
-                )
+                return self.executor.submit(task)
         return self.executor.submit(extract_path, task, self.backend, self.config)
 
     def cancel_pending(

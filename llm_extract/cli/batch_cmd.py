@@ -5,7 +5,9 @@ letter failed (in this run, or in an earlier one and not retried), 5 no letter
 failed but some are fallbacks (the parser's record: the LLM failed), 2 bad
 usage, 3 configuration (backend unavailable — checked before the first letter —,
 OUTDIR locked or not a store), 4 stopped by the circuit breaker (letter after
-letter fell back for the same transport reason), 130 interrupted.
+letter fell back for the same transport reason), 6 stopped because the disk
+holding OUTDIR is full (the store is intact: free space and run again), 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from rich.table import Table
 from ..api import close_backends
 from ..backends import default_backend_name
 from ..batch.export import FORMATS, export_store
-from ..batch.runner import BatchOptions, BatchSummary, Prices, describe_workers, run_batch
+from ..batch.pool import describe_workers
+from ..batch.run import BatchOptions, BatchSummary, Prices
+from ..batch.runner import run_batch
 from ..batch.stats import DIMENSIONS, Stats, heading, pct, stats_from_store
 from .common import backend_options, config_from_options
 
@@ -146,11 +150,13 @@ def _print_summary(s: BatchSummary, outdir: Path, console: Console) -> None:
     help="Join this Ray cluster (host:port, or 'auto') instead of starting Ray locally.",
 )
 @click.option(
-    "--ray-warm-start/--no-ray-warm-start",
+    "--worker-memory-mb",
+    type=click.IntRange(min=256),
     default=None,
-    help="With --engine ray (default off): this command extracts letters itself while Ray "
-    "and its actors start, then hands the rest to Ray (a run it can finish alone never "
-    "starts Ray).",
+    help="Cap each worker process's memory (address space) at this many MB: a letter "
+    "needing more fails alone as MemoryLimitExceeded instead of waking the kernel's OOM "
+    "killer [env LLM_EXTRACT_WORKER_MEMORY_MB]. Needs worker processes (rules, or "
+    "--executor process/multi).",
 )
 @click.option(
     "--dataset",
@@ -176,7 +182,7 @@ def batch_command(
     progress: bool | None,
     engine: str,
     ray_address: str | None,
-    ray_warm_start: bool | None,
+    worker_memory_mb: int | None,
     dataset: Path | None,
     batch_api: bool,
     **backend_opts: Any,
@@ -199,17 +205,23 @@ def batch_command(
     the same command again after a crash or Ctrl-C to resume. Exit code 0 when
     every letter was extracted, 1 when any failed, 5 when some fell back to the
     parser (the LLM failed); 3 when the backend cannot run (checked before the
-    first letter), 4 when letter after letter fell back (the run stops).
+    first letter), 4 when letter after letter fell back (the run stops), 6 when
+    the disk holding OUTDIR is full (the store is intact; free space, run again).
+
+    \b
+    A letter that crashes, hangs (past LLM_EXTRACT_LETTER_SECONDS) or exhausts
+    its worker process fails alone (WorkerCrashed, LetterTimeoutError,
+    MemoryLimitExceeded); the worker is replaced and the run goes on.
     """
     if not inputs and not retry_failed:
         raise click.UsageError("give at least one INPUT (file, folder, glob or @list)")
-    if engine != "ray" and (ray_address or dataset or ray_warm_start is not None):
-        raise click.UsageError(
-            "--ray-address, --dataset and --[no-]ray-warm-start go with --engine ray"
-        )
+    if engine != "ray" and (ray_address or dataset):
+        raise click.UsageError("--ray-address and --dataset go with --engine ray")
     if batch_api and engine == "ray":
         raise click.UsageError("--batch-api runs on the endpoint's side: drop --engine ray")
     config = config_from_options(**backend_opts)
+    if worker_memory_mb is not None:
+        config = config.with_overrides(worker_memory_mb=worker_memory_mb)
     backend = config.backend or default_backend_name(config)
     opts = BatchOptions(
         inputs=list(inputs),
@@ -232,10 +244,7 @@ def batch_command(
         elif engine == "ray":
             from ..batch.ray_engine import RayOptions, run_batch_ray
 
-            ray_opts = RayOptions(
-                address=ray_address, dataset=dataset, warm_start=ray_warm_start is True
-            )
-            summary = run_batch_ray(opts, ray_opts)
+            summary = run_batch_ray(opts, RayOptions(address=ray_address, dataset=dataset))
         else:
             summary = run_batch(opts)
     finally:
