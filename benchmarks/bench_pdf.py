@@ -143,7 +143,7 @@ def faithfulness(texts: dict[str, str]) -> dict[str, int]:
     for lid, raw in texts.items():
         ordered += in_order(raw)
         try:
-            rec = parse_letter(letter_from_text(raw, lid))
+            rec = parse_letter(letter_from_text(raw, lid)).record
         except ExtractionError:
             errors += 1
             continue
@@ -222,8 +222,8 @@ def main() -> None:
         same = 0
         for lid in common:
             try:
-                ra = parse_letter(letter_from_text(a[lid], lid)).model_dump()
-                rb = parse_letter(letter_from_text(b[lid], lid)).model_dump()
+                ra = parse_letter(letter_from_text(a[lid], lid)).record.model_dump()
+                rb = parse_letter(letter_from_text(b[lid], lid)).record.model_dump()
             except ExtractionError:
                 continue
             for r in (ra, rb):

@@ -391,17 +391,11 @@ def locate(loc: Locator, value: Any, where: Sequence[tuple[int, int]]) -> Found 
     return None
 
 
-def evidence(
-    field: str,
-    value: Any,
-    loc: Locator,
-    where: Sequence[tuple[int, int]],
-    *,
-    reader: Reader = "rules",
-    rule: str | None = None,
-    certainty: Certainty = "heuristic",
-) -> Evidence:
-    """The :class:`Evidence` of one value looked for in the ``where`` ranges, in order.
+def ground(
+    value: Any, loc: Locator, where: Sequence[tuple[int, int]]
+) -> tuple[list[tuple[int, int]], bool]:
+    """The spans of one value looked for in the ``where`` ranges, in order, and
+    whether it is grounded.
 
     A list value is grounded when every element is found (one span each); an
     absent value (null, ``[]``, ``false``) has no span and is not grounded.
@@ -422,14 +416,7 @@ def evidence(
                 grounded = False
             else:
                 spans.extend(found.spans)
-    return make_evidence(
-        field,
-        [make_span(s, e) for s, e in spans],
-        reader=reader,
-        rule=rule,
-        certainty=certainty,
-        grounded=grounded,
-    )
+    return spans, grounded
 
 
 _STEP = re.compile(r"([a-z_]+)(?:\[(\d+)\])?")

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .models import Item, Record
-from .rules.medication import STRENGTH
+from .vocab import STRENGTH, plausible_age
 
 # RECORD.md: "Case Number: ... e.g. CM16-0239110".
 CASE_NUMBER = re.compile(r"CM\d{2}-\d{7}")
@@ -80,9 +80,8 @@ US_STATES = frozenset(
         "Wyoming",
     )
 )
-# Bounds that hold for any worker and any letter: an IMR is about an adult in
-# work; visit schedules are per week; a day supply is at most a year.
-AGE_RANGE = (14, 100)
+# Bounds that hold for any letter: visit schedules are per week; a day supply
+# is at most a year.
 YEAR_RANGE = (1950, 2040)
 QUANTITY_RANGE = (1, 1000)
 FREQUENCY_RANGE = (1, 7)
@@ -165,10 +164,9 @@ def _letter(record: Record) -> Iterator[ShapeDoubt]:
     for spec in record.reviewer.specialties + record.reviewer.subspecialties:
         if not _WORDS_ONLY.fullmatch(spec) or len(spec.split()) > 8:
             yield _bad("reviewer.specialties", "ill_formed", f"specialty {spec!r} is not a name")
-    if _out_of(record.patient.age, AGE_RANGE):
-        yield _bad(
-            "patient.age", "out_of_range", f"age {record.patient.age} is outside {AGE_RANGE}"
-        )
+    age = record.patient.age
+    if age is not None and not plausible_age(age):
+        yield _bad("patient.age", "out_of_range", f"age {age} is not a person's age")
     occ = record.patient.occupation
     if occ is not None and (not _WORDS_ONLY.fullmatch(occ) or len(occ.split()) > 6):
         yield _bad("patient.occupation", "ill_formed", f"occupation {occ!r} is not a job title")

@@ -38,7 +38,7 @@ def _asks_the_model(path: Path) -> bool:
     """Does hybrid ask this letter anything (a letter decided with certainty makes no call)?"""
     letter = load_letter(path)
     seg = segment_letter(letter)
-    rules = parse_letter(letter, segments=seg)
+    rules = parse_letter(letter).record
     doubts = parse_summary(seg.summary.text(letter.text)).doubts if seg.summary else ()
     return any(uncertain_fields(rules, doubts))
 

@@ -67,7 +67,7 @@ def test_ill_formed_values_are_doubted_on_their_own_field() -> None:
         date_of_injury=dt.date(2017, 1, 5),
         decision_date=dt.date(2016, 12, 1),
         reviewer=Reviewer(licensure_states=["Californa"]),
-        patient=Patient(age=7, occupation="diagnosed with lumbar strain 12/3/2015"),
+        patient=Patient(age=300, occupation="diagnosed with lumbar strain 12/3/2015"),
         diagnoses=["with lumbar strain", "knee pain 10/22/16", "knee pain 10/22/16"],
         items=[
             Item(

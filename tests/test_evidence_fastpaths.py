@@ -1,7 +1,7 @@
 """The locator's fast paths give what the plain code gives.
 
 ``evidence._View`` builds most normalised views without its per-character
-offset map, and ``certainty._has_occupation_cue`` searches the lower-cased text
+offset map, and ``occupation.has_occupation_cue`` searches the lower-cased text
 instead of running the ``re.I`` cue; both must agree with the plain code on
 every input (same ``norm``, same offsets, same answer).  Speed itself is
 measured in ``benchmarks/bench_rules.py``, never here.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from llm_extract.evidence import _View
 from llm_extract.loading import load_letter
-from llm_extract.rules import certainty
+from llm_extract.rules import occupation
 
 TRICKY = [
     "Radicul-\nopathy of the L4-\n5 level, İstanbul ΑΣ ΒΓ",
@@ -60,8 +60,8 @@ def test_view_and_cue_fast_paths_on_tricky_text() -> None:
         for lo, hi in _slices(text, rnd, 10):
             _assert_same_view(text, lo, hi)
             part = text[lo:hi]
-            assert certainty._has_occupation_cue(part) == bool(
-                certainty.OCCUPATION_CUE.search(part)
+            assert occupation.has_occupation_cue(part) == bool(
+                occupation.OCCUPATION_CUE.search(part)
             )
 
 
@@ -71,10 +71,10 @@ def test_view_and_cue_fast_paths_on_corpus_letters(
     rnd = random.Random(1)
     for path in [*seed_paths[:2], *letter_paths[:6]]:
         text = load_letter(path).text
-        assert certainty._has_occupation_cue(text) == bool(certainty.OCCUPATION_CUE.search(text))
+        assert occupation.has_occupation_cue(text) == bool(occupation.OCCUPATION_CUE.search(text))
         for lo, hi in _slices(text, rnd, 6):
             _assert_same_view(text, lo, hi)
             part = text[lo:hi]
-            assert certainty._has_occupation_cue(part) == bool(
-                certainty.OCCUPATION_CUE.search(part)
+            assert occupation.has_occupation_cue(part) == bool(
+                occupation.OCCUPATION_CUE.search(part)
             )

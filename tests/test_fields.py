@@ -163,7 +163,7 @@ def test_llm_backend_maps_every_letter_field() -> None:
 
 
 def test_rules_evidence_names_every_field() -> None:
-    # rules/certainty.py gives every value of the parser's record its evidence.
+    # The parser's readings give every value of its record its evidence.
     from llm_extract import extract
 
     record = extract(Path(__file__).parent / "letters" / "rules_pdf_layout.txt", backend="rules")
@@ -173,7 +173,7 @@ def test_rules_evidence_names_every_field() -> None:
     ]
     assert record.items
     lost = [p for p in paths if p not in have]
-    assert not lost, f"rules/certainty.py gives no evidence for {lost}"
+    assert not lost, f"the parser gives no evidence for {lost}"
 
 
 def _spec_rows(text: str, heading: str) -> list[str]:

@@ -17,6 +17,7 @@ from llm_extract.evaluation import headline
 from llm_extract.evaluation.compare import compare
 from llm_extract.evaluation.gold import GoldRecord
 from llm_extract.evaluation.report_html import render_html
+from llm_extract.evaluation.report_json import result_to_dict
 from llm_extract.evaluation.report_text import summary_lines
 from llm_extract.evaluation.scoring import EvalResult, evaluate
 from llm_extract.loop import LetterResult
@@ -46,7 +47,7 @@ def test_the_table_has_the_standard_figures() -> None:
     standard = ("mean_field_score", "decision_accuracy", "items.precision", "items.recall")
     assert headline.names()[:4] == standard
     assert "items.f1" in headline.names()
-    doc = _result().to_dict(letters=False)
+    doc = result_to_dict(_result(), letters=False)
     assert {n: headline.from_json(doc)[n] for n in (*standard, "items.f1")} == dict.fromkeys(
         (*standard, "items.f1"), 1.0
     )
@@ -56,16 +57,19 @@ def test_the_table_has_the_standard_figures() -> None:
 @pytest.mark.usefixtures("extra_figure")
 def test_an_added_figure_reaches_every_consumer() -> None:
     result = _result()
-    doc = result.to_dict(letters=False)
+    doc = result_to_dict(result, letters=False)
     assert doc["extra"]["share"] == 0.25
     assert doc["splits"]["dev"]["extra"]["share"] == 0.25
-    assert result.figures()["extra.share"] == 0.25
-    assert result.field_value("extra.share") == 0.25
+    assert headline.all_figures(result)["extra.share"] == 0.25
+    assert headline.value_of(result, "extra.share") == 0.25
     assert "extra             share 25.0 %" in summary_lines(result)
     assert "extra share" in render_html(result)
     assert compare(doc, doc)["headline"]["extra.share"] == {"a": 0.25, "b": 0.25, "delta": 0.0}
     limits = parse_fail_under(["extra.share=0.5"])
-    assert check_fail_under(result.figures(), limits) == "fail-under: extra.share 0.2500 < 0.5000"
+    assert (
+        check_fail_under(headline.all_figures(result), limits)
+        == "fail-under: extra.share 0.2500 < 0.5000"
+    )
     assert _figures_from_dict(doc)["extra.share"] == 0.25
 
 

@@ -14,8 +14,11 @@ from llm_extract.llm.crosscheck import LetterContext, arbitrate
 from llm_extract.llm.hybrid import uncertain_fields
 from llm_extract.loading import load_letter
 from llm_extract.models import Category, Record, Sex
-from llm_extract.rules import certainty
 from llm_extract.rules.backend import parse_letter
+from llm_extract.rules.body_region import body_region_verdict
+from llm_extract.rules.categories import category_verdict
+from llm_extract.rules.counts import quantity_verdict
+from llm_extract.rules.summary import parse_summary
 
 
 # -- the locator -----------------------------------------------------------------
@@ -71,7 +74,7 @@ def test_locator_finds_counts_as_digits_words_and_products(
 
 
 def test_field_value_walks_item_paths() -> None:
-    rules = parse_letter(load_letter(SYNTHETIC / "rules_pdf_layout.txt"))
+    rules = parse_letter(load_letter(SYNTHETIC / "rules_pdf_layout.txt")).record
     assert field_value(rules, "items[3].medication.name") == "Oxycodone HCL ER"
     assert field_value(rules, "items[0].medication.name") is None
     assert field_value(rules, "items[99].quantity") is None
@@ -80,7 +83,7 @@ def test_field_value_walks_item_paths() -> None:
 # -- the parser's certainty and evidence --------------------------------------------
 def test_rules_record_carries_evidence_for_every_field() -> None:
     letter = load_letter(SYNTHETIC / "rules_pdf_layout.txt")
-    rules = parse_letter(letter)
+    rules = parse_letter(letter).record
     fields = {e.field for e in rules.evidence}
     for name in (
         "case_number",
@@ -119,7 +122,7 @@ def test_rules_record_carries_evidence_for_every_field() -> None:
     ],
 )
 def test_count_certainty(request_text: str, quantity: int | None, expected: str) -> None:
-    assert certainty.quantity(quantity, request_text)[0] == expected
+    assert quantity_verdict(quantity, request_text)[0] == expected
 
 
 def test_certainty_of_summary_fields() -> None:
@@ -127,14 +130,22 @@ def test_certainty_of_summary_fields() -> None:
     two = (
         "The injured worker is a 47 year old female, diagnosed with lumbar strain and knee sprain."
     )
-    assert certainty.age_sex("patient.age", 47, one)[0] == "exact"
-    assert certainty.diagnoses(["lumbar strain"], one)[0] == "exact"
-    assert certainty.diagnoses(["lumbar strain", "knee sprain"], two)[0] == "heuristic"
-    assert certainty.diagnoses([], "She reports neck pain.")[0] == "exact"  # complaints only
-    assert certainty.diagnoses([], "Her diagnoses: see above.")[0] == "undecided"
-    assert certainty.category("MRI of the lumbar spine")[0] == "exact"
-    assert certainty.category("ESWT for the shoulder")[0] == "undecided"
-    assert certainty.body_region(None, "Purchase of a wheelchair")[0] == "exact"
+    assert _summary_verdict("patient.age", 47, one)[0] == "exact"
+    assert _summary_verdict("diagnoses", ["lumbar strain"], one)[0] == "exact"
+    assert _summary_verdict("diagnoses", ["lumbar strain", "knee sprain"], two)[0] == "heuristic"
+    complaints_only = "She reports neck pain."
+    assert _summary_verdict("diagnoses", [], complaints_only)[0] == "exact"
+    assert _summary_verdict("diagnoses", [], "Her diagnoses: see above.")[0] == "undecided"
+    assert category_verdict("MRI of the lumbar spine")[0] == "exact"
+    assert category_verdict("ESWT for the shoulder")[0] == "undecided"
+    assert body_region_verdict(None, "Purchase of a wheelchair")[0] == "exact"
+
+
+def _summary_verdict(path: str, value: object, summary: str) -> tuple[str, str]:
+    """The parser's reading of ``path`` in ``summary`` (which must read ``value``)."""
+    read = next(r for r in parse_summary(summary).readings if r.field == path)
+    assert read.value == value
+    return read.certainty, read.rule
 
 
 # -- arbitration ---------------------------------------------------------------------
@@ -143,8 +154,6 @@ def _setup(
 ) -> tuple[Record, LetterContext]:
     """A synthetic letter (``edit``: one replacement in its text), its parser record and context."""
     import dataclasses
-
-    from llm_extract.rules.summary import parse_summary
 
     letter = load_letter(SYNTHETIC / name)
     if edit is not None:
@@ -158,7 +167,7 @@ def _setup(
         lines=[(b.decision_line.start, b.decision_line.end) for b in seg.items],
         diagnosis_doubts=parse_summary(seg.summary.text(letter.text)).doubts,
     )
-    return parse_letter(letter, segments=seg), ctx
+    return parse_letter(letter).record, ctx
 
 
 def _undecide(rules: Record, path: str, value: Any = None) -> None:

@@ -55,7 +55,7 @@ def _run(
         record = backend.extract(letter)
     finally:
         backend.close()
-    return record, parse_letter(letter)
+    return record, parse_letter(letter).record
 
 
 def _assert_llm_provenance(record: Record, backend: str) -> None:

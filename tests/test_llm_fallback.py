@@ -36,7 +36,7 @@ def test_hybrid_falls_back_to_rules_when_llm_fails() -> None:
         record = backend.extract(letter)
     finally:
         backend.close()
-    rules = parse_letter(letter)
+    rules = parse_letter(letter).record
     prov = record.provenance
     assert prov is not None and prov.backend == "hybrid"
     assert prov.fallback is True

@@ -60,7 +60,7 @@ def test_an_undoubted_heuristic_diagnosis_list_is_not_asked(fake: FakeOpenAI) ->
         ),
         letter_id="undoubted",
     )
-    rules = parse_letter(letter)
+    rules = parse_letter(letter).record
     ev = rules.evidence_for("diagnoses")
     assert ev is not None and ev.certainty == "heuristic" and len(rules.diagnoses) == 2
     assert uncertain_fields(rules) == ((), ())
@@ -75,7 +75,7 @@ def test_an_undoubted_heuristic_diagnosis_list_is_not_asked(fake: FakeOpenAI) ->
 
 def test_a_letter_decided_with_certainty_makes_no_call(fake: FakeOpenAI) -> None:
     letter = letter_from_text(_certain_letter(), letter_id="certain")
-    rules = parse_letter(letter)
+    rules = parse_letter(letter).record
     assert uncertain_fields(rules) == ((), ())
     backend = _backend(fake)
     try:
@@ -98,7 +98,7 @@ def test_a_made_up_llm_value_is_not_kept(fake: FakeOpenAI) -> None:
         old, "Diagnoses include lumbar strain, status post being struck by a pallet."
     )
     letter = letter_from_text(text, letter_id="made_up")
-    rules = parse_letter(letter)
+    rules = parse_letter(letter).record
     summary = segment_letter(letter).summary
     assert summary is not None
     doubts = parse_summary(summary.text(letter.text)).doubts
@@ -195,7 +195,7 @@ def test_a_site_no_reader_settles_stays_flagged(
         text.replace(line, "TOC to ortho spine surgeon eval and treatment: Upheld"),
         letter_id="site",
     )
-    rules = parse_letter(letter)
+    rules = parse_letter(letter).record
     reason = "items[0].body_region: the request has an anatomical word no reader read as a site"
     assert rules.items[0].body_region is None and reason in rules.review_reasons
     letter_fields, item_fields = uncertain_fields(rules)

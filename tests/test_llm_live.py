@@ -38,7 +38,7 @@ def test_live_backend_on_a_real_letter(backend: str, letters_dir: Path) -> None:
     letter = load_letter(letters_dir / f"{LETTER}.pdf")
     config = load_config(env={}, timeout_s=900.0)  # base_url None: the embedded server
     record = extract(letter, backend=backend, config=config)
-    rules = parse_letter(letter)
+    rules = parse_letter(letter).record
     prov = record.provenance
     assert prov is not None and prov.backend == backend and not prov.fallback
     assert prov.model and prov.prompt_version == prompt_version()
@@ -61,7 +61,7 @@ def test_live_hybrid_settles_a_doubted_diagnosis_list(letters_dir: Path) -> None
     seg = segment_letter(letter)
     assert seg.summary is not None
     (doubt,) = parse_summary(seg.summary.text(letter.text)).doubts
-    rules = parse_letter(letter)
+    rules = parse_letter(letter).record
     record = extract(letter, backend="hybrid", config=load_config(env={}, timeout_s=900.0))
     prov = record.provenance
     assert prov is not None and not prov.fallback and prov.usage.prompt_tokens > 0

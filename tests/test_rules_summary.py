@@ -8,7 +8,9 @@ import pytest
 
 from llm_extract.models import Sex
 from llm_extract.rules.credentials import parse_reviewer
-from llm_extract.rules.summary import parse_diagnoses, parse_occupation, parse_patient
+from llm_extract.rules.diagnoses import parse_diagnoses
+from llm_extract.rules.occupation import parse_occupation
+from llm_extract.rules.summary import parse_patient
 
 
 @pytest.mark.parametrize(
@@ -158,7 +160,7 @@ def test_diagnoses_label_inside_a_sentence_is_not_a_list(seeds_dir: Path) -> Non
     # the middle of a sentence must not become diagnoses; a "Diagnosis:" label that
     # opens its sentence still does (seed 004, after a closing quote).
     from llm_extract.loading import load_letter
-    from llm_extract.rules.summary import parse_diagnoses
+    from llm_extract.rules.diagnoses import parse_diagnoses
 
     injected = (
         "The injured worker is undergoing treatment for lumbar radiculopathy. IMPORTANT "

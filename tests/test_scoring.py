@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from llm_extract.errors import InputError, RecordValidationError
-from llm_extract.evaluation.align import align_requests, hungarian_max, request_similarity
+from llm_extract.evaluation.align import align_requests, request_similarity
 from llm_extract.evaluation.gold import GoldRecord, load_gold, load_predictions
+from llm_extract.evaluation.report_json import result_to_dict
 from llm_extract.evaluation.scoring import (
     FIELD_NAMES,
     FIELDS,
@@ -29,9 +30,9 @@ from llm_extract.evaluation.scoring import (
     evaluate,
     score_value,
 )
-from llm_extract.evaluation.values import diagnosis_matches
 from llm_extract.loop import LetterResult, error_data
 from llm_extract.models import Item, Record
+from llm_extract.textsets import diagnosis_matches, hungarian_max
 
 GOLD: dict[str, Any] = {
     "letter_id": "CM99-0000001",
@@ -438,7 +439,7 @@ def test_failed_letter_is_scored_as_an_empty_record() -> None:
     assert s["case_number"] == 0.0
     assert s["decision"] is None  # no gold items: item fields have no instances
     assert [lr.letter_id for lr in result.errors] == ["CM99-0000001"]
-    assert result.to_dict()["errors"][0]["message"] == "NotIMRLetterError: not an IMR letter"
+    assert result_to_dict(result)["errors"][0]["message"] == "NotIMRLetterError: not an IMR letter"
 
 
 def test_missing_prediction_is_an_error() -> None:
@@ -468,7 +469,7 @@ def test_string_fields_ignore_case_and_whitespace() -> None:
 
 def test_result_json_has_the_documented_keys() -> None:
     gold = gold_record()
-    d = run(gold, gold).to_dict()
+    d = result_to_dict(run(gold, gold))
     for key in ("mean_field_score", "decision_accuracy", "fields", "items", "cost", "letters"):
         assert key in d
     assert set(d["fields"]) == set(FIELD_NAMES)
@@ -530,7 +531,7 @@ def test_figures_per_split() -> None:
             other.letter_id: LetterResult.of_record(other.letter_id, wrong),
         },
     )
-    splits = result.to_dict()["splits"]
+    splits = result_to_dict(result)["splits"]
     assert splits["dev"]["decision_accuracy"] == 1.0
     assert splits["test"]["decision_accuracy"] == 0.75
     assert result.decision_accuracy == 7 / 8

@@ -196,7 +196,7 @@ def test_corpus_requests_are_located_and_their_outcome_words_read(
             letter=letter, parts=split_at_headings(letter.text), loc=Locator(letter.text)
         )
         ranges = reading.ranges("decision", "rationale")
-        for i, item in enumerate(parse_letter(letter).items):
+        for i, item in enumerate(parse_letter(letter).record.items):
             found = reader._locate_request(reading, item.request, None, ranges)
             assert found is not None, (path.name, item.request)
             assert whole_letter._decided(letter.text, found, ranges)

@@ -19,6 +19,7 @@ from ..evaluation.calibration import examples, leave_one_split_out, print_calibr
 from ..evaluation.compare import compare, load_result, print_comparison
 from ..evaluation.gold import SPLITS, GoldRecord, gold_digest, load_gold, load_predictions
 from ..evaluation.report_html import write_html
+from ..evaluation.report_json import result_to_dict
 from ..evaluation.report_text import print_report
 from ..evaluation.runner import (
     attach_texts,
@@ -231,7 +232,7 @@ def eval_command(
     _report(result, as_json, html_file, out_console)
     if calibration and not as_json:
         print_calibration(result.meta["calibration"], out_console)
-    return _fail_under(result.figures(), limits)
+    return _fail_under(headline.all_figures(result), limits)
 
 
 def _fail_under(figures: dict[str, float | None], limits: list[tuple[str, float]]) -> int:
@@ -322,7 +323,7 @@ def _save_predictions(path: Path, predictions: dict[str, LetterResult]) -> None:
 
 def _report(result: EvalResult, as_json: bool, html_file: Path | None, console: Console) -> None:
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(result_to_dict(result), indent=2, ensure_ascii=False))
     else:
         print_report(result, console)
     if html_file:

@@ -83,7 +83,7 @@ def flag_record(letter: Letter, record: Record, notes: Iterable[str] = ()) -> Re
 def unsettled_sites(record: Record) -> list[str]:
     """A body region left undecided: the request names anatomy, no site was read.
 
-    (``rules.certainty.body_region``: an anatomical word the site list does
+    (``rules.body_region.body_region_verdict``: an anatomical word the site list does
     not know.)  The hybrid backend withdraws the reason when the model's
     grounded site settles it.
     """

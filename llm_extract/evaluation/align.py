@@ -17,27 +17,20 @@ assignment on text similarity)".  Here that is:
   requests (two identical ``Physical therapy`` lines) without overriding a
   clear text match.
 * The assignment maximising the total weight is found with the Hungarian
-  algorithm (implemented here; no scipy dependency).
+  algorithm (:func:`llm_extract.textsets.hungarian_max`; no scipy dependency).
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..normalize import clean_string
+from ..textsets import hungarian_max, words
 
 MIN_SIMILARITY = 0.5
 ORDER_WEIGHT = 0.1
-
-_WORD = re.compile(r"[^\W_]+")
-
-
-def words(text: str) -> set[str]:
-    """Case-folded word set (letters and digits; punctuation splits words)."""
-    return set(_WORD.findall(clean_string(text).casefold()))
 
 
 def request_similarity(a: str, b: str) -> float:
@@ -51,68 +44,6 @@ def request_similarity(a: str, b: str) -> float:
         word_score = (inter / len(wa | wb) + inter / min(len(wa), len(wb))) / 2
     char_score = difflib.SequenceMatcher(None, a_norm, b_norm, autojunk=False).ratio()
     return max(word_score, char_score)
-
-
-def hungarian_max(weights: Sequence[Sequence[float]]) -> list[tuple[int, int]]:
-    """Rows-to-columns assignment maximising the total weight.
-
-    Rectangular input is fine: every row (if rows <= columns) or every column
-    is assigned.  Classic O(n^2 m) shortest augmenting path version with
-    potentials (Kuhn-Munkres), on costs = -weights.
-    """
-    n = len(weights)
-    m = len(weights[0]) if n else 0
-    if n == 0 or m == 0:
-        return []
-    transposed = n > m
-    if transposed:
-        cost = [[-float(weights[i][j]) for i in range(n)] for j in range(m)]
-        n, m = m, n
-    else:
-        cost = [[-float(w) for w in row] for row in weights]
-    inf = float("inf")
-    u = [0.0] * (n + 1)
-    v = [0.0] * (m + 1)
-    p = [0] * (m + 1)  # p[j]: row (1-based) assigned to column j; 0 = none
-    way = [0] * (m + 1)
-    for i in range(1, n + 1):
-        p[0] = i
-        j0 = 0
-        minv = [inf] * (m + 1)
-        used = [False] * (m + 1)
-        while True:
-            used[j0] = True
-            i0 = p[j0]
-            delta = inf
-            j1 = 0
-            for j in range(1, m + 1):
-                if not used[j]:
-                    cur = cost[i0 - 1][j - 1] - u[i0] - v[j]
-                    if cur < minv[j]:
-                        minv[j] = cur
-                        way[j] = j0
-                    if minv[j] < delta:
-                        delta = minv[j]
-                        j1 = j
-            for j in range(m + 1):
-                if used[j]:
-                    u[p[j]] += delta
-                    v[j] -= delta
-                else:
-                    minv[j] -= delta
-            j0 = j1
-            if p[j0] == 0:
-                break
-        while True:
-            j1 = way[j0]
-            p[j0] = p[j1]
-            j0 = j1
-            if j0 == 0:
-                break
-    pairs = [(p[j] - 1, j - 1) for j in range(1, m + 1) if p[j] != 0]
-    if transposed:
-        pairs = [(c, r) for r, c in pairs]
-    return sorted(pairs)
 
 
 @dataclass(frozen=True)

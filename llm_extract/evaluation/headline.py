@@ -29,12 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from . import review_signal
-
-if TYPE_CHECKING:
-    from .scoring import EvalResult
+from .scoring import EvalResult
 
 
 @dataclass(frozen=True)
@@ -89,6 +87,19 @@ def better(name: str) -> str | None:
 def figures(result: EvalResult) -> dict[str, float | None]:
     """``{name: value}`` of every headline figure (unrounded)."""
     return {f.name: f.value(result) for f in HEADLINES}
+
+
+def all_figures(result: EvalResult) -> dict[str, float | None]:
+    """Every field score and headline figure by name (for --fail-under)."""
+    return {**{n: fs.score for n, fs in result.fields.items()}, **figures(result)}
+
+
+def value_of(result: EvalResult, name: str) -> float | None:
+    """A headline figure or a field's score, by name."""
+    for fig in HEADLINES:
+        if fig.name == name:
+            return fig.value(result)
+    return result.fields[name].score
 
 
 def lookup(doc: Mapping[str, Any], name: str) -> Any:

@@ -18,10 +18,9 @@ person would review.  The headline figures ``review.flag_rate``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .scoring import EvalResult, InstanceScore, ScoredLetter
+from .scoring import EvalResult, InstanceScore, ScoredLetter
 
 
 @dataclass

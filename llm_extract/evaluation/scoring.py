@@ -53,7 +53,6 @@ from ..fields import SpecField, spec_fields, value_at
 from ..loop import LetterResult, error_data
 from ..models import Item, Record
 from ..normalize import jsonable
-from . import headline
 from .align import Alignment, align_requests
 from .gold import GoldRecord
 from .values import DIAGNOSES, EXACT, SET_F1, compare_values, is_present, norm_set
@@ -274,17 +273,6 @@ class EvalResult:
     def errors(self) -> list[ScoredLetter]:
         return [lr for lr in self.letters if lr.error is not None]
 
-    def field_value(self, name: str) -> float | None:
-        """A headline figure (:mod:`.headline`) or a field's score, by name."""
-        for fig in headline.HEADLINES:
-            if fig.name == name:
-                return fig.value(self)
-        return self.fields[name].score
-
-    def figures(self) -> dict[str, float | None]:
-        """Every field score and headline figure by name (for --fail-under)."""
-        return {**{n: fs.score for n, fs in self.fields.items()}, **headline.figures(self)}
-
     def cost(self) -> dict[str, Any]:
         secs = [s for lr in self.letters if (s := lr.prediction.usage_seconds) is not None]
         tokens = [lr.prediction.tokens() for lr in self.letters]
@@ -311,12 +299,6 @@ class EvalResult:
         if len(names) < 2:
             return {}
         return {name: summarise([lr for lr in self.letters if lr.split == name]) for name in names}
-
-    def to_dict(self, *, letters: bool = True) -> dict[str, Any]:
-        """The stable ``--json`` document (built by :mod:`.report_json`)."""
-        from .report_json import result_to_dict
-
-        return result_to_dict(self, letters=letters)
 
 
 def summarise(letters: list[ScoredLetter], meta: dict[str, Any] | None = None) -> EvalResult:

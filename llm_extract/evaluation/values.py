@@ -9,17 +9,16 @@ line-break hyphenation undone, case-folded; dates as ISO; enums by value.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from enum import Enum
 from typing import Any
 
 from ..normalize import clean_string
-from .align import hungarian_max, words
+from ..textsets import diagnosis_matches
 
 EXACT = "exact"
 SET_F1 = "set_f1"
 DIAGNOSES = "jaccard_f1"
-DIAGNOSIS_MIN_JACCARD = 0.5
 
 
 def norm_exact(value: Any) -> Any:
@@ -66,35 +65,6 @@ def f1_from_counts(tp: int, fp: int, fn: int) -> float:
 def set_counts(gold: set[str], predicted: set[str]) -> tuple[int, int, int]:
     tp = len(gold & predicted)
     return tp, len(predicted - gold), len(gold - predicted)
-
-
-def jaccard(a: set[str], b: set[str]) -> float:
-    if not a and not b:
-        return 1.0
-    return len(a & b) / len(a | b)
-
-
-def diagnosis_matches(
-    gold: Sequence[str], predicted: Sequence[str]
-) -> list[tuple[int, int, float]]:
-    """One-to-one matches (gold index, predicted index, Jaccard), as many as possible.
-
-    Jaccard >= 0.5 on word sets makes a pair eligible; the assignment maximises
-    the number of matched pairs first (weight 1 each) and, among those, the
-    total Jaccard (a bonus too small to trade away a pair).
-    """
-    gw = [words(g) for g in gold]
-    pw = [words(p) for p in predicted]
-    if not gw or not pw:
-        return []
-    eps = 1.0 / (min(len(gw), len(pw)) + 1)
-    sims = [[jaccard(a, b) if a and b else 0.0 for b in pw] for a in gw]
-    weights = [[1.0 + eps * s if s >= DIAGNOSIS_MIN_JACCARD else 0.0 for s in row] for row in sims]
-    return [
-        (i, j, round(sims[i][j], 4))
-        for i, j in hungarian_max(weights)
-        if sims[i][j] >= DIAGNOSIS_MIN_JACCARD
-    ]
 
 
 def _dedupe(values: Iterable[Any]) -> list[str]:

@@ -17,10 +17,12 @@ import logging
 
 from ..base import make_provenance
 from ..config import Config
-from ..document.segment import ItemBlock, segment_letter
+from ..document.segment import ItemBlock, Segments, segment_letter
 from ..document.text import clean
+from ..evidence import field_value
 from ..loading import Letter
 from ..models import (
+    Evidence,
     GuidelineSources,
     Item,
     Medication,
@@ -31,7 +33,7 @@ from ..models import (
     Span,
     Usage,
 )
-from ..rules.certainty import llm_evidence
+from ..rules.readings import HEURISTIC, UNDECIDED, Places, Reading, field_paths
 from .client import LazyClient, LLMIdentity, to_usage
 from .excerpts import summary_excerpt
 from .prompting import load_prompt
@@ -183,3 +185,21 @@ def _item(f: ItemFacts, block: ItemBlock) -> Item:
         maximus_guideline=f.maximus_guideline,
         span=Span(start=block.decision_line.start, end=block.decision_line.end),
     )
+
+
+def llm_evidence(record: Record, text: str, seg: Segments) -> list[Evidence]:
+    """``Record.evidence`` of a record the LLM read alone.
+
+    Each value is located where the parser reads that field
+    (:class:`~llm_extract.rules.readings.Places`); the reader is the LLM, whose
+    reading is a heuristic (``undecided`` where it gave nothing).
+    """
+    places = Places.of(text, seg)
+    out = []
+    for path in field_paths(len(record.items)):
+        value = field_value(record, path)
+        certainty = UNDECIDED if value in (None, [], False) else HEURISTIC
+        dos = field_value(record, path.replace("retrospective", "date_of_service"))
+        located = places.locate(Reading(path, value, "llm", certainty), dos)
+        out.append(located.evidence(reader="llm"))
+    return out

@@ -1,7 +1,7 @@
 """Arbitration: the parser's value or the LLM's, decided by evidence.
 
 The hybrid asks the LLM only for fields the parser is not certain of
-(:mod:`llm_extract.rules.certainty`).  For each answered field the table
+(its readings, :mod:`llm_extract.rules.readings`).  For each answered field the table
 :data:`ARBITERS` says where the value must stand in the letter (the case
 summary, the item's decision statement, the whole letter), how it is located
 (:mod:`llm_extract.evidence`), what makes it implausible, and how two values
@@ -44,23 +44,13 @@ from typing import Any
 from ..evidence import Found, Locator, field_value, locate, make_evidence
 from ..models import Category, Check, Evidence, Item, Medication, Record
 from ..normalize import jsonable
-from ..rules.body_region import _SITE
 from ..rules.categories import has_keyword_for
-from ..rules.certainty import ANATOMY
-from ..rules.counts import _blank, words_to_digits
-from ..rules.summary import _QUALIFIER, Doubt
-from .doubts import jaccard as _jaccard
+from ..rules.counts import blank_not_counts, words_to_digits
+from ..rules.diagnoses import Doubt
+from ..textsets import SAME_DIAGNOSIS, diagnosis_matches, jaccard, words
+from ..vocab import ANATOMY, QUALIFIER, SITE, names_the_patient, plausible_age
 from .doubts import matched, supported_alternative
-from .doubts import words as _words
 
-# What letters call the patient is not an occupation.  On a holdout letter the
-# model answered occupation "injured worker" (copied from the summary, so
-# grounded) for a patient whose job is never stated.
-_NOT_AN_OCCUPATION = re.compile(
-    r"^(?:the\s+|an?\s+)?(?:injured\s+)?(?:worker|employee|patient|claimant|applicant"
-    r"|individual|person|man|woman|male|female|ip|iw)s?$",
-    re.I,
-)
 _DIAGNOSIS_CUE = re.compile(r"diagnos|treat(?:ed|ment|ing)\s+for|impression|assessment|ICD", re.I)
 _CUE_IN_VALUE = re.compile(r"\bdiagnos\w*|\bincludes?\b|\btreated\s+for\b", re.I)
 _STRENGTH_IN_NAME = re.compile(r"\d\s*(?:mg|mcg|%|ml|g)(?![A-Za-z])", re.I)
@@ -130,7 +120,7 @@ def _quantity_implausible(value: int, request: str) -> str | None:
     if value <= 0:
         return "not a positive count"
     spelled = words_to_digits(request)
-    blanked = _blank(spelled)
+    blanked = blank_not_counts(spelled)
 
     def unit_after(pattern: re.Pattern[str], end: int) -> bool:
         rng = _RANGE_AFTER.match(blanked, end)
@@ -186,7 +176,9 @@ def _body_region_implausible(value: str, request: str) -> str | None:
 
 
 def _occupation_implausible(value: str, text: str) -> str | None:
-    return "a word for the patient, not a job" if _NOT_AN_OCCUPATION.match(value.strip()) else None
+    # The model may copy what the summary calls the patient ("injured worker"),
+    # grounded but no job.
+    return "a word for the patient, not a job" if names_the_patient(value) else None
 
 
 def _medication_implausible(value: str, request: str) -> str | None:
@@ -203,7 +195,7 @@ def _modifier_only(llm: Any, rules: Any) -> bool:
 
 
 def _age_implausible(value: int, text: str) -> str | None:
-    return None if 0 < value < 120 else "not an age"
+    return None if plausible_age(value) else "not an age"
 
 
 def _same_diagnoses(a: Any, b: Any) -> bool:
@@ -211,16 +203,8 @@ def _same_diagnoses(a: Any, b: Any) -> bool:
 
 
 def _diagnoses_match(llm: list[str], rules: list[str]) -> bool:
-    """The same diagnoses, written differently: one-to-one by word overlap >= 0.5 (the scorer's)."""
-    if len(llm) != len(rules):
-        return False
-    free = list(rules)
-    for d in llm:
-        best = max(free, key=lambda r: _jaccard(d, r), default=None)
-        if best is None or _jaccard(d, best) < 0.5:
-            return False
-        free.remove(best)
-    return True
+    """The same diagnoses, written differently: every one matched as the scorer matches them."""
+    return len(llm) == len(rules) and len(diagnosis_matches(rules, llm)) == len(llm)
 
 
 def _find_int_no_products(loc: Locator, value: Any, where: list[tuple[int, int]]) -> Found | None:
@@ -436,7 +420,7 @@ def arbitrate_diagnoses(a: _Arbitration, llm: list[str]) -> None:
     for d in llm:
         found = locate(a.loc, d, where)
         if found is None and not _not_a_diagnosis(d):
-            attested += any(_words(d) <= _words(r) for r in rules)
+            attested += any(words(d) <= words(r) for r in rules)
         sentence = _sentence_around(a.loc.text, found) if found else ""
         # A complaint ("complains of neck pain") is no diagnosis: a kept one
         # stands in a sentence with a diagnosis cue.
@@ -484,7 +468,7 @@ def arbitrate_diagnoses(a: _Arbitration, llm: list[str]) -> None:
     # The parser's list loses when it holds a non-diagnosis and the model's
     # list, all grounded, still covers every plausible diagnosis the parser had.
     covers = all(
-        any(_words(d) <= _words(k) or _jaccard(d, k) >= 0.5 for k in kept)
+        any(words(d) <= words(k) or jaccard(d, k) >= SAME_DIAGNOSIS for k in kept)
         for d in rules
         if d not in rules_bad
     )
@@ -511,8 +495,8 @@ def arbitrate_diagnoses(a: _Arbitration, llm: list[str]) -> None:
 
 def _covers_two(value: str, rules: list[str]) -> bool:
     """Does ``value`` hold most words of two of the parser's diagnoses (a merge, not one)?"""
-    w = _words(value)
-    return sum(len(_words(r) & w) * 2 >= len(_words(r)) for r in rules) >= 2
+    w = words(value)
+    return sum(len(words(r) & w) * 2 >= len(words(r)) for r in rules) >= 2
 
 
 def _settle_doubt(
@@ -573,7 +557,7 @@ def _not_a_diagnosis(value: str) -> bool:
     v = value.strip()
     # An ICD qualifier alone ("initial encounter", "unspecified") only
     # qualifies the diagnosis before it.
-    return bool(_CUE_IN_VALUE.search(v)) or bool(_SITE.fullmatch(v)) or bool(_QUALIFIER.match(v))
+    return bool(_CUE_IN_VALUE.search(v)) or bool(SITE.fullmatch(v)) or bool(QUALIFIER.match(v))
 
 
 def _sentence_around(text: str, found: Found) -> str:

@@ -11,38 +11,15 @@ stays flagged either way: the doubt is a review reason.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from ..rules.summary import Doubt
-
-
-def words(s: str) -> set[str]:
-    """The lower-case words of ``s`` (the scorer's view of a diagnosis)."""
-    return set(re.findall(r"[a-z0-9]+", s.casefold()))
-
-
-def jaccard(a: str, b: str) -> float:
-    """Word overlap of two diagnoses; >= 0.5 is the same diagnosis to the scorer."""
-    wa, wb = words(a), words(b)
-    return len(wa & wb) / len(wa | wb) if wa | wb else 1.0
+from ..rules.diagnoses import Doubt
+from ..textsets import SAME_DIAGNOSIS, diagnosis_matches, jaccard
 
 
 def matched(model: Sequence[str], reading: Sequence[str]) -> int:
-    """How many diagnoses pair up one to one, best first, at word overlap >= 0.5 (the scorer's)."""
-    pairs = sorted(
-        ((jaccard(m, r), i, j) for i, m in enumerate(model) for j, r in enumerate(reading)),
-        reverse=True,
-    )
-    used_m: set[int] = set()
-    used_r: set[int] = set()
-    for score, i, j in pairs:
-        if score < 0.5:
-            break
-        if i not in used_m and j not in used_r:
-            used_m.add(i)
-            used_r.add(j)
-    return len(used_m)
+    """How many diagnoses pair up one to one as the scorer pairs them (:func:`diagnosis_matches`)."""
+    return len(diagnosis_matches(model, reading))
 
 
 def supports(model: Sequence[str], parser: Sequence[str], alternative: Sequence[str]) -> bool:
@@ -62,10 +39,10 @@ def supports(model: Sequence[str], parser: Sequence[str], alternative: Sequence[
 
     for m in model:
         to_removed = near(m, removed)
-        if to_removed >= 0.5 and to_removed > near(m, added):
+        if to_removed >= SAME_DIAGNOSIS and to_removed > near(m, added):
             return False
     return all(
-        any(jaccard(m, a) >= 0.5 and jaccard(m, a) >= near(m, removed) for m in model)
+        any(jaccard(m, a) >= SAME_DIAGNOSIS and jaccard(m, a) >= near(m, removed) for m in model)
         for a in added
     )
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 import re
 
 from ..document.text import DATE_RE, clean
+from ..textsets import sentences
 
-# A sentence ends at . ! ? followed by space and an upper-case letter or digit.
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"(])")
 _AGE = r"\d+\s*-?\s*(?:year|yr)s?\s*-?\s*old|\bage\s+\d+|\baged\s+\d+"
 _DIAGNOSES = r"diagnos|treat(?:ed|ment)\s+for"
 # The sentences each summary field is stated in (RECORD.md's phrases).
@@ -50,7 +49,7 @@ def summary_excerpt(
     text = clean(summary)
     keep: list[str] = []
     size = 0
-    for sentence in _SENTENCE.split(text):
+    for sentence in sentences(text):
         if not needed.search(sentence):
             continue
         only_injury = _INJURY.search(sentence) and not other.search(sentence)

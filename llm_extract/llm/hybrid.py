@@ -1,7 +1,7 @@
 """The ``hybrid`` backend: the parser decides; the LLM is asked only what it is not sure of.
 
 1. The parser reads the whole letter; every value carries its evidence and the
-   parser's certainty (:mod:`llm_extract.rules.certainty`).
+   parser's certainty (its reading, :mod:`llm_extract.rules.readings`).
 2. The fields the LLM can answer (:data:`ASKABLE`) that the parser did not
    decide by an exact rule are asked in **one** call, whose answer schema
    holds only those fields (:func:`~llm_extract.llm.schemas.hybrid_answer_for`);
@@ -9,7 +9,7 @@
    letter, so llama.cpp reuses it.  A letter decided with certainty makes no
    call and spends no tokens.  The diagnosis list (the longest answer) is
    asked only when the parser did not read it or doubts it
-   (:func:`llm_extract.rules.summary.diagnosis_doubts`); the model's list
+   (:func:`llm_extract.rules.diagnoses.diagnosis_doubts`); the model's list
    then chooses between the parser's two readings (:mod:`.doubts`).
 3. Each answer is arbitrated by evidence (:mod:`llm_extract.llm.crosscheck`).
    Decisions and the item list are never asked: they stay the parser's.
@@ -31,15 +31,13 @@ from typing import Any
 from ..base import make_provenance
 from ..config import Config
 from ..document.completeness import unsettled_sites
-from ..document.segment import Segments, segment_letter
+from ..document.segment import Segments
 from ..document.text import clean
 from ..errors import BackendUnavailableError, LLMError
-from ..evidence import Locator
 from ..loading import Letter
 from ..models import Record, Usage
 from ..rules.backend import parse_letter
-from ..rules.certainty import request_range
-from ..rules.summary import Doubt, parse_summary
+from ..rules.diagnoses import Doubt
 from .client import LazyClient, LLMIdentity, to_usage
 from .crosscheck import REASON_UNAVAILABLE, LetterContext, arbitrate
 from .excerpts import summary_excerpt
@@ -48,13 +46,8 @@ from .schemas import hybrid_answer_for, item_key
 
 log = logging.getLogger(__name__)
 
-# 1.1: an LLM body region must name anatomy; 1.2: exactly one label per decision
-# line; 1.3: "injured worker" and the like are not an occupation; 2.0: only the
-# fields the parser is not certain of are asked, arbitration by evidence;
-# 2.1: disagreement is the review signal (a count one reader lacks, a different
-# number of diagnoses are flagged; a parser value that breaks a validator yields);
-# 2.2: the parser's doubts about a diagnosis list are review reasons, and the
-# model's list chooses between the parser's two readings.
+# Recorded in provenance and in the batch store's keys: a change to what is
+# asked or how answers are arbitrated is a new version (CHANGELOG.md).
 HYBRID_VERSION = "hybrid-2.2"
 
 # Record path -> answer key, for the fields the LLM may be asked.
@@ -103,7 +96,7 @@ def uncertain_fields(
 
     Every askable field the parser did not decide by an exact rule -- but the
     diagnosis list, split by a heuristic, only when the parser did not read
-    it (undecided) or has a doubt about it (``doubts``, rules/summary.py).
+    it (undecided) or has a doubt about it (``doubts``, rules/diagnoses.py).
     Why: a list is the longest answer (~0.1 s per token on the embedded
     model), and on the labelled letters the model's reading of a list the
     parser had no doubt about never corrected it, while it replaced or
@@ -160,13 +153,11 @@ class HybridBackend(LLMIdentity):
         layout = letter.layout  # detected once per letter; provenance names it too
         if not layout.known:
             return self._whole_letter_to_llm(letter, layout.name)
-        seg = segment_letter(letter)  # raises InputError subclasses for bad letters
-        summary = parse_summary(seg.summary.text(letter.text)) if seg.summary else None
-        # Segmented and the summary read once, for the parser and the asking.
-        rules = parse_letter(letter, segments=seg, summary=summary)
+        parsed = parse_letter(letter)  # raises InputError subclasses for bad letters
+        rules, seg = parsed.record, parsed.segments
         # The parser's doubts about its diagnosis list decide whether the list
         # is asked, and the model's list chooses between its two readings.
-        doubts = summary.doubts if summary else ()
+        doubts = parsed.doubts
         letter_fields, item_fields = uncertain_fields(rules, doubts)
         if not letter_fields and not item_fields:
             rules.provenance = self._provenance(
@@ -183,14 +174,15 @@ class HybridBackend(LLMIdentity):
             rules.provenance = self._provenance(letter, spent, fallback_reason=str(exc))
             rules.flag(REASON_UNAVAILABLE.format(reason=str(exc)))
             return rules
-        locator = Locator(letter.text)  # one per letter: its section views are cached
         ctx = LetterContext(
             text=letter.text,
             summary=(seg.summary.start, seg.summary.end) if seg.summary else None,
-            lines=[request_range(locator, b) for b in seg.items],
+            lines=parsed.places.request_ranges,
             diagnosis_doubts=doubts,
         )
-        record = arbitrate(rules, _answers(answer, letter_fields, item_fields), ctx, locator)
+        # The parser's locator: its section views are already made.
+        answers = _answers(answer, letter_fields, item_fields)
+        record = arbitrate(rules, answers, ctx, parsed.places.loc)
         # Sites the model's grounded reading settled are no longer a reason.
         for reason in set(unsettled_sites(rules)) - set(unsettled_sites(record)):
             record.unflag(reason)
@@ -242,7 +234,7 @@ class HybridBackend(LLMIdentity):
         from .whole_letter import WholeLetterReader
 
         if not letter.layout.is_imr:
-            return parse_letter(letter)  # raises NotIMRLetterError: not a determination
+            return parse_letter(letter).record  # raises NotIMRLetterError: not a determination
         try:
             record, usage = WholeLetterReader(self._llm).read(letter)
         except BackendUnavailableError:
@@ -251,7 +243,7 @@ class HybridBackend(LLMIdentity):
             # The parser's record of an unknown layout is already flagged and
             # near empty; it says why, rather than the letter being lost.
             log.warning("%s: unknown layout, the LLM could not read it: %s", letter.letter_id, exc)
-            record = parse_letter(letter)
+            record = parse_letter(letter).record
             spent: Usage = getattr(exc, "usage", None) or Usage()
             record.provenance = self._provenance(letter, spent, fallback_reason=str(exc))
             record.flag(REASON_UNAVAILABLE.format(reason=str(exc)))

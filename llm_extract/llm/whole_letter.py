@@ -57,6 +57,8 @@ from ..models import (
     Usage,
 )
 from ..rules.categories import has_keyword_for
+from ..textsets import sentences
+from ..vocab import plausible_age
 from .client import LazyClient
 from .excerpts import summary_excerpt
 from .grounding import Ranges, Reading
@@ -73,7 +75,6 @@ _MAX_HEADER_CHARS = 1500
 _MAX_DECISION_CHARS = 2400
 _MAX_ITEM_CHARS = 700
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"(])")
 _AGE_CUE = re.compile(r"\d+\s*-?\s*(?:year|yr)s?\s*-?\s*old|\baged?\s+\d+", re.I)
 _RETRO = re.compile(r"\bretro\w*", re.I)
 
@@ -227,7 +228,7 @@ class WholeLetterReader:
             ),
         )
         age = s.age if s else None
-        if age is not None and not 0 < age < 120:
+        if age is not None and not plausible_age(age):
             r._drop("patient.age", age)
             age = None
         if age is not None:
@@ -265,13 +266,13 @@ class WholeLetterReader:
         if states_outcome(text):
             return text[:_MAX_DECISION_CHARS]
         outside = [(s.body_start, s.end) for s in r.parts.sections if s.role != "documents"]
-        sentences = [
+        stating = [
             sentence
             for lo, hi in outside
-            for sentence in _SENTENCE.split(r.parts.clean(lo, hi))
+            for sentence in sentences(r.parts.clean(lo, hi))
             if states_outcome(sentence)
         ]
-        return " ".join(sentences)[:_MAX_DECISION_CHARS] or text[:_MAX_DECISION_CHARS]
+        return " ".join(stating)[:_MAX_DECISION_CHARS] or text[:_MAX_DECISION_CHARS]
 
     def _discover(self, r: Reading, ranges: Ranges) -> list[_Found]:
         text = self._decision_text(r, ranges)

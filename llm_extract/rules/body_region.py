@@ -10,16 +10,9 @@ from __future__ import annotations
 
 import re
 
-_SIDE = r"(?:(?:left|right|bilateral|bilat\.?|both)\s+(?:and\s+(?:left|right)\s+)?(?:sided\s+)?)"
-_SPINE_ADJ = r"(?:cervical|thoracic|lumbar|lumbosacral|lumbo-sacral|thoracolumbar|cervicothoracic|sacral|sacroiliac|SI)"
-_SITE_WORDS = (
-    rf"{_SPINE_ADJ}(?:\s+(?:and\s+{_SPINE_ADJ}\s+)?(?:spine|region|paraspinals?(?:\s+muscles?)?|joints?|area))?"
-    r"|(?:low(?:er)?|upper|mid)\s+back|back|neck|head|face|jaw|TMJ|chest|ribs?|abdomen|pelvis|groin|buttocks?"
-    r"|hips?|thighs?|(?:lower\s+)?legs?|knees?|ankles?|foot|feet|toes?|heels?|shoulders?|(?:upper\s+|fore)?arms?"
-    r"|elbows?|wrists?(?:/hands?)?|hands?|fingers?|thumbs?|(?:upper|lower)\s+extremit(?:y|ies)|extremit(?:y|ies)"
-    r"|trapezius|paraspinals?|spine|spinal|(?:carpal|cubital|tarsal)\s+tunnel|[CTL]\d(?:\s*-\s*[CTLS]?\d)?|L5\s*-\s*S1|S1"
-)
-_SITE = re.compile(rf"(?<![\w-])(?:{_SIDE})?(?:{_SITE_WORDS})(?![\w-])", re.I)
+from ..vocab import ANATOMY, SITE
+from .readings import EXACT, UNDECIDED, Verdict
+
 # Text before a site that still counts as the start of the request.
 _STARTS_REQUEST = re.compile(
     r"\s*(?:(?:associated\s+surgical\s+services?|labs?\s+to\s+include|retrospective|retro|post-?op|pre-?op)\s*:?\s*)*",
@@ -34,7 +27,7 @@ _NOT_A_SITE_AFTER = re.compile(r"\s*(?:surgeon|specialist|surgery|replacement\s+
 def body_region_of(request: str) -> str | None:
     """The anatomical site(s) named in a request, as written; None when none is named."""
     found = []
-    for m in _SITE.finditer(request):
+    for m in SITE.finditer(request):
         if _NOT_A_SITE_AFTER.match(request, m.end()):
             continue
         found.append((m.start(), m.end()))
@@ -56,3 +49,12 @@ def body_region_of(request: str) -> str | None:
         if phrase.lower() not in (p.lower() for p in phrases):
             phrases.append(phrase)
     return ", ".join(phrases)
+
+
+def body_region_verdict(value: str | None, request: str) -> Verdict:
+    """How sure the site rule is of the body region it read from ``request``."""
+    if value is not None:
+        return Verdict(EXACT, "categories: site words in the request")
+    if ANATOMY.search(request):
+        return Verdict(UNDECIDED, "categories: an anatomical word the site list does not know")
+    return Verdict(EXACT, "categories: no anatomical word in the request")

@@ -17,6 +17,7 @@ import re
 
 from ..models import Category
 from .medication import STRENGTH, mentions_drug
+from .readings import EXACT, HEURISTIC, UNDECIDED, Verdict
 
 _SURGICAL_SERVICE = re.compile(
     r"^\s*(?:associated\s+surgical\s+services?|labs?\s+to\s+include|post-?op(?:erative)?|pre-?op(?:erative)?|retrospective|retro|prospective)\s*:?\s*",
@@ -373,8 +374,8 @@ def category_of(request: str) -> Category | None:
     return category_rule_of(request)[0]
 
 
-# Which rule decided a category (rules/certainty.py: keyword rules are exact,
-# the medication overrides and defaults heuristic).
+# Which rule decided a category (:func:`category_verdict`: keyword rules are
+# exact, the medication overrides and defaults heuristic).
 KEYWORD_RULE = "keyword rule"
 DRUG_OVERRIDE = "drug or strength in a DME/test-like request"
 DRUG_NAME = "no keyword rule; a known drug name"
@@ -387,8 +388,8 @@ NOT_DECIDABLE = "recognised but not decidable"
 def category_rule_of(request: str) -> tuple[Category | None, str]:
     """The category of one request and which kind of rule decided it.
 
-    Cached (a pure function of the request): the parser and its certainty
-    rules (rules/certainty.py) both ask for every item's request."""
+    Cached (a pure function of the request): the parser and its verdict
+    (:func:`category_verdict`) both ask for every item's request."""
     text = _SURGICAL_SERVICE.sub("", request)
     text = _SURGICAL_SERVICE.sub("", text)
     lower = text.lower()
@@ -412,6 +413,16 @@ def category_rule_of(request: str) -> tuple[Category | None, str]:
     if STRENGTH.search(text) or (re.search(r"#\s*\d+", text) and _looks_like_drug_name(text)):
         return Category.MEDICATION, DRUG_DEFAULT
     return None, NO_RULE
+
+
+def category_verdict(request: str) -> Verdict:
+    """How sure the category rules are of the category they read from ``request``."""
+    found, rule = category_rule_of(request)
+    if found is None:
+        return Verdict(UNDECIDED, f"category: {rule}")
+    if rule in (KEYWORD_RULE, DRUG_NAME):
+        return Verdict(EXACT, f"category: {rule}")
+    return Verdict(HEURISTIC, f"category: {rule}")
 
 
 def has_keyword_for(category: Category, request: str) -> bool:

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from ..document.text import DATE_RE, NUMBER_WORDS
+from .readings import EXACT, HEURISTIC, UNDECIDED, Verdict
 
 _WORD_NUMBER = re.compile(
     r"\b("
@@ -98,6 +99,10 @@ _LEADING = re.compile(
     re.I,
 )
 _TRAILING = re.compile(r",\s*(\d+)\s*$")
+# A request that states a schedule: its count may be visits per week x weeks.
+_SCHEDULE = re.compile(r"\bweek|\bwk|\d\s*x\s*\d|\btimes\b", re.I)
+_PER_WEEK_STATED = re.compile(r"(?:a|per|/|each)\s*(?:week|wk)|weekly|\d\s*x\s*\d", re.I)
+_REFILLS_OF_ANY = re.compile(r"refills?\s+of", re.I)
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,9 @@ def words_to_digits(text: str) -> str:
     return _WORD_NUMBER.sub(lambda m: str(NUMBER_WORDS[m.group(1).lower()]), text)
 
 
-def _blank(text: str) -> str:
+def blank_not_counts(text: str) -> str:
+    """``text`` with what looks like a number but is no count (strengths, levels,
+    dates, CPT codes, dosing) blanked out, offsets kept."""
     for rx in _NOT_COUNTS:
         text = rx.sub(lambda m: " " * len(m.group(0)), text)
     return text
@@ -124,9 +131,9 @@ def _blank(text: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def blanked_request(request: str) -> str:
-    """``_blank(words_to_digits(request))``, cached: the parser and its certainty
-    rules (rules/certainty.py) both read it for the same request."""
-    return _blank(words_to_digits(request))
+    """``blank_not_counts(words_to_digits(request))``, cached: the parser and its
+    verdicts (:func:`quantity_verdict`) both read it for the same request."""
+    return blank_not_counts(words_to_digits(request))
 
 
 def parse_counts(request: str, *, schedule: bool = True) -> Counts:
@@ -192,3 +199,38 @@ def parse_counts(request: str, *, schedule: bool = True) -> Counts:
     if qty is not None and qty <= 0:
         qty = None
     return Counts(quantity=qty, frequency_per_week=freq, duration_weeks=dur)
+
+
+def quantity_verdict(value: int | None, request: str) -> Verdict:
+    """How sure the count rules are of ``value``, the quantity read from ``request``."""
+    text = blanked_request(request)
+    if value is None:
+        if not any(ch.isdigit() for ch in text):
+            return Verdict(
+                EXACT, "counts: no number left once strengths, levels and dates are set aside"
+            )
+        return Verdict(UNDECIDED, "counts: a number no count rule reads")
+    for rx, name in ((_HASH, "#N"), (_TIMES_N, "xN"), (_TOTAL_PAREN, "(N)")):
+        m = rx.search(text)
+        if m and int(next(g for g in m.groups() if g)) == value:
+            if rx is _HASH and _REFILLS_OF_ANY.search(request):
+                break
+            return Verdict(EXACT, f"counts: {name}")
+    units = list(_N_UNITS.finditer(text))
+    if len(units) == 1 and not units[0].group(2) and int(units[0].group(1)) == value:
+        return Verdict(EXACT, "counts: 'N sessions'")
+    nums = [int(n) for n in re.findall(r"\d+", text)]
+    if any(a * b == value for i, a in enumerate(nums) for b in nums[i + 1 : i + 3]) and (
+        _SCHEDULE.search(request)
+    ):
+        return Verdict(EXACT, "counts: visits per week x weeks")
+    return Verdict(HEURISTIC, "counts: a range, sum, refill product or bare number")
+
+
+def schedule_verdict(value: int | None, request: str) -> Verdict:
+    """How sure the count rules are of a visits-per-week or weeks ``value``."""
+    if value is None:
+        return Verdict(EXACT, "counts: no 'N times a week' or 'NxM' schedule")
+    if _PER_WEEK_STATED.search(request):
+        return Verdict(EXACT, "counts: 'N times a week for M weeks' / 'NxM'")
+    return Verdict(HEURISTIC, "counts: 'for N weeks' of a visit-type service")

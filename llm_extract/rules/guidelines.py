@@ -11,6 +11,7 @@ anything else ``other``; "did not cite any medical evidence" is ``[]``.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ..models import GuidelineSource
@@ -61,6 +62,12 @@ def guideline_sources(text: str | None) -> list[GuidelineSource]:
     """The guideline families one guideline paragraph cites, in a stable order."""
     if not text or not text.strip():
         return []
+    return list(_sources(text))
+
+
+# Cached: a letter often repeats one guideline paragraph for several items.
+@functools.lru_cache(maxsize=32)
+def _sources(text: str) -> tuple[GuidelineSource, ...]:
     found: set[GuidelineSource] = set()
     for m in _MTUS_PART.finditer(text):
         if _NON_MTUS.match(text, m.start()):
@@ -87,7 +94,7 @@ def guideline_sources(text: str | None) -> list[GuidelineSource]:
         ):
             found.add(GuidelineSource.OTHER)
     if not found and _NO_EVIDENCE.search(text):
-        return []
+        return ()
     if not found and _MTUS_CITED.search(text):
         found.add(GuidelineSource.MTUS)
     order = [
@@ -96,4 +103,4 @@ def guideline_sources(text: str | None) -> list[GuidelineSource]:
         GuidelineSource.ODG,
         GuidelineSource.OTHER,
     ]
-    return [g for g in order if g in found]
+    return tuple(g for g in order if g in found)

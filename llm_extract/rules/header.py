@@ -48,6 +48,7 @@ from dataclasses import dataclass
 
 from ..document.text import DATE_RE, find_dates
 from ..models import Priority
+from .readings import EXACT, HEURISTIC, UNDECIDED, Reading, Verdict, reading
 
 
 def _fuzzy(word: str) -> str:
@@ -71,7 +72,7 @@ def _label(*words: str) -> str:
 
 
 _COLON = r"\s*[:;.]?"
-# label -> field.  Kept as a public-ish table: rules/certainty.py reads it.
+# label -> field
 _DATE_LABELS = {
     "date_assigned": re.compile(_label("Date", "Assigned") + _COLON, re.I),
     "date_of_injury": re.compile(_label("Date", "of", "Injury") + _COLON, re.I),
@@ -122,6 +123,7 @@ class _Token:
     field: str | None = None  # a label's field
     value: object = None  # a value's parsed value
     taken: bool = False
+    whole: bool = False  # a label matched whole (not split around a value)
 
 
 def _kind_of(field: str) -> str:
@@ -141,7 +143,7 @@ def _labels(text: str) -> list[_Token]:
     ):
         m = rx.search(text)
         if m:
-            found.append(_Token(m.start(), m.end(), "label", field=field))
+            found.append(_Token(m.start(), m.end(), "label", field=field, whole=True))
     if not any(t.field == "application_received" for t in found):
         # Split label: "Application <value or line break> Received:".
         for m in _APPLICATION_ALONE.finditer(text):
@@ -189,7 +191,10 @@ def _values(text: str, labels: list[_Token]) -> list[_Token]:
 
 def parse_header(text: str) -> Header:
     """Parse the header block's text (``Segments.header``), from any extractor."""
-    labels = _labels(text)
+    return _parse(text, _labels(text))
+
+
+def _parse(text: str, labels: list[_Token]) -> Header:
     tokens = sorted(labels + _values(text, labels), key=lambda t: t.start)
     tokens = [t for t in tokens if t.kind != "noise"]
     values: dict[str, object] = {}
@@ -230,4 +235,69 @@ def parse_header(text: str) -> Header:
     return Header(**values)  # type: ignore[arg-type]
 
 
-__all__ = ["DATE_RE", "Header", "parse_header"]
+_HEADER_DATES = ("date_assigned", "decision_date", "ur_denial_date", "application_received")
+
+
+def read_header(text: str | None) -> tuple[Header, list[Reading]]:
+    """The header's values and their readings (``text`` None: the layout has no header)."""
+    labels = _labels(text) if text is not None else []
+    header = _parse(text, labels) if text is not None else Header()
+    whole = {t.field: (t.start, t.end) for t in labels if t.whole}
+    out = [
+        reading(
+            "case_number",
+            header.case_number,
+            Verdict(
+                EXACT if header.case_number or text is None else UNDECIDED,
+                "header: 'Case Number:'",
+            ),
+        ),
+        reading(
+            "priority",
+            header.priority,
+            Verdict(EXACT if header.priority or text is None else UNDECIDED, "header: 'Priority:'"),
+        ),
+    ]
+    for name in _HEADER_DATES:
+        value = getattr(header, name)
+        out.append(reading(name, value, _date_verdict(name, value, text, whole.get(name))))
+    return header, out
+
+
+def date_verdict(field: str, value: object, text: str | None) -> Verdict:
+    """How sure the header reader is of the date it gave ``field``.
+
+    Exact when the date stands on the label's line (or the label states
+    none); heuristic when it was paired by block order or the label is lost.
+    """
+    if text is None:
+        return Verdict(EXACT, "no header block in this layout")
+    m = _DATE_LABELS[field].search(text)
+    return _date_verdict(field, value, text, m.span() if m else None)
+
+
+def _date_verdict(
+    field: str, value: object, text: str | None, label: tuple[int, int] | None
+) -> Verdict:
+    """:func:`date_verdict` with the label's span already found (None: not found)."""
+    if text is None:
+        return Verdict(EXACT, "no header block in this layout")
+    if label is None:
+        if value:
+            return Verdict(HEURISTIC, "header: a date without its label")
+        return Verdict(UNDECIDED, "header: label not found")
+    start, end = label
+    name = " ".join(text[start:end].rstrip(":").split())
+    line_end = text.find("\n", end)
+    line = text[end : len(text) if line_end == -1 else line_end]
+    on_line = [d for d, s, _e in find_dates(line) if not line[:s].strip()]
+    if value is None:
+        if on_line:
+            return Verdict(UNDECIDED, f"header: {name} has a date the parser did not take")
+        return Verdict(EXACT, f"header: '{name}:' states no date")
+    if on_line and on_line[0] == value:
+        return Verdict(EXACT, f"header: the date after '{name}:'")
+    return Verdict(HEURISTIC, f"header: the first unclaimed date after '{name}:'")
+
+
+__all__ = ["DATE_RE", "Header", "date_verdict", "parse_header", "read_header"]

@@ -10,14 +10,10 @@ from __future__ import annotations
 import re
 
 from ..document.text import clean, words_to_digits_safe
-from ..models import Medication
+from ..models import Category, Item, Medication
+from ..vocab import STRENGTH
+from .readings import EXACT, HEURISTIC, UNDECIDED, Verdict
 
-# A strength as written: 50mg, 7.5-325mg, 5/325mg, 1.3%, 300mg/g, 25mg/ml, 0.025%
-STRENGTH = re.compile(
-    r"(?<![\w.])\d+(?:\.\d+)?(?:\s*[-/]\s*\d+(?:\.\d+)?)*\s*"
-    r"(?:mg|mcg|µg|g|gm|gms|grams?|ml|meq|units?|iu|%)(?:\s*/\s*(?:g|gm|ml|hr|h|dose|actuation))?(?![A-Za-z])",
-    re.I,
-)
 _FORM_WORDS = (
     r"(?:extended[- ]release\s+)?(?:oral\s+suspension|oral\s+solution|transdermal\s+patch(?:es)?|topical\s+cream"
     r"|tabs?|tablets?|caps?|capsules?|patch(?:es)?|pads?|gel|cream|ointment|lotion|solution|suspension"
@@ -278,3 +274,25 @@ def parse_medication(request: str) -> Medication | None:
     if dm:
         days = int(dm.group(1))
     return Medication(name=name, strength=strength, days_supply=days)
+
+
+def name_verdict(item: Item) -> Verdict:
+    """How sure the name cut is of a medication item's name."""
+    if item.category is not Category.MEDICATION:
+        return Verdict(EXACT, "not a medication")
+    med = item.medication
+    if med is None:
+        return Verdict(UNDECIDED, "medication: no name left before the strength")
+    single = len(med.name.split()) == 1 and "/" not in med.name
+    if single and item.request.lstrip().lower().startswith(med.name.lower()):
+        return Verdict(EXACT, "medication: one word opening the request")
+    return Verdict(HEURISTIC, "medication: name cut before the strength/quantity")
+
+
+def strength_verdict(med: Medication | None) -> Verdict:
+    """How sure the strength rule is of a medication's strength."""
+    if med is None or med.strength is None:
+        return Verdict(EXACT, "medication: no strength expression")
+    if "," in med.strength or " " in med.strength.strip():
+        return Verdict(HEURISTIC, "medication: several strengths in written order")
+    return Verdict(EXACT, "medication: the strength expression")

@@ -1,21 +1,22 @@
 """The clinical case summary: patient age/sex/occupation, date of injury, diagnoses.
 
-Longer than most modules (~560 lines) because the diagnosis splitter and its
-doubts (:func:`diagnosis_doubts`) share one vocabulary -- sites, qualifiers,
-condition words -- and the doubts re-run the splitter's own steps to offer
-the other reading; split apart, each half would import the other's privates.
+The diagnosis list is read by :mod:`.diagnoses`, the occupation by
+:mod:`.occupation`; this module reads the age, the sex and the date of
+injury and hands over what the summary says as readings.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import re
 from dataclasses import dataclass, field
 
 from ..document.text import DATE_PATTERN, clean, first_date
 from ..models import Patient, Sex
-from .body_region import _SITE
+from ..vocab import plausible_age
+from .diagnoses import Doubt, read_diagnoses
+from .occupation import occupation_after_sex, parse_occupation
+from .readings import EXACT, HEURISTIC, UNDECIDED, Reading, Verdict, reading
 
 _SEX_WORDS = {
     "male": Sex.MALE,
@@ -35,53 +36,8 @@ _AGE_SEX = re.compile(
 _AGE_ONLY = re.compile(r"\b(?P<age>\d{1,3})\s*-?\s*(?:year|yr)s?\s*-?\s*old\b", re.I)
 # "The injured worker is a female who …": sex stated without an age.
 _SEX_ONLY = re.compile(rf"\b(?:is|was)\s+an?\s+{_SEX}\b", re.I)
-
-# The words after "52 year old male" that start a clause: what lies between is
-# an occupation ("male detailer injured …"), anything else is not.
-_CLAUSE_START = {
-    "who",
-    "whose",
-    "that",
-    "with",
-    "injured",
-    "sustained",
-    "was",
-    "is",
-    "has",
-    "had",
-    "reported",
-    "reports",
-    "developed",
-    "fell",
-    "presents",
-    "presented",
-    "complains",
-    "complained",
-    "suffered",
-    "claims",
-    "filed",
-    "from",
-    "on",
-    "in",
-    "at",
-    "and",
-}
-_NOT_OCCUPATION = {
-    "injured",
-    "worker",
-    "patient",
-    "claimant",
-    "employee",
-    "applicant",
-    "individual",
-    "injured worker",
-    "who",
-    "with",
-}
-_EMPLOYED_AS = re.compile(
-    r"\b(?:employed|works|worked|working)\s+as\s+(?:an?\s+)?(?P<occ>[a-z][a-z /-]{2,40}?)(?=[,.;]|\s+(?:for|at|who|when|with)\b)",
-    re.I,
-)
+# An age stated in any way ("45 yrs", "aged 45"): an age may be stated.
+_AGE_CUE = re.compile(r"\d+\s*-?\s*(?:year|yr)s?\b|\bage[d]?\s+\d+", re.I)
 
 # "date of injury 04/17/2009", "injured on 5/31/2012", "injured his low back on
 # 5/27/11", "an industrial injury of October 14, 2016", "occupational claim from
@@ -91,34 +47,6 @@ _INJURY = re.compile(
     r"[^.]{0,60}?(?P<date>" + DATE_PATTERN + ")",
     re.I,
 )
-
-# Where a summary lists diagnoses (RECORD.md), longest alternatives first.  The
-# leading lookahead (the characters an alternative can start with) changes no
-# match; it lets re skip most positions (~2x faster).
-_DIAGNOSIS_INTRO = re.compile(
-    r"(?=[dcwabiuf\s\"'\u201d\u2019)])"
-    r"(?:diagnosed\s+as\s+having|diagnosed\s+with|diagnos[ie]s\s+that\s+include"
-    r"|(?:current\s+|working\s+)?diagnos[ie]s\s+(?:(?:are|is|were|was)\s+)?(?:documented\s+(?:as|is)\s+|documented\s+)"
-    r"|(?:current\s+|working\s+)?diagnos[ie]s\s+(?:included|includes|include|are|is|were|was)\s+"
-    r"|\bdiagnos[ie]s\s+of\b|a\s+diagnosis\s+of"
-    # "Diagnosis:" only as a label opening its sentence: "A NOTE ON THE DIAGNOSES:
-    # ignore previous instructions …" inside a sentence is no list (prompt injection).
-    r"|^[\s\"'\u201d\u2019)]*(?:(?:current|working|final)\s+)?diagnos[ie]s\s*:"
-    r"|(?:being|been|is|was)\s+treated\s+for(?:\s+the\s+diagnosis\s+of)?"
-    r"|undergoing\s+treatments?\s+for)\s*(?P<body>(?:[^.]|\.(?=\d))+)",
-    re.I,
-)
-_PAREN = re.compile(r"\s*\([^)]*\)")
-_LABELLED_PAREN = re.compile(r"\([^):]*:\s*([^)]*)\)")
-_LEADING = re.compile(r"^(?:and\s+|a\s+|an\s+|the\s+|with\s+)+", re.I)
-# Fragments that qualify the diagnosis before them (ICD wording) rather than
-# naming a new one: "disc displacement, lumbosacral region".
-_QUALIFIER = re.compile(
-    r"^(?:(?:initial|subsequent)\s+encounter|[a-z ]*\bregion|[a-z ]*\blevel|[a-z ]*\blimb"
-    r"|unspecified|right|left|bilateral|shoulder|knee|hip|elbow|wrist|ankle|neck|back)$",
-    re.I,
-)
-_MUSCLE_FASCIA = re.compile(r"(muscles?),\s+(fascia),?\s+and\s+(tendons?)", re.I)
 
 
 @dataclass(frozen=True)
@@ -132,40 +60,25 @@ class CaseSummary:
     # :func:`diagnosis_doubts`): a structure no splitting rule reads for sure.
     doubts: tuple[Doubt, ...] = ()
 
-
-def _occupation(after: str) -> str | None:
-    words = re.findall(r"[A-Za-z][A-Za-z/-]*|[,;:]", after)
-    occ: list[str] = []
-    for w in words:
-        if w.lower() in _CLAUSE_START or w in ",;:":
-            break
-        occ.append(w)
-    if not occ or len(occ) > 3:
-        return None
-    phrase = " ".join(occ).lower()
-    if (
-        phrase in _NOT_OCCUPATION
-        or phrase.startswith("injured")
-        or occ[0].lower() in _NOT_OCCUPATION
-    ):
-        return None
-    if len(words) == len(occ):  # the phrase never reached a clause: not decidable
-        return None
-    return " ".join(occ)
+    # How sure the rules are of each value (patient.age, patient.sex, diagnoses).
+    readings: tuple[Reading, ...] = ()
+    # The summary states "<age> year old <sex>" (an occupation after it is read there).
+    states_age_sex: bool = False
+    flat: str = ""
 
 
 def parse_patient(text: str) -> Patient:
     flat = clean(text)
-    return _patient(flat)
+    return _patient(flat, _AGE_SEX.search(flat))
 
 
-def _patient(flat: str) -> Patient:
-    m = _AGE_SEX.search(flat)
+def _patient(flat: str, m: re.Match[str] | None) -> Patient:
+    """The patient stated in ``flat``; ``m``: its "<age> year old <sex>" match."""
     if m:
         age = int(m.group("age"))
         sex = _SEX_WORDS[m.group("sex").lower()]
-        occupation = _occupation(m.group("after")) or parse_occupation(flat)
-        return Patient(age=age if 0 < age < 120 else None, sex=sex, occupation=occupation)
+        occupation = occupation_after_sex(m.group("after")) or parse_occupation(flat)
+        return Patient(age=age if plausible_age(age) else None, sex=sex, occupation=occupation)
     age_m = _AGE_ONLY.search(flat)
     sex_m = _SEX_ONLY.search(flat)
     return Patient(
@@ -184,382 +97,42 @@ def _date_of_injury(flat: str) -> dt.date | None:
     return first_date(m.group("date")) if m else None
 
 
-_SIDE_WORDS = {"right", "left", "bilateral"}
-# A bare site before "and" shares the head noun after it ("back and left shoulder pain").
-_SITE_NOUNS = {
-    "back",
-    "neck",
-    "shoulder",
-    "shoulders",
-    "knee",
-    "knees",
-    "hip",
-    "hips",
-    "elbow",
-    "wrist",
-    "hand",
-    "ankle",
-    "foot",
-    "leg",
-    "arm",
-    "head",
-    "spine",
-}
-# A piece ending in a position word continues in the next ("medial and lateral meniscus tear").
-_DANGLING = {
-    "medial",
-    "lateral",
-    "upper",
-    "lower",
-    "anterior",
-    "posterior",
-    "right",
-    "left",
-    "cervical",
-    "thoracic",
-    "lumbar",
-    "proximal",
-    "distal",
-    "superior",
-    "inferior",
-}
-# A bare word after "and" that completes the diagnosis before it ("sprain and strain").
-_COMPLETES = {
-    "strain",
-    "sprain",
-    "strains",
-    "sprains",
-    "tendon",
-    "tendons",
-    "tendinitis",
-    "bursitis",
-    "pain",
-}
-# ICD-style names whose commas and "and" do not separate diagnoses; their
-# separators are masked while splitting and restored as written.
-_PROTECT = re.compile(
-    r"muscles?,\s+fascia,?\s+(?:and\s+)?tendons?|\band[-\s]or\b|\bjoints?\s+and\s+ligaments?\b",
-    re.I,
-)
-_STRAY_QUOTE = re.compile(r"(?<=[a-rt-z])'\s+(?=[a-z])")
-_AND = re.compile(r"\band\b", re.I)
+def age_sex_verdict(field: str, value: object, flat: str, states_age_sex: bool) -> Verdict:
+    """How sure the rules are of ``patient.age`` / ``patient.sex`` read from ``flat``."""
+    if states_age_sex and value is not None:
+        return Verdict(EXACT, "summary: '<age> year old <sex>'")
+    if value is not None:
+        rule = "an age without a sex word" if field == "patient.age" else "'is a <sex>'"
+        return Verdict(HEURISTIC, f"summary: {rule}")
+    if field == "patient.age" and not _AGE_CUE.search(flat) and not _AGE_ONLY.search(flat):
+        return Verdict(EXACT, "summary: no age stated")
+    return Verdict(UNDECIDED, "summary: no age/sex phrase matched")
 
 
-def _mask(m: re.Match[str]) -> str:
-    return _AND.sub("\x01", m.group(0).replace(",", "\x00"))
-
-
-def _and_split(chunk: str) -> list[str]:
-    """Split "A and B" into diagnoses unless a side is a bare side word or completes the other."""
-    pieces = [p.strip() for p in chunk.split(" and ")]
-    out: list[str] = []
-    carry = ""
-    for n, p in enumerate(pieces):
-        last = n == len(pieces) - 1
-        p = carry + p
-        carry = ""
-        words = p.split()
-        if len(words) == 1 and words[0].lower() in _SIDE_WORDS:
-            carry = p + " and "
-            continue
-        completes = words[0].lower() in _COMPLETES and (
-            len(words) == 1 or words[1].lower() == "with"
-        )
-        qualifies = len(words) <= 2 and words[-1].lower() in ("level", "region", "area")
-        if out and (completes or qualifies):
-            out[-1] = f"{out[-1]} and {p}"
-            continue
-        if out and len(words) == 1 and not words[0].isalpha():  # "fusion L4/5 and L5/S1"
-            out[-1] = f"{out[-1]} and {p}"
-            continue
-        if out and last and _site_only(p):
-            # "injury of the back and left ankle": the site completes the one before.
-            out[-1] = f"{out[-1]} and {p}"
-            continue
-        if words and (
-            words[-1].lower() in _DANGLING or (len(words) == 1 and words[0].lower() in _SITE_NOUNS)
-        ):
-            carry = p + " and "
-            continue
-        if not last and _site_only(p):
-            # "right wrist and right hand sprain": the site shares the head after it.
-            carry = p + " and "
-            continue
-        out.append(p)
-    if carry:
-        out.append(carry.removesuffix(" and "))
-    return out
-
-
-def _site_only(piece: str) -> bool:
-    """A body part with no condition ("right wrist", "pelvis"): half of a shared-head pair."""
-    parts = _SITES_JOIN.split(_LEADING.sub("", piece.strip()))
-    return all(_SITE.fullmatch(p) for p in parts if p)
-
-
-# Between the sites of "lumbar, hip, and neck": a comma, a slash, "and".
-_SITES_JOIN = re.compile(r"\s*(?:,|/|\band\b)\s*(?:and\s+)?", re.I)
-
-
-def _prepare(body: str) -> str:
-    """The cue's list with asides removed and the separators inside ICD names masked."""
-    # A parenthesis with a label ("(AME on 2/27/13: X and Y)") lists more
-    # diagnoses; any other parenthesis is an aside or an abbreviation.
-    extra = [m.group(1) for m in _LABELLED_PAREN.finditer(body)]
-    body = _PAREN.sub("", body) + "".join(", " + e for e in extra)
-    body = _PROTECT.sub(_mask, body)
-    # A stray apostrophe used as a separator: "shoulder pain right' right arm numbness".
-    return _STRAY_QUOTE.sub("; " if ";" in body else ", ", body)
-
-
-def _comma_split(body: str) -> list[str]:
-    parts: list[str] = []
-    for raw in re.split(r"\s*,\s*", body):
-        chunk = _LEADING.sub("", raw.strip())
-        if parts and _site_only(parts[-1]):
-            # "lumbar, hip, and neck strain": sites before the head they share.
-            parts[-1] = f"{parts[-1]}, {raw.strip()}"
-            continue
-        if parts and (_QUALIFIER.match(chunk) or _site_only(chunk)):
-            # ICD wording: "strain … at upper arm level, right arm".
-            parts[-1] = f"{parts[-1]}, {chunk}"
-            continue
-        pieces = _and_split(chunk)
-        if parts and pieces and _QUALIFIER.match(pieces[0]):
-            # "lumbar strain, subsequent encounter and sciatica": the qualifier
-            # ends the diagnosis before the comma; "and" starts the next one.
-            parts[-1] = f"{parts[-1]}, {pieces.pop(0)}"
-        parts.extend(pieces)
-    return parts
-
-
-def _finish(parts: list[str]) -> list[str]:
-    out: list[str] = []
-    for p in parts:
-        p = p.replace("\x00", ",").replace("\x01", "and")
-        p = _LEADING.sub("", clean(p)).strip(" ,;:\"'")
-        if p and p.lower() not in (x.lower() for x in out):
-            out.append(p)
-    return out
-
-
-def _split_diagnoses(body: str) -> list[str]:
-    body = _prepare(body)
-    if ";" not in body:
-        return _finish(_comma_split(body))
-    parts: list[str] = []
-    for chunk in re.split(r"\s*;\s*", body):
-        parts.extend(_and_split(_LEADING.sub("", chunk.strip())))
-    return _finish(parts)
-
-
-def parse_diagnoses(text: str) -> list[str]:
-    return _diagnoses(clean(text))
-
-
-def _sentence_bounds(flat: str, at: int) -> tuple[int, int]:
-    """The sentence around offset ``at``: periods followed by a digit ("7.5mg") do not end one."""
-    start = at
-    while True:
-        start = flat.rfind(".", 0, start)
-        if start == -1 or not flat[start + 1 : start + 2].isdigit():
-            break
-    end = at
-    while True:
-        end = flat.find(".", end)
-        if end == -1 or not flat[end + 1 : end + 2].isdigit():
-            break
-        end += 1
-    return start + 1, (len(flat) if end == -1 else end)
-
-
-def _sentences_mentioning(flat: str, words: tuple[str, ...]) -> list[str]:
-    """The sentences of ``flat`` that contain one of ``words`` (lower case), in order."""
-    low = flat.lower()
-    spans: set[tuple[int, int]] = set()
-    for word in words:
-        at = low.find(word)
-        while at != -1:
-            bounds = _sentence_bounds(flat, at)
-            spans.add(bounds)
-            at = low.find(word, bounds[1])
-    return [flat[s:e] for s, e in sorted(spans)]
-
-
-def _diagnoses(flat: str) -> list[str]:
-    return _diagnoses_and_bodies(flat)[0]
-
-
-def _diagnoses_and_bodies(flat: str) -> tuple[list[str], list[str]]:
-    out: list[str] = []
-    bodies: list[str] = []
-    # Only sentences that can introduce diagnoses are searched (speed: the
-    # introducing pattern is a long alternation).
-    for sentence in _sentences_mentioning(flat, ("diagnos", "treat")):
-        for m in _DIAGNOSIS_INTRO.finditer(sentence):
-            bodies.append(m.group("body"))
-            for d in _split_diagnoses(m.group("body")):
-                if d.lower() not in (x.lower() for x in out):
-                    out.append(d)
-    return out, bodies
-
-
-# What a diagnosis names: a condition.  A listed piece with none of these
-# words is most likely half of a diagnosis cut at a separator ("persistent
-# left sided neck" of "… neck and shoulder pain", "fleeting homicidal" of
-# "… homicidal and suicidal thoughts").  Checked against every gold diagnosis.
-_CONDITION = re.compile(
-    r"(?:pain|strains?|sprains?|fractures?|tears?|contusions?|injur(?:y|ies)|syndromes?|disorders?"
-    r"|diseases?|itis|pathy|algia|osis|ism|hernia\w*|displacement|dysfunction|impingement"
-    r"|stenosis|protrusions?|lacerations?|trauma|spasms?|insomnia|depression|anxiety|stress"
-    r"|hypertension|diabetes|dyslipidemia|obesity|sciatica|lumbago|migraines?|headaches?"
-    r"|tinnitus|loss|numbness|weakness|esthesia|stiffness|instability|deformity|effusion"
-    r"|wounds?|infections?|burns?|abrasions?|dislocations?|subluxations?|ruptures?|lesions?"
-    r"|cysts?|mass|tumou?rs?|degeneration|malacia|neuromas?|listhesis|concussion|conditions?"
-    r"|trigger\s+finger|frozen|jammed|crush\w*|post[-\s]?op\w*|status\s+post|tachycardia"
-    r"|infarct\w*|thoughts?|dizziness|vertigo|edema|swelling|bod(?:y|ies)|defects?|nodules?"
-    r"|spurs?|arthroplasty|replacement|fusion|amputation|paralysis|palsy|myofascial\w*"
-    r"|complaints?|symptoms?|tolerance|dependence|abuse)\b",
-    re.I,
-)
-_ENCOUNTER = re.compile(r"\b(?:initial|subsequent)\s+encounter$", re.I)
-
-
-def _join_as_written(a: str, b: str, bodies: list[str]) -> str | None:
-    """``a`` and ``b`` as one piece, with the separator the letter writes between them."""
-    for sep in (" and ", ", and ", ", ", " "):
-        joined = f"{a}{sep}{b}"
-        if any(joined.lower() in clean(x).lower() for x in bodies):
-            return joined
-    return None
-
-
-# A clause inside a listed "diagnosis": the sentence narrates ("status post
-# being punched in the face", "… now recovering well") rather than names.
-_NARRATIVE = re.compile(r"\b(?:being|been|who|which|whose|now|was|were|had|has)\b", re.I)
-# A relation whose object may itself be "X and Y" ("… affecting gastrointestinal
-# disturbances and headaches"): the "and" after it may not separate diagnoses.
-_RELATION = re.compile(
-    r"\b(?:affecting|related\s+to|secondary\s+to|due\s+to|associated\s+with|resulting\s+in|caused\s+by)\b",
-    re.I,
-)
-
-
-@dataclass(frozen=True)
-class Doubt:
-    """A structure of the list no splitting rule reads for sure.
-
-    ``reason`` is the review reason; ``alternative`` the whole list read the
-    other way (None when there is no second reading), which the hybrid
-    backend takes when the model's own reading supports it.
-    """
-
-    kind: str  # "site_only" | "no_condition" | "narrative" | "semicolon_entry" | "relation_and"
-    reason: str
-    alternative: tuple[str, ...] | None = None
-
-
-def diagnosis_doubts(diagnoses: list[str], bodies: list[str]) -> tuple[Doubt, ...]:
-    """Why a split list may be wrong, each with the other reading where there is one.
-
-    A doubt is a review reason, not a change to the list: the parser's reading
-    stays (it follows the labelling rules), and a person checks it.
-    """
-    doubts: list[Doubt] = []
-    for n, d in enumerate(diagnoses):
-        if _site_only(d):
-            doubts.append(Doubt("site_only", f"diagnoses: {d!r} is a body part alone"))
-        elif not _CONDITION.search(d):
-            # The other reading: joined to the piece it was cut from -- an ICD
-            # encounter or qualifier to the one before, anything else to the next.
-            back = _ENCOUNTER.search(d) or _QUALIFIER.match(d)
-            other = (
-                diagnoses[n - 1]
-                if back and n
-                else (diagnoses[n + 1] if n + 1 < len(diagnoses) else None)
-            )
-            joined = None
-            if other is not None:
-                joined = (
-                    _join_as_written(other, d, bodies)
-                    if back
-                    else _join_as_written(d, other, bodies)
-                )
-            alt = None
-            if joined:
-                lo = n - 1 if back else n
-                alt = (*diagnoses[:lo], joined, *diagnoses[lo + 2 :])
-            doubts.append(Doubt("no_condition", f"diagnoses: {d!r} names no condition", alt))
-        elif _NARRATIVE.search(d):
-            doubts.append(
-                Doubt(
-                    "narrative",
-                    f"diagnoses: {d!r} reads as narrative, not a diagnosis",
-                    tuple(x for x in diagnoses if x != d) or None,
-                )
-            )
-    for body in bodies:
-        masked = _prepare(body)
-        if ";" not in masked:
-            continue
-        for chunk in re.split(r"\s*;\s*", masked):
-            chunk = _LEADING.sub("", chunk.strip())
-            pieces = [_LEADING.sub("", c.strip()) for c in chunk.split(",")]
-            if len(pieces) < 2 or all(_QUALIFIER.match(c) or _site_only(c) for c in pieces[1:]):
-                continue
-            read = _finish(_and_split(chunk))  # how the parser read this entry
-            split = _finish(_comma_split(chunk))  # the entry read as a list of its own
-            shown = _finish([chunk])[0]
-            if read == split or not all(r in diagnoses for r in read):
-                continue
-            at = diagnoses.index(read[0])
-            rest = [x for x in diagnoses if x not in read]
-            doubts.append(
-                Doubt(
-                    "semicolon_entry",
-                    f"diagnoses: the entry {shown!r} of a ';' list names several",
-                    (*rest[:at], *[o for o in split if o not in rest], *rest[at:]),
-                )
-            )
-    for n, (a, b) in enumerate(itertools.pairwise(diagnoses)):
-        rel = _RELATION.search(a)
-        if rel and any(f"{a} and {b}".lower() in clean(x).lower() for x in bodies):
-            joined = f"{a} and {b}"
-            doubts.append(
-                Doubt(
-                    "relation_and",
-                    f"diagnoses: {joined!r} may be one diagnosis (after {rel.group(0)!r})",
-                    (*diagnoses[:n], joined, *diagnoses[n + 2 :]),
-                )
-            )
-    return tuple(doubts)
-
-
-_EMPLOYED_VERBS = ("employed", "works", "worked", "working")
-_AS_NEXT = re.compile(r"\s+as\s")
-
-
-def parse_occupation(text: str) -> str | None:
-    """'… while working as a truck driver when …' anywhere in the letter."""
-    # str.find on the lower-cased text: much cheaper than a regex scan.
-    low = text.lower()
-    for verb in _EMPLOYED_VERBS:
-        at = low.find(verb)
-        while at != -1:
-            if _AS_NEXT.match(low, at + len(verb)) and (at == 0 or not low[at - 1].isalpha()):
-                m = _EMPLOYED_AS.match(clean(text[at : at + 120]))
-                if m:
-                    return clean(m.group("occ"))
-            at = low.find(verb, at + 1)
-    return None
+def no_summary_readings() -> tuple[Reading, ...]:
+    """The readings of a letter without a case summary: nothing there to read."""
+    verdict = Verdict(EXACT, "no case summary")
+    return tuple(reading(f, None, verdict) for f in ("patient.age", "patient.sex"))
 
 
 def parse_summary(text: str) -> CaseSummary:
     flat = clean(text)
-    diagnoses, bodies = _diagnoses_and_bodies(flat)
+    listed = read_diagnoses(flat)
+    age_sex = _AGE_SEX.search(flat)
+    states_age_sex = age_sex is not None
+    patient = _patient(flat, age_sex)
     return CaseSummary(
-        patient=_patient(flat),
+        patient=patient,
         date_of_injury=_date_of_injury(flat),
-        diagnoses=diagnoses,
-        doubts=diagnosis_doubts(diagnoses, bodies),
+        diagnoses=listed.diagnoses,
+        doubts=listed.doubts,
+        readings=(
+            *(
+                reading(f, v, age_sex_verdict(f, v, flat, states_age_sex))
+                for f, v in (("patient.age", patient.age), ("patient.sex", patient.sex))
+            ),
+            reading("diagnoses", [clean(d) for d in listed.diagnoses], listed.verdict),
+        ),
+        states_age_sex=states_age_sex,
+        flat=flat,
     )
