@@ -417,20 +417,3 @@ def ground(
             else:
                 spans.extend(found.spans)
     return spans, grounded
-
-
-_STEP = re.compile(r"([a-z_]+)(?:\[(\d+)\])?")
-
-
-def field_value(record: Any, path: str) -> Any:
-    """The value at a field path (``items[2].medication.name``); None when a step is missing."""
-    node = record
-    for step in path.split("."):
-        m = _STEP.fullmatch(step)
-        if m is None or node is None:
-            return None
-        node = getattr(node, m.group(1), None)
-        if m.group(2) is not None:
-            k = int(m.group(2))
-            node = node[k] if isinstance(node, list) and k < len(node) else None
-    return node

@@ -30,6 +30,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
+from .field_paths import get_path
 from .models import Item, Record
 
 # What the models carry beyond RECORD.md (and the record's key / item list).
@@ -41,6 +42,7 @@ LETTER_EXTRAS: tuple[str, ...] = (
     "needs_review",
     "review_reasons",
     "evidence",
+    "review_flags",
 )
 ITEM_EXTRAS: tuple[str, ...] = ("span",)
 
@@ -60,17 +62,7 @@ class SpecField:
         return get_origin(self.annotation) is list
 
     def get(self, obj: Record | Item | None) -> Any:
-        return value_at(obj, self.path)
-
-
-def value_at(obj: Any, path: str) -> Any:
-    """The value at dotted ``path`` in a model (None when a parent object is null)."""
-    value: Any = obj
-    for part in path.split("."):
-        if value is None:
-            return None
-        value = getattr(value, part)
-    return value
+        return get_path(obj, self.path)
 
 
 def _submodel(annotation: Any) -> type[BaseModel] | None:

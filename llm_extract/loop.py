@@ -39,6 +39,7 @@ from .config import Config
 from .errors import ConfigError, ExtractionError, MemoryLimitExceeded
 from .loading import Letter, letter_from_text, load_letter
 from .models import Record, Usage
+from .review_flags import ReviewCode
 
 log = logging.getLogger(__name__)
 
@@ -308,10 +309,12 @@ def flag_fallback(record: Record) -> None:
     prov = record.provenance
     if prov is None or not prov.fallback:
         return
-    reason = prov.fallback_reason or "unknown reason"
-    if record.needs_review and any(reason in r for r in record.review_reasons):
+    if record.flags_of(ReviewCode.LLM_UNAVAILABLE):
         return  # the backend said so already
-    record.flag(f"the LLM failed, so every value is the parser's: {reason}")
+    reason = prov.fallback_reason or "unknown reason"
+    record.flag(
+        ReviewCode.LLM_FALLBACK, f"the LLM failed, so every value is the parser's: {reason}"
+    )
 
 
 def process_one(

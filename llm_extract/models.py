@@ -15,9 +15,10 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .normalize import clean_string, enum_token, parse_date
+from .review_flags import ReviewCode, ReviewFlag, flagged_paths
 
 SCHEMA_VERSION = "1.0"
 
@@ -294,10 +295,13 @@ class Record(_Model):
     provenance: Provenance | None = None
     checks: list[Check] = Field(default_factory=list)
     needs_review: bool = False
-    # Why the record should be checked by a person: one short sentence each.
+    # Why the record should be checked by a person: one short sentence each
+    # (the messages of ``review_flags``, in order).
     review_reasons: list[str] = Field(default_factory=list)
     # Per-field evidence (spans, reader, certainty, grounding); see Evidence.
     evidence: list[Evidence] = Field(default_factory=list)
+    # The same reasons as data: which field each concerns, and a stable code.
+    review_flags: list[ReviewFlag] = Field(default_factory=list)
 
     _enum = field_validator("priority", mode="before")(classmethod(lambda cls, v: _coerce_enum(v)))
     _date = field_validator(
@@ -311,16 +315,48 @@ class Record(_Model):
     _str = field_validator("case_number", mode="before")(classmethod(lambda cls, v: _clean_opt(v)))
     _list = field_validator("diagnoses", mode="before")(classmethod(lambda cls, v: _clean_list(v)))
 
-    def flag(self, reason: str) -> None:
-        """Mark the record for review with ``reason`` (kept once)."""
-        self.needs_review = True
-        if reason not in self.review_reasons:
-            self.review_reasons = [*self.review_reasons, reason]
+    @model_validator(mode="after")
+    def _reasons_follow_flags(self) -> Record:
+        # ``review_reasons`` and ``needs_review`` are what the flags say; JSON
+        # that carries reasons but no flags keeps its reasons as unspecified
+        # flags of the whole letter.  Written through __dict__: an assignment
+        # would validate (and so run this) again.
+        if self.review_reasons and not self.review_flags:
+            self.__dict__["review_flags"] = [
+                ReviewFlag(code=ReviewCode.UNSPECIFIED, message=r) for r in self.review_reasons
+            ]
+        if self.review_flags:
+            self.__dict__["review_reasons"] = [f.message for f in self.review_flags]
+            self.__dict__["needs_review"] = True
+        return self
 
-    def unflag(self, reason: str) -> None:
-        """Withdraw ``reason`` (a later reader settled it); review stays if others remain."""
-        self.review_reasons = [r for r in self.review_reasons if r != reason]
-        self.needs_review = bool(self.review_reasons)
+    def flag(self, code: ReviewCode, message: str, path: str | None = None) -> None:
+        """Mark the record for review: ``message`` for people, ``code`` and ``path`` for code.
+
+        A flag equal to one the record holds is kept once.
+        """
+        flag = ReviewFlag(code=code, path=path, message=message)
+        if flag not in self.review_flags:
+            self._set_flags([*self.review_flags, flag])
+
+    def unflag(self, code: ReviewCode, path: str | None = None) -> None:
+        """Withdraw the flags of ``code`` on ``path`` (a later reader settled them)."""
+        self._set_flags([f for f in self.review_flags if (f.code, f.path) != (code, path)])
+
+    def flags_of(self, code: ReviewCode) -> list[ReviewFlag]:
+        return [f for f in self.review_flags if f.code is code]
+
+    def flagged_paths(self) -> list[str]:
+        """The field paths a person should check (:func:`flagged_paths`)."""
+        return flagged_paths(self.review_flags)
+
+    def _set_flags(self, flags: list[ReviewFlag]) -> None:
+        # Through __dict__: the three change together, and an assignment would
+        # run the validator above on a half-changed record.
+        self.__dict__["review_flags"] = flags
+        self.__dict__["review_reasons"] = [f.message for f in flags]
+        self.__dict__["needs_review"] = bool(flags)
+        self.model_fields_set.update(("review_flags", "review_reasons", "needs_review"))
 
     def evidence_for(self, field: str) -> Evidence | None:
         return next((e for e in self.evidence if e.field == field), None)

@@ -20,6 +20,7 @@ from llm_extract.batch.stats_html import render_html
 from llm_extract.cli import main
 from llm_extract.config import load_config
 from llm_extract.errors import ConfigError
+from llm_extract.models import Record
 
 
 def run_cli(*args: str | Path) -> int:
@@ -89,6 +90,29 @@ def test_csv_export_opens_with_the_csv_module(outdir: Path, stored: list[dict[st
     mine = [r for r in items if r["letter_id"] == "CM16-0239110"]
     assert [r["request"] for r in mine] == [it["request"] for it in rec["items"]]
     assert [int(r["item_index"]) for r in mine] == list(range(1, len(rec["items"]) + 1))
+
+
+def test_exports_name_the_fields_to_check(outdir: Path, stored: list[dict[str, Any]]) -> None:
+    # Per letter: every flagged field path and the reason codes; per item: its
+    # own flagged fields, relative to the item.
+    assert run_cli("export", outdir, "--format", "csv") == 0
+    letters = {r["letter_id"]: r for r in _csv(outdir / "export" / "letters.csv")}
+    items = {(r["letter_id"], r["item_index"]): r for r in _csv(outdir / "export" / "items.csv")}
+    flagged_letters = 0
+    for rec in stored:
+        record = Record.model_validate(rec)
+        row = letters[record.letter_id]
+        assert row["flagged_fields"] == "; ".join(record.flagged_paths())
+        assert set(filter(None, row["review_codes"].split("; "))) == {
+            f.code.value for f in record.review_flags
+        }
+        assert (row["needs_review"] == "true") == bool(record.review_flags)
+        flagged_letters += bool(record.flagged_paths())
+        for i in range(len(record.items)):
+            prefix = f"items[{i}]."
+            mine = [p.removeprefix(prefix) for p in record.flagged_paths() if p.startswith(prefix)]
+            assert items[(record.letter_id, str(i + 1))]["flagged_fields"] == "; ".join(mine)
+    assert flagged_letters > 0
 
 
 def test_jsonl_export_round_trips(outdir: Path, stored: list[dict[str, Any]]) -> None:

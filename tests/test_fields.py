@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from llm_extract import fields
 from llm_extract.evaluation import scoring
+from llm_extract.field_paths import get_path
 from llm_extract.models import Item
 
 
@@ -122,7 +123,7 @@ def test_llm_backend_maps_every_item_field() -> None:
     span = types.SimpleNamespace(start=0, end=1)
     block = types.SimpleNamespace(decision_line=span)
     item = backend._item(item_model.model_construct(**answer), block)  # type: ignore[arg-type]
-    lost = [p for p, v in values.items() if fields.value_at(item, p) != v]
+    lost = [p for p, v in values.items() if get_path(item, p) != v]
     assert not lost, f"llm/backend.py _item drops {lost}"
     assert isinstance(item, Item)
 
@@ -157,7 +158,7 @@ def test_llm_backend_maps_every_letter_field() -> None:
     llm = LLMBackend(load_config(backend="llm", base_url="http://127.0.0.1:9/v1", model="m"))
     llm._llm = types.SimpleNamespace(client=_SentinelClient(values), model="m")  # type: ignore[assignment]
     record = llm.extract(load_letter(Path(__file__).parent / "letters" / "rules_seed_layout.txt"))
-    lost = [p for p, v in values.items() if fields.value_at(record, p) != v]
+    lost = [p for p, v in values.items() if get_path(record, p) != v]
     assert not lost, f"llm/backend.py drops {lost}"
     assert record.items, "the letter's items were answered too"
 

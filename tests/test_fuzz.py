@@ -32,6 +32,7 @@ from llm_extract.devtools.mutate import (
     mutate_text,
 )
 from llm_extract.loading import letter_from_text
+from llm_extract.review_flags import ReviewCode
 
 
 class Seeds:
@@ -204,7 +205,7 @@ def test_the_invariants_catch_a_contradicting_record(seeds: Seeds) -> None:
         if CASE_NUMBER.search(t) and CASE_NUMBER.search(t)[0] != record.case_number
     )  # type: ignore[index]
     assert any("unflagged record" in v for v in violations([record], letter.text + other))
-    record.flag("two letters")
+    record.flag(ReviewCode.SEVERAL_LETTERS, "two letters")
     assert violations([record], letter.text + other) == []
 
 

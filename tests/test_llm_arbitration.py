@@ -9,11 +9,15 @@ import pytest
 from conftest import SYNTHETIC
 
 from llm_extract.document.segment import segment_letter
-from llm_extract.evidence import FUZZY_MIN_RATIO, Locator, field_value
+from llm_extract.evidence import FUZZY_MIN_RATIO, Locator
+from llm_extract.field_paths import get_path as field_value
+from llm_extract.field_paths import split_item_path
+from llm_extract.llm.askable import row, row_for_path
 from llm_extract.llm.crosscheck import LetterContext, arbitrate
 from llm_extract.llm.hybrid import uncertain_fields
 from llm_extract.loading import load_letter
 from llm_extract.models import Category, Record, Sex
+from llm_extract.review_flags import ReviewCode
 from llm_extract.rules.backend import parse_letter
 from llm_extract.rules.body_region import body_region_verdict
 from llm_extract.rules.categories import category_verdict
@@ -172,7 +176,7 @@ def _setup(
 
 def _undecide(rules: Record, path: str, value: Any = None) -> None:
     """Make the parser undecided on ``path`` (as if its rules had found nothing)."""
-    from llm_extract.llm.crosscheck import _set
+    from llm_extract.field_paths import set_path as _set
 
     if path.endswith("medication.name"):
         rules.items[int(path[6])].medication = None
@@ -316,10 +320,18 @@ def test_sex_is_grounded_by_its_source_words() -> None:
 def test_only_uncertain_askable_fields_are_asked() -> None:
     rules, _ = _setup()
     letter_fields, item_fields = uncertain_fields(rules)
-    asked = {f for f in letter_fields} | {f"items[{i}].{k}" for i, ks in item_fields for k in ks}
+    # The answer keys asked, as the record paths they map back to (askable table).
+    asked = {row(k).record_path() for k in letter_fields} | {
+        row(k).record_path(i) for i, ks in item_fields for k in ks
+    }
+    askable = {ev.field for ev in rules.evidence if _askable(ev.field)}
+    assert asked and asked <= askable
+    assert any(p.startswith("items[") for p in asked)  # item fields are asked too
     for ev in rules.evidence:
         if ev.certainty == "exact":
             assert ev.field not in asked
+        elif ev.field in askable and ev.field != "diagnoses":
+            assert ev.field in asked, ev.field  # every uncertain askable field is asked
     # A list split on "and" is heuristic, but with no doubt about it it is not asked ...
     ev = rules.evidence_for("diagnoses")
     assert ev is not None and ev.certainty == "heuristic"
@@ -327,6 +339,11 @@ def test_only_uncertain_askable_fields_are_asked() -> None:
     # ... a doubted one is.
     doubted, ctx = _doubted("Diagnoses include lumbar strain, status post being hit by a door.")
     assert "diagnoses" in uncertain_fields(doubted, ctx.diagnosis_doubts)[0]
+
+
+def _askable(path: str) -> bool:
+    item, rest = split_item_path(path)
+    return row_for_path("letter" if item is None else "item", rest) is not None
 
 
 def test_a_body_part_alone_in_the_parsers_diagnoses_yields_to_the_models_list() -> None:
@@ -438,9 +455,8 @@ def test_an_and_after_a_relation_may_join_one_diagnosis() -> None:
     ],
 )
 def test_a_drug_name_holding_a_strength_is_implausible(name: str, bad: bool) -> None:
-    from llm_extract.llm.crosscheck import ARBITERS
 
-    assert (ARBITERS["medication_name"].implausible(name, "") is not None) is bad
+    assert (row("medication_name").arbiter.implausible(name, "") is not None) is bad
 
 
 @pytest.mark.parametrize(
@@ -455,9 +471,8 @@ def test_a_drug_name_holding_a_strength_is_implausible(name: str, bad: bool) -> 
     ],
 )
 def test_a_count_validator(count: int, request_text: str, bad: bool) -> None:
-    from llm_extract.llm.crosscheck import ARBITERS
 
-    assert (ARBITERS["quantity"].implausible(count, request_text) is not None) is bad
+    assert (row("quantity").arbiter.implausible(count, request_text) is not None) is bad
 
 
 # -- disagreement as the review signal ---------------------------------------------
@@ -477,9 +492,8 @@ def _heuristic(rules: Record, path: str) -> None:
     ],
 )
 def test_the_low_end_of_a_range_of_durations_is_no_count(count: int, request_text: str) -> None:
-    from llm_extract.llm.crosscheck import ARBITERS
 
-    assert ARBITERS["quantity"].implausible(count, request_text) is not None
+    assert row("quantity").arbiter.implausible(count, request_text) is not None
 
 
 def test_a_count_the_parser_could_not_read_is_kept_from_the_model_and_flagged() -> None:
@@ -491,6 +505,9 @@ def test_a_count_the_parser_could_not_read_is_kept_from_the_model_and_flagged() 
     assert (check.kept, check.resolved, check.rules_value) == ("llm", False, None)
     assert record.needs_review and "items[0].quantity" in record.review_reasons[0]
     assert "18" in record.review_reasons[0]
+    flag = record.review_flags[0]
+    assert (flag.code, flag.path) == (ReviewCode.ONE_READER_ONLY, "items[0].quantity")
+    assert record.flagged_paths() == ["items[0].quantity"]
 
 
 def test_a_heuristic_count_the_model_does_not_see_is_flagged() -> None:
@@ -499,6 +516,7 @@ def test_a_heuristic_count_the_model_does_not_see_is_flagged() -> None:
     record = arbitrate(rules, [("quantity", 3, None)], ctx)
     assert record.items[3].quantity == 60  # the parser's reading is kept
     assert record.needs_review and "reads 60, the model reads none" in record.review_reasons[0]
+    assert "items[3].quantity" in record.flagged_paths()
     # An exact count is not contested by a model that reads none.
     rules, ctx = _setup()
     record = arbitrate(rules, [("quantity", 3, None)], ctx)

@@ -45,7 +45,7 @@ def test_hybrid_falls_back_to_rules_when_llm_fails() -> None:
     assert prov.usage.attempts == 1  # the failed attempt is counted
     # Nothing lost: every value is the parser's; the record says why it needs a look.
     assert record.needs_review and record.review_reasons[0].startswith("LLM unavailable: ")
-    skip = {"provenance", "needs_review", "review_reasons"}
+    skip = {"provenance", "needs_review", "review_reasons", "review_flags"}
     assert record.model_dump(exclude=skip) == rules.model_dump(exclude=skip)
 
 

@@ -13,7 +13,7 @@ from conftest import SYNTHETIC
 from pydantic import BaseModel, ValidationError
 
 from llm_extract.document.segment import segment_letter
-from llm_extract.llm import schemas
+from llm_extract.llm import askable, schemas
 from llm_extract.llm.excerpts import grounded, summary_excerpt
 from llm_extract.llm.hybrid import decision_lines
 from llm_extract.llm.prompting import load_prompt, prompt_version
@@ -31,9 +31,10 @@ PROMPT_DIGESTS = {
     "2.2": "f0923ced5faa157f",  # hybrid.md: the category line is RECORD.md's table
 }
 ANSWER_MODELS = (
-    schemas.hybrid_answer_for(("age", "diagnoses"), ((0, ("category", "quantity")),)),
-    schemas.hybrid_answer_for(
-        tuple(schemas.LETTER_FIELDS), tuple((i, tuple(schemas.ITEM_FIELDS)) for i in range(3))
+    askable.hybrid_answer_for(("age", "diagnoses"), ((0, ("category", "quantity")),)),
+    askable.hybrid_answer_for(
+        tuple(r.key for r in askable.rows("letter")),
+        tuple((i, tuple(r.key for r in askable.rows("item"))) for i in range(3)),
     ),
     schemas.SummaryFacts,
     schemas.HeaderFacts,
@@ -112,8 +113,8 @@ def test_llm_schema_converts_to_a_llama_cpp_grammar(model: type[BaseModel]) -> N
 
 
 def test_hybrid_answer_holds_only_the_fields_asked() -> None:
-    model = schemas.hybrid_answer_for(("diagnoses",), ((1, ("quantity",)),))
-    assert model is schemas.hybrid_answer_for(("diagnoses",), ((1, ("quantity",)),))  # cached
+    model = askable.hybrid_answer_for(("diagnoses",), ((1, ("quantity",)),))
+    assert model is askable.hybrid_answer_for(("diagnoses",), ((1, ("quantity",)),))  # cached
     assert model.__name__ == "HybridAnswer"  # TOOLS mode names the tool after it
     schema = model.model_json_schema()
     assert set(schema["properties"]) == {"diagnoses", "item_2"}
@@ -154,7 +155,7 @@ def test_answer_validators_normalise_loose_values() -> None:
     assert facts.age == 52 and facts.sex is Sex.FEMALE and facts.occupation is None
     assert facts.date_of_injury == dt.date(2011, 5, 27)
     assert facts.diagnoses == ["lumbar strain"]
-    item = schemas.hybrid_answer_for((), ((0, ("category", "body_region")),)).model_validate(
+    item = askable.hybrid_answer_for((), ((0, ("category", "body_region")),)).model_validate(
         {"item_1": {"category": "Imaging", "body_region": "none"}}
     )
     assert item.item_1.category is Category.IMAGING  # type: ignore[attr-defined]

@@ -32,11 +32,11 @@ from llm_extract.llm.local_server import (
     ServerSettings,
     acquire_server,
     serve_server,
-    served_models,
     server_command,
     start_server,
 )
 from llm_extract.llm.model_files import QWEN_CODER_1_5B, ModelSpec, ensure_model_file, find_parts
+from llm_extract.llm.server_probe import served_models
 
 
 # -- model assembly ----------------------------------------------------------------

@@ -75,6 +75,15 @@ def test_a_reviewer_corrects_a_flagged_letter_in_the_browser(
         page.wait_for_selector("#letter-text mark")
         assert "LLM:" in page.inner_text(".check")  # both readings of the disagreement
 
+        # the flagged field is marked, and `f` goes to it
+        flagged = page.locator(".field.flagged")
+        assert flagged.count() == 1
+        assert flagged.get_attribute("data-field") == "items[0].category"
+        assert "check: readers_disagree" in flagged.inner_text()
+        page.locator("body").click(position={"x": 5, "y": 200})
+        page.keyboard.press("f")
+        assert page.locator(".field.flagged.on").get_attribute("data-field") == "items[0].category"
+
         # the field's name shows its evidence in the letter
         age = page.locator('[id="f-patient.age"]')
         age.locator("a.jump").click()

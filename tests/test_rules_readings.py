@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from conftest import SYNTHETIC
 
-from llm_extract.evidence import Locator, field_value, locate
+from llm_extract.evidence import Locator, locate
+from llm_extract.field_paths import get_path as field_value
 from llm_extract.loading import letter_from_text, load_letter
 from llm_extract.rules.backend import parse_letter
 from llm_extract.rules.readings import ITEM_FIELDS, LETTER_FIELDS, ParsedLetter, Places, Reading

@@ -184,7 +184,7 @@ def test_corpus_requests_are_located_and_their_outcome_words_read(
     decisions are written, and its statement's outcome words give the parser's
     decision: the rule that overrides a model's inverted decision."""
     from llm_extract.evidence import Locator
-    from llm_extract.llm import whole_letter
+    from llm_extract.llm import whole_letter_items as whole_letter
     from llm_extract.llm.grounding import Reading
     from llm_extract.rules.backend import parse_letter
 
@@ -380,7 +380,9 @@ def test_an_unknown_layout_letter_yields_items_with_decisions_flagged(fake: Fake
 def test_invented_requests_and_values_are_not_kept_silently(fake: FakeOpenAI) -> None:
     fake.push(*_appeal_script())
     record = _extract(HybridBackend(_config(fake)), APPEAL)
-    dumped = json.dumps(record.model_dump(mode="json", exclude={"checks", "review_reasons"}))
+    dumped = json.dumps(
+        record.model_dump(mode="json", exclude={"checks", "review_reasons", "review_flags"})
+    )
     for invented in ("Hyperbaric", "left knee", "ODG Pain Chapter", "Neurosurgery"):
         assert invented not in dumped
     # The invented request is dropped and the record says so; dropped values are in checks.

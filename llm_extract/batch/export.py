@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ConfigError
+from ..field_paths import get_path
 from ..fields import flat, spec_fields
 from ..review.corrections import (
     REOPENED,
@@ -50,7 +51,8 @@ from ..review.corrections import (
     letter_ref,
     open_if_present,
 )
-from ..review.paths import field_kind, get_path
+from ..review.paths import field_kind
+from ..review_flags import ReviewFlag, flagged_paths
 from .store import DONE, FAILED, Store
 from .tables import _require_pyarrow, _write_atomic
 from .tables import _write_parquet as _write_parquet  # batch/dataset.py writes with it
@@ -92,6 +94,10 @@ LETTER_COLUMNS: dict[str, str] = {
     "n_overturned": "int",
     "needs_review": "bool",
     "review_reasons": "str",
+    # The fields to check (review flags' paths: patient.age; items[1].quantity)
+    # and the flags' reason codes (models.ReviewCode).
+    "flagged_fields": "str",
+    "review_codes": "str",
     "n_checks": "int",
     # What a person did (empty in --raw exports and for letters nobody reviewed):
     # the fields whose value a person set, the letter's review state, by whom,
@@ -121,6 +127,8 @@ ITEM_COLUMNS: dict[str, str] = {
     **{col: _TYPES[f"item:{p}"] for p, col in ITEM_FIELD_COLUMNS.items()},
     # the item's fields a person set, relative to the item (quantity; medication.name)
     "corrected_fields": "str",
+    # the item's fields to check, relative to the item ("item": the whole item)
+    "flagged_fields": "str",
     "case_number": "str",
     "decision_date": "date",
     "reviewer_specialties": "str",
@@ -169,10 +177,16 @@ class ReviewInfo:
 NO_REVIEW = ReviewInfo()
 
 
+def review_flags(rec: dict[str, Any]) -> list[ReviewFlag]:
+    """A stored record's review flags (none in a record stored before flags existed)."""
+    return [ReviewFlag.model_validate(f) for f in rec.get("review_flags") or []]
+
+
 def letter_row(row: Any, rec: dict[str, Any], review: ReviewInfo = NO_REVIEW) -> dict[str, Any]:
     """The ``letters`` row of one stored result (``row``) and its record."""
     items = rec.get("items") or []
     prov = rec.get("provenance") or {}
+    flags = review_flags(rec)
     out: dict[str, Any] = {"letter_id": rec.get("letter_id") or row["letter_id"]}
     for path, col in LETTER_FIELD_COLUMNS.items():
         out[col] = _cell(get_path(rec, path))
@@ -183,6 +197,8 @@ def letter_row(row: Any, rec: dict[str, Any], review: ReviewInfo = NO_REVIEW) ->
             "n_overturned": sum(1 for it in items if it.get("decision") == "overturned"),
             "needs_review": bool(rec.get("needs_review")),
             "review_reasons": _joined(rec.get("review_reasons")),
+            "flagged_fields": _joined(flagged_paths(flags)),
+            "review_codes": _joined(dict.fromkeys(f.code.value for f in flags)),
             "n_checks": len(rec.get("checks") or []),
             "corrected_fields": _joined(review.corrected),
             "review_status": review.status,
@@ -211,6 +227,7 @@ def item_rows(
 ) -> Iterator[dict[str, Any]]:
     """The ``items`` rows of one stored result, ``item_index`` counting from 1."""
     specialties = _joined((rec.get("reviewer") or {}).get("specialties"))
+    flagged = flagged_paths(review_flags(rec))
     for i, it in enumerate(rec.get("items") or [], start=1):
         prefix = f"items[{i - 1}]."
         out: dict[str, Any] = {
@@ -224,6 +241,11 @@ def item_rows(
             {
                 "corrected_fields": _joined(
                     c.removeprefix(prefix) for c in review.corrected if c.startswith(prefix)
+                ),
+                "flagged_fields": _joined(
+                    "item" if p == prefix[:-1] else p.removeprefix(prefix)
+                    for p in flagged
+                    if p == prefix[:-1] or p.startswith(prefix)
                 ),
                 "case_number": rec.get("case_number"),
                 "decision_date": rec.get("decision_date"),

@@ -25,6 +25,14 @@ def _records(db: sqlite3.Connection) -> list[sqlite3.Row]:
     return list(db.execute("SELECT * FROM results WHERE status = 'done' ORDER BY letter_id, key"))
 
 
+def _flag(record: dict[str, Any], code: str, path: str, why: str) -> None:
+    # As Record.flag writes it: the flag, its sentence among the reasons.
+    message = f"{path}: {why}"
+    record["needs_review"] = True
+    record["review_flags"] = [{"code": code, "path": path, "message": message}]
+    record["review_reasons"] = [message]
+
+
 def flag(record: dict[str, Any], i: int) -> dict[str, Any]:
     """Make record ``i`` look like an unsure hybrid result (in place; returned)."""
     items = record.get("items") or []
@@ -42,11 +50,9 @@ def flag(record: dict[str, Any], i: int) -> dict[str, Any]:
                 "resolved": False,
             }
         ]
-        record["needs_review"] = True
-        record["review_reasons"] = ["items[0].category: the LLM and the parser disagree"]
+        _flag(record, "readers_disagree", "items[0].category", "the LLM and the parser disagree")
     elif kind == 1:
-        record["needs_review"] = True
-        record["review_reasons"] = ["patient.age: no exact rule matched; heuristic value"]
+        _flag(record, "ungrounded", "patient.age", "no exact rule matched; heuristic value")
     else:
         prov = record.setdefault("provenance", {})
         prov["fallback"] = True

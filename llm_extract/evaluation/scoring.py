@@ -49,7 +49,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..fields import SpecField, spec_fields, value_at
+from ..field_paths import get_path
+from ..fields import SpecField, spec_fields
 from ..loop import LetterResult, error_data
 from ..models import Item, Record
 from ..normalize import jsonable
@@ -65,7 +66,7 @@ class FieldSpec:
     kind: str  # EXACT | SET_F1 | DIAGNOSES
 
     def get(self, obj: Record | Item | None) -> Any:
-        return value_at(obj, self.name)
+        return get_path(obj, self.name)
 
 
 def _kind(f: SpecField) -> str:

@@ -19,7 +19,7 @@ from ..base import make_provenance
 from ..config import Config
 from ..document.segment import ItemBlock, Segments, segment_letter
 from ..document.text import clean
-from ..evidence import field_value
+from ..field_paths import get_path
 from ..loading import Letter
 from ..models import (
     Evidence,
@@ -197,9 +197,9 @@ def llm_evidence(record: Record, text: str, seg: Segments) -> list[Evidence]:
     places = Places.of(text, seg)
     out = []
     for path in field_paths(len(record.items)):
-        value = field_value(record, path)
+        value = get_path(record, path)
         certainty = UNDECIDED if value in (None, [], False) else HEURISTIC
-        dos = field_value(record, path.replace("retrospective", "date_of_service"))
+        dos = get_path(record, path.replace("retrospective", "date_of_service"))
         located = places.locate(Reading(path, value, "llm", certainty), dos)
         out.append(located.evidence(reader="llm"))
     return out

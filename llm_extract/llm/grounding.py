@@ -19,6 +19,7 @@ from ..evidence import Found, Locator, make_evidence, make_span
 from ..loading import Letter
 from ..models import Check, Decision, Evidence, Usage
 from ..normalize import jsonable
+from ..review_flags import ReviewCode, ReviewFlag
 
 Ranges = list[tuple[int, int]]
 
@@ -32,7 +33,7 @@ class Reading:
     loc: Locator
     evidence: dict[str, Evidence] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)
+    flags: list[ReviewFlag] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     calls: int = 0
 
@@ -42,19 +43,22 @@ class Reading:
     def whole(self) -> Ranges:
         return [(0, len(self.letter.text))]
 
+    def flag(self, code: ReviewCode, message: str, path: str | None = None) -> None:
+        self.flags.append(ReviewFlag(code=code, path=path, message=message))
+
     # -- grounding -----------------------------------------------------------
     def keep(self, path: str, value: Any, where: Sequence[Ranges], rule: str) -> Any:
         """``value`` if it stands in the first of ``where`` that holds it, else None
         (recorded in ``checks``); its evidence either way."""
         if value in (None, [], False):
-            self._evidence(path, None, rule)
+            self.found_evidence(path, None, rule)
             return None if value is None else value
         found = self._locate(value, where)
         if found is None:
-            self._drop(path, value)
-            self._evidence(path, None, rule)
+            self.drop(path, value)
+            self.found_evidence(path, None, rule)
             return None
-        self._evidence(path, found, rule)
+        self.found_evidence(path, found, rule)
         return value
 
     def keep_list(self, path: str, values: list[Any], where: Sequence[Ranges], rule: str) -> list:
@@ -70,7 +74,7 @@ class Reading:
                 kept.append(v)
                 spans.extend(found.spans)
         if dropped:
-            self._drop(path, dropped)
+            self.drop(path, dropped)
         self.set_evidence(path, spans, rule, present=bool(kept), grounded=bool(kept))
         return kept
 
@@ -87,7 +91,7 @@ class Reading:
                     return found
         return None
 
-    def _drop(self, path: str, value: Any) -> None:
+    def drop(self, path: str, value: Any) -> None:
         self.checks.append(
             Check(
                 field=path,
@@ -99,7 +103,7 @@ class Reading:
             )
         )
 
-    def _evidence(self, path: str, found: Found | None, rule: str) -> None:
+    def found_evidence(self, path: str, found: Found | None, rule: str) -> None:
         spans = list(found.spans) if found else []
         self.set_evidence(path, spans, rule, present=found is not None, grounded=found is not None)
 

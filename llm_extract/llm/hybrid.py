@@ -2,9 +2,9 @@
 
 1. The parser reads the whole letter; every value carries its evidence and the
    parser's certainty (its reading, :mod:`llm_extract.rules.readings`).
-2. The fields the LLM can answer (:data:`ASKABLE`) that the parser did not
+2. The fields the LLM can answer (:data:`llm_extract.llm.askable.ASKABLE`) that the parser did not
    decide by an exact rule are asked in **one** call, whose answer schema
-   holds only those fields (:func:`~llm_extract.llm.schemas.hybrid_answer_for`);
+   holds only those fields (:func:`~llm_extract.llm.askable.hybrid_answer_for`);
    the instruction prefix (``prompts/hybrid.md``) is identical for every
    letter, so llama.cpp reuses it.  A letter decided with certainty makes no
    call and spends no tokens.  The diagnosis list (the longest answer) is
@@ -23,7 +23,6 @@ headings (:mod:`llm_extract.llm.whole_letter`), and is flagged.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -34,50 +33,23 @@ from ..document.completeness import unsettled_sites
 from ..document.segment import Segments
 from ..document.text import clean
 from ..errors import BackendUnavailableError, LLMError
+from ..field_paths import split_item_path
 from ..loading import Letter
 from ..models import Record, Usage
+from ..review_flags import ReviewCode
 from ..rules.backend import parse_letter
 from ..rules.diagnoses import Doubt
+from .askable import hybrid_answer_for, item_key, max_tokens, row_for_path, rows
 from .client import LazyClient, LLMIdentity, to_usage
 from .crosscheck import REASON_UNAVAILABLE, LetterContext, arbitrate
 from .excerpts import summary_excerpt
 from .prompting import load_prompt
-from .schemas import hybrid_answer_for, item_key
 
 log = logging.getLogger(__name__)
 
 # Recorded in provenance and in the batch store's keys: a change to what is
 # asked or how answers are arbitrated is a new version (CHANGELOG.md).
 HYBRID_VERSION = "hybrid-2.2"
-
-# Record path -> answer key, for the fields the LLM may be asked.
-ASKABLE_LETTER = {
-    "patient.age": "age",
-    "patient.sex": "sex",
-    "patient.occupation": "occupation",
-    "date_of_injury": "date_of_injury",
-    "diagnoses": "diagnoses",
-}
-ASKABLE_ITEM = {
-    "category": "category",
-    "body_region": "body_region",
-    "medication.name": "medication_name",
-    "quantity": "quantity",
-}
-_ITEM_PATH = re.compile(r"items\[(\d+)\]\.(.+)")
-# Completion budget: the JSON keys and short values.  A cap costs nothing
-# unless generated, so it is ~2x the longest answer seen: a diagnosis list of
-# ICD names, a compound cream's drug names ("flurbiprofen 10%/dextromethorphan
-# …" stopped a holdout letter at the old 14-token cap: a fallback).
-_BASE_TOKENS = 24
-_TOKENS_PER_FIELD = {
-    "diagnoses": 160,
-    "occupation": 16,
-    "medication_name": 48,
-    "body_region": 24,
-}
-_TOKENS_DEFAULT = 14
-_TOKENS_PER_ITEM = 8
 
 
 def decision_lines(letter: Letter, seg: Segments, only: set[int] | None = None) -> str:
@@ -109,14 +81,16 @@ def uncertain_fields(
             continue
         if ev.field == "diagnoses" and ev.certainty == "heuristic" and not doubts:
             continue
-        if ev.field in ASKABLE_LETTER:
-            letter.append(ASKABLE_LETTER[ev.field])
+        item, path = split_item_path(ev.field)
+        asked = row_for_path("letter" if item is None else "item", path)
+        if asked is None:
             continue
-        m = _ITEM_PATH.fullmatch(ev.field)
-        if m and m.group(2) in ASKABLE_ITEM:
-            items.setdefault(int(m.group(1)), []).append(ASKABLE_ITEM[m.group(2)])
-    order_l = list(ASKABLE_LETTER.values())
-    order_i = list(ASKABLE_ITEM.values())
+        if item is None:
+            letter.append(asked.key)
+        else:
+            items.setdefault(item, []).append(asked.key)
+    order_l = [r.key for r in rows("letter")]
+    order_i = [r.key for r in rows("item")]
     return (
         tuple(sorted(set(letter), key=order_l.index)),
         tuple(
@@ -172,7 +146,7 @@ class HybridBackend(LLMIdentity):
             spent: Usage = getattr(exc, "usage", None) or Usage()
             log.warning("%s: LLM failed, keeping the rules record: %s", letter.letter_id, exc)
             rules.provenance = self._provenance(letter, spent, fallback_reason=str(exc))
-            rules.flag(REASON_UNAVAILABLE.format(reason=str(exc)))
+            rules.flag(ReviewCode.LLM_UNAVAILABLE, REASON_UNAVAILABLE.format(reason=str(exc)))
             return rules
         ctx = LetterContext(
             text=letter.text,
@@ -184,8 +158,11 @@ class HybridBackend(LLMIdentity):
         answers = _answers(answer, letter_fields, item_fields)
         record = arbitrate(rules, answers, ctx, parsed.places.loc)
         # Sites the model's grounded reading settled are no longer a reason.
-        for reason in set(unsettled_sites(rules)) - set(unsettled_sites(record)):
-            record.unflag(reason)
+        settled = {f.path for f in unsettled_sites(rules)} - {
+            f.path for f in unsettled_sites(record)
+        }
+        for path in settled:
+            record.unflag(ReviewCode.UNSETTLED_SITE, path)
         record.provenance = self._provenance(letter, usage)
         log.debug(
             "%s: hybrid in %.1fs (%d asked, %d checks, needs_review=%s)",
@@ -211,20 +188,12 @@ class HybridBackend(LLMIdentity):
             )
         lines = decision_lines(letter, seg, {i for i, _ in item_fields}) if item_fields else ""
         messages = self._prompt.messages(summary=summary or "(none)", lines=lines or "(none)")
-        max_tokens = (
-            _BASE_TOKENS
-            + sum(_TOKENS_PER_FIELD.get(k, _TOKENS_DEFAULT) for k in letter_fields)
-            + sum(
-                _TOKENS_PER_ITEM + sum(_TOKENS_PER_FIELD.get(k, _TOKENS_DEFAULT) for k in n)
-                for _, n in item_fields
-            )
-        )
         return self._llm.client.complete(
             hybrid_answer_for(letter_fields, item_fields),
             messages,
             letter_id=letter.letter_id,
             field="hybrid",
-            max_tokens=max_tokens,
+            max_tokens=max_tokens(letter_fields, item_fields),
         )
 
     def _whole_letter_to_llm(self, letter: Letter, layout: str) -> Record:
@@ -246,8 +215,11 @@ class HybridBackend(LLMIdentity):
             record = parse_letter(letter).record
             spent: Usage = getattr(exc, "usage", None) or Usage()
             record.provenance = self._provenance(letter, spent, fallback_reason=str(exc))
-            record.flag(REASON_UNAVAILABLE.format(reason=str(exc)))
-            record.flag(f"unknown letter layout ({layout}): the LLM could not read it ({exc})")
+            record.flag(ReviewCode.LLM_UNAVAILABLE, REASON_UNAVAILABLE.format(reason=str(exc)))
+            record.flag(
+                ReviewCode.UNKNOWN_LAYOUT,
+                f"unknown letter layout ({layout}): the LLM could not read it ({exc})",
+            )
             return record
         record.provenance = self._provenance(letter, usage)
         return record

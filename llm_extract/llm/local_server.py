@@ -13,11 +13,11 @@
 Within one process the server is shared (reference counted) by every client
 with the same settings, so the ``llm`` and ``hybrid`` backends load the model once.
 
-Why one module of ~450 lines: finding, starting, waiting for, sharing and
-stopping the server are one lifecycle over one state (the state file, the
-child's pid, its port); the child-side wrapper (``_child_main``) lives here too
-because the parent starts it as ``python -m`` of this very module, so a split
-would only add an import between two halves that always change together.
+Finding, starting, waiting for, sharing and stopping the server are one
+lifecycle over one state (the state file, the child's pid, its port); the
+child-side wrapper (``_child_main``) lives here too because the parent starts
+it as ``python -m`` of this very module.  The port, URL and pid checks are
+:mod:`.server_probe`.
 """
 
 from __future__ import annotations
@@ -29,19 +29,25 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config
 from ..errors import BackendUnavailableError
 from .model_files import ensure_model_file, exclusive, local_model_name
+from .server_probe import (
+    base_url_for,
+    free_port,
+    host_of,
+    pid_alive,
+    port_is_free,
+    port_open,
+    served_models,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,32 +88,6 @@ class ServerSettings:
         return ensure_model_file(
             Config(cache_dir=self.cache_dir, local_model_path=self.local_model_path)
         )
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-def base_url_for(host: str, port: int) -> str:
-    return f"http://{_url_host(host)}:{port}/v1"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def served_models(base_url: str, timeout: float = 2.0) -> list[str] | None:
-    """Model ids at ``base_url``/models, or None when nothing answers there."""
-    try:
-        with urllib.request.urlopen(f"{base_url}/models", timeout=timeout) as resp:
-            payload = json.loads(resp.read().decode("utf-8"))
-    except (OSError, ValueError):
-        return None
-    return [str(m.get("id")) for m in payload.get("data", []) if isinstance(m, dict)]
 
 
 def server_command(settings: ServerSettings, port: int) -> list[str]:
@@ -182,11 +162,11 @@ class LocalServer:
     def alive(self) -> bool:
         if self.process is not None:
             return self.process.poll() is None
-        if self.pid is not None and not _pid_alive(self.pid):
+        if self.pid is not None and not pid_alive(self.pid):
             return False
         # Not an HTTP check: llama-cpp-python answers /v1/models only between
         # completions, so a busy server would look dead for minutes.
-        return port_open(_host_of(self.base_url), self.port)
+        return port_open(host_of(self.base_url), self.port)
 
     def release(self) -> None:
         """Drop one reference; the last one stops a server this process started."""
@@ -260,16 +240,6 @@ def state_path(config: Config) -> Path:
     return Path(config.cache_dir).expanduser() / "server.json"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def find_running(settings: ServerSettings, state_file: Path) -> LocalServer | None:
     """A server we may use without starting one: the configured port, or ``serve``'s.
 
@@ -293,25 +263,11 @@ def find_running(settings: ServerSettings, state_file: Path) -> LocalServer | No
         return None
     if model != settings.model_name or int(state.get("ctx", 0)) < settings.ctx:
         return None
-    if not _pid_alive(pid) or not port_open(host, port):
+    if not pid_alive(pid) or not port_open(host, port):
         return None
     url = base_url_for(host, port)
     log.info("using the LLM server started by `llm-extract serve` at %s (pid %d)", url, pid)
     return LocalServer(url, model, port, pid)
-
-
-def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
-    """True when something accepts TCP connections on ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _host_of(base_url: str) -> str:
-    netloc = base_url.split("//", 1)[-1].split("/", 1)[0]
-    return netloc.rsplit(":", 1)[0].strip("[]")
 
 
 def start_server(
@@ -409,16 +365,6 @@ def serve_server(config: Config) -> LocalServer:
                 f"port {settings.port} on {settings.host} is in use; pick another with --port"
             )
         return start_server(settings, log_dir=settings.cache_dir, state_file=state_file)
-
-
-def port_is_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 # -- the child process -----------------------------------------------------------

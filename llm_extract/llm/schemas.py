@@ -17,7 +17,6 @@ Built for a small model behind grammar-constrained decoding:
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import Annotated, Any
 
 from pydantic import (
@@ -25,7 +24,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     WithJsonSchema,
-    create_model,
     field_validator,
 )
 
@@ -158,6 +156,7 @@ LLMCategory = Annotated[
 # error (an instructor re-ask), not a silent null.
 LabelCategory = Annotated[Category, BeforeValidator(lambda v: to_category(v) or v)]
 SourceList = Annotated[list[GuidelineSource], BeforeValidator(_sources)]
+LLMSex = Annotated[Sex | None, BeforeValidator(_enum_or_none)]
 
 
 def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -204,7 +203,7 @@ def _fold_nullable(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-class _Answer(BaseModel):
+class AnswerModel(BaseModel):
     # Field meanings live in the prompt files (class docstrings would become
     # schema descriptions and cost prompt tokens), hence comments here.
     model_config = ConfigDict(extra="ignore")
@@ -214,7 +213,7 @@ class _Answer(BaseModel):
         return compact_schema(super().model_json_schema(*args, **kwargs))
 
 
-class SummaryFacts(_Answer):
+class SummaryFacts(AnswerModel):
     # Facts about the patient from the clinical case summary (the llm backend).
 
     age: int | None
@@ -226,56 +225,8 @@ class SummaryFacts(_Answer):
     _sex = field_validator("sex", mode="before")(classmethod(lambda cls, v: _enum_or_none(v)))
 
 
-# --- hybrid: only what the parser is not certain of ---------------------------
-# The answer types of the fields the hybrid may ask, by answer key.  Keys are
-# short (completion tokens are the slow part) and say what they hold.
-LETTER_FIELDS: dict[str, Any] = {
-    "age": (int | None, ...),
-    "sex": (Annotated[Sex | None, BeforeValidator(_enum_or_none)], ...),
-    "occupation": (OptStr, ...),
-    "date_of_injury": (LetterDate, ...),
-    "diagnoses": (StrList, ...),
-}
-ITEM_FIELDS: dict[str, Any] = {
-    "category": (LLMCategory, ...),
-    "body_region": (OptStr, ...),
-    "medication_name": (OptStr, ...),
-    "quantity": (int | None, ...),
-}
-
-
-def item_key(index: int) -> str:
-    """The answer key of the item on decision line ``index + 1``."""
-    return f"item_{index + 1}"
-
-
-@functools.lru_cache(maxsize=256)
-def hybrid_answer_for(
-    letter_fields: tuple[str, ...], item_fields: tuple[tuple[int, tuple[str, ...]], ...]
-) -> type[_Answer]:
-    """The answer model of one letter: only the fields the parser is not certain of.
-
-    ``letter_fields`` are keys of :data:`LETTER_FIELDS`; ``item_fields`` pairs an
-    item's index with keys of :data:`ITEM_FIELDS`.  Every field is required
-    but nullable (a grammar skips optional fields); an item becomes an object
-    under ``item_<line number>`` holding only its own uncertain fields, so the
-    model writes nothing the parser already decided.  The class is named
-    ``HybridAnswer`` (TOOLS mode names the tool after it).
-    """
-    fields: dict[str, Any] = {name: LETTER_FIELDS[name] for name in letter_fields}
-    for index, names in item_fields:
-        item_model = create_model(
-            f"Item{index + 1}",
-            __base__=_Answer,
-            **{name: ITEM_FIELDS[name] for name in names},
-        )
-        fields[item_key(index)] = (item_model, ...)
-    model: type[_Answer] = create_model("HybridAnswer", __base__=_Answer, **fields)
-    return model
-
-
 # --- llm: the whole record ---------------------------------------------------
-class HeaderFacts(_Answer):
+class HeaderFacts(AnswerModel):
     # The header block and the reviewer's credentials.
 
     case_number: OptStr
@@ -292,7 +243,7 @@ class HeaderFacts(_Answer):
     _prio = field_validator("priority", mode="before")(classmethod(lambda cls, v: _enum_or_none(v)))
 
 
-class ItemFacts(_Answer):
+class ItemFacts(AnswerModel):
     # Every field of one item, from its decision statement and guideline lines.
 
     request: str
@@ -350,7 +301,7 @@ def to_decision(value: Any) -> Decision | None:
     return _DECISION_WORDS.get(enum_token(str(value)))
 
 
-class FoundItem(_Answer):
+class FoundItem(AnswerModel):
     # One disputed request as the letter writes it, and its decision (null: none stated).
 
     request: str
@@ -361,7 +312,7 @@ class FoundItem(_Answer):
     )
 
 
-class FoundItems(_Answer):
+class FoundItems(AnswerModel):
     # Every disputed request of a letter in an unknown layout (prompts/whole_items.md).
 
     items: list[FoundItem]

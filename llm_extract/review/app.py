@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..field_paths import PathError, covers, get_path
 from ..models import Decision
 from .access import Settings, TokenGate
 from .corrections import (
@@ -36,7 +37,7 @@ from .corrections import (
     apply_corrections,
 )
 from .corrections import letter_ref as _letter_ref
-from .paths import PathError, field_specs, get_path, parse_input, spec_for, validate_value
+from .paths import field_specs, parse_input, spec_for, validate_value
 from .queue import KIND_LABELS, KINDS, STATES, Filters, Queue
 from .text import field_spans, letter_text, segments
 
@@ -129,6 +130,7 @@ class ReviewApp:
         segs = segments(text.text, spans) if text.text is not None else []
         fields = []
         evidence = {e["field"]: e for e in (record or {}).get("evidence") or []}
+        flags = [f for f in (record or {}).get("review_flags") or [] if f.get("path")]
         checks: dict[str, list[dict[str, Any]]] = {}
         for c in (record or {}).get("checks") or []:
             checks.setdefault(str(c.get("field")), []).append(c)
@@ -144,6 +146,7 @@ class ReviewApp:
                         "evidence": evidence.get(spec.path),
                         "has_span": spec.path in spans,
                         "checks": checks.pop(spec.path, []),
+                        "flags": [f for f in flags if covers(spec.path, f["path"])],
                         "corrected": applied.corrected.get(spec.path),
                         "accepted": applied.accepted.get(spec.path),
                         "stale": applied.stale.get(spec.path),
@@ -153,6 +156,7 @@ class ReviewApp:
             {
                 "index": i,
                 "has_span": f"items[{i}]" in spans,
+                "flags": [f for f in flags if f["path"] == f"items[{i}]"],
                 "request": it.get("request"),
                 "decision": it.get("decision"),
             }

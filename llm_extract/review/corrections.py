@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from ..batch.store import DB_NAME, STORE_VERSION, StoreError
-from .paths import PathError, get_path, set_path
+from ..field_paths import PathError, get_path, set_path
 
 # The field path of the item list: a person added or deleted an item.
 ITEMS = "items"

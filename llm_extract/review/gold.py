@@ -18,16 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..fields import ITEM_EXTRAS, LETTER_EXTRAS
 from ..models import Record
 from .corrections import REVIEWED, ReviewDB, apply_corrections, letter_ref
 
+# What the models carry beyond RECORD.md (llm_extract.fields), kept out of gold.
 GOLD_EXCLUDE: dict[str, Any] = {
-    "provenance": True,
-    "checks": True,
-    "needs_review": True,
-    "review_reasons": True,
-    "evidence": True,
-    "items": {"__all__": {"span"}},
+    **{name: True for name in LETTER_EXTRAS if name not in ("letter_id", "items")},
+    "items": {"__all__": set(ITEM_EXTRAS)},
 }
 
 

@@ -33,8 +33,9 @@ from xml.sax.saxutils import quoteattr
 
 from ..batch.store import DONE, Store
 from ..errors import InputError
+from ..field_paths import get_path
 from .corrections import REVIEWED, UNUSABLE, ReviewDB, apply_corrections, letter_ref
-from .paths import field_specs, get_path, parse_input, validate_value
+from .paths import field_specs, parse_input, validate_value
 from .text import field_spans, letter_text
 
 EVIDENCE = "evidence"

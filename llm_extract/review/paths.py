@@ -1,8 +1,8 @@
-"""Field paths in a record's JSON, and the editable fields with their types.
+"""The editable fields of a record's JSON, with their types.
 
-A path names one value: ``case_number``, ``patient.age``,
-``reviewer.specialties``, ``items[0].quantity``, ``items[2].medication.name``
-(the same spelling as ``Evidence.field`` and ``Check.field``).  The editable
+A field is named by its path (:mod:`llm_extract.field_paths`: ``patient.age``,
+``items[2].medication.name``, the same spelling as ``Evidence.field`` and
+``Check.field``).  The editable
 fields and their types come from the pydantic models through
 :func:`llm_extract.fields.spec_fields`, so a field added to the models shows
 up in the review page and its form without a change here.
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import itertools
-import re
 import types
 from dataclasses import dataclass
 from enum import Enum
@@ -25,83 +23,9 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import ValidationError
 
+from ..field_paths import PathError, format_path, get_path, parse_path, set_path
 from ..fields import spec_fields
 from ..models import Record
-
-_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
-
-
-class PathError(ValueError):
-    """A path that does not name a field of the record."""
-
-
-def parse_path(path: str) -> list[str | int]:
-    """``items[0].medication.name`` -> ``["items", 0, "medication", "name"]``."""
-    parts: list[str | int] = []
-    pos = 0
-    for m in _TOKEN.finditer(path):
-        gap = path[pos : m.start()]
-        # a name follows "." (or starts the path); an index follows anything but "."
-        wanted = ("." if parts else "") if m.group(1) else ""
-        if gap != wanted:
-            raise PathError(f"not a field path: {path!r}")
-        parts.append(m.group(1) if m.group(1) else int(m.group(2)))
-        pos = m.end()
-    if not parts or pos != len(path) or not isinstance(parts[0], str):
-        raise PathError(f"not a field path: {path!r}")
-    return parts
-
-
-def get_path(data: Any, path: str) -> Any:
-    """The value at ``path`` (None when a parent is null or an index is out of range)."""
-    value = data
-    for part in parse_path(path):
-        if value is None:
-            return None
-        if isinstance(part, int):
-            if not isinstance(value, list) or part >= len(value):
-                return None
-            value = value[part]
-        else:
-            if not isinstance(value, dict):
-                return None
-            value = value.get(part)
-    return value
-
-
-def set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``path`` in place, creating null parent objects (``medication``)."""
-    parts = parse_path(path)
-    target: Any = data
-    for part, nxt in itertools.pairwise(parts):
-        if isinstance(part, int):
-            if not isinstance(target, list) or part >= len(target):
-                raise PathError(f"{path}: no item {part + 1}")
-            child = target[part]
-            if child is None:
-                child = target[part] = {}
-        else:
-            child = target.get(part)
-            if child is None:
-                child = target[part] = [] if isinstance(nxt, int) else {}
-        target = child
-    last = parts[-1]
-    if isinstance(last, int):
-        raise PathError(f"{path}: set a field of the item, not the item")
-    target[last] = value
-    # A medication with no name is no medication (``name`` is required).
-    for item in data.get("items") or []:
-        med = item.get("medication") if isinstance(item, dict) else None
-        if isinstance(med, dict) and not med.get("name"):
-            item["medication"] = None
-
-
-def format_path(parts: list[Any]) -> str:
-    """``["items", 0, "quantity"]`` -> ``items[0].quantity``."""
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 # --- the editable fields -----------------------------------------------------

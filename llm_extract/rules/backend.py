@@ -18,6 +18,7 @@ from ..document.text import find_dates
 from ..errors import InputError
 from ..loading import Letter
 from ..models import Patient, Record, Reviewer, Usage
+from ..review_flags import ReviewCode
 from .credentials import parse_reviewer
 from .header import date_verdict, read_header
 from .items import read_item
@@ -125,7 +126,7 @@ def parse_letter(letter: Letter) -> ParsedLetter:
             located.append(locate_item(i, r.field[cut:], r, dos))
     record.evidence = [r.evidence() for r in located]
     for doubt in summary.doubts:
-        record.flag(doubt.reason)
+        record.flag(ReviewCode.DIAGNOSIS_DOUBT, doubt.reason, "diagnoses")
     # Unknown layout, unread parts of an older layout, nulls every header
     # states, low OCR confidence: each a review reason (document/completeness.py).
     record = flag_record(letter, record, seg.notes)

@@ -62,6 +62,16 @@
         var input = el.querySelector("input:not([type=hidden]), select, textarea");
         if (input) { input.focus(); }
       }
+    } else if (ev.key === "f") {
+      // The next field a review flag names, after the one shown (wrapping round).
+      var flagged = Array.prototype.slice.call(document.querySelectorAll(".field.flagged"));
+      if (flagged.length) {
+        ev.preventDefault();
+        var at = flagged.indexOf(document.querySelector(".field.flagged.on"));
+        el = flagged[(at + 1) % flagged.length];
+        showField(el.dataset.field);
+        el.scrollIntoView({ block: "center" });
+      }
     } else if (ev.key === "?") {
       el = document.getElementById("help");
       if (el) { el.hidden = !el.hidden; }
