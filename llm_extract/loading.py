@@ -8,6 +8,7 @@ dependency, and keeps reading order (see README, "Choice of PDF library").
 
 from __future__ import annotations
 
+import codecs
 import functools
 import hashlib
 import logging
@@ -162,6 +163,35 @@ def check_is_imr(text: str, letter_id: str) -> None:
         )
 
 
+# Byte-order marks, UTF-32 before UTF-16 (whose little-endian mark begins UTF-32's).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+)
+
+
+def decode_text(data: bytes) -> str:
+    """A text file's bytes as text.
+
+    Letters come as UTF-8 or Windows-1252 (PDF-to-text tools vary), or as
+    UTF-16/32 with a byte-order mark (Windows "Unicode" text).  NULs go at once
+    (UTF-16 without its mark reads as text with a NUL after each letter), so
+    everything that reads the raw text, not only the normalised letter, sees
+    its words.
+    """
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace")
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raw = data.decode("cp1252", errors="replace")
+    return raw.replace("\x00", "")
+
+
 def letter_from_text(
     text: str,
     letter_id: str = "text",
@@ -297,9 +327,17 @@ def load_letters(
         raise ConfigError(
             f"unknown OCR mode {ocr!r}; choose one of {', '.join(OCR_MODES)}", field="ocr"
         )
-    if not p.exists():
+    try:
+        exists, is_file = p.exists(), p.is_file()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise LetterNotFoundError(
+            f"cannot use {str(p)[:200]!r} as a file name: {exc.strerror}",
+            letter=lid[:200],
+            cause=exc,
+        ) from exc
+    if not exists:
         raise LetterNotFoundError(f"no such file: {p}", letter=lid)
-    if not p.is_file():
+    if not is_file:
         raise LetterNotFoundError(f"not a file: {p}", letter=lid)
     suffix = p.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -323,11 +361,7 @@ def load_letters(
         raise LetterNotFoundError(
             f"cannot read {p}: {exc.strerror}", letter=lid, cause=exc
         ) from exc
-    # Letters come as UTF-8 or Windows-1252 (PDF-to-text tools vary).
-    try:
-        raw = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raw = data.decode("cp1252", errors="replace")
+    raw = decode_text(data)
     del data
     check_limit(config, "max_chars", len(raw), f"the text has {len(raw)} characters", lid)
     return letters_from_text(raw, lid, source_file=str(p))
@@ -390,9 +424,18 @@ def load_source(
         return [source]
     if isinstance(source, Path):
         return load_letters(source, config=config)
-    if "\n" not in source and (source.lower().endswith((".pdf", ".txt")) or Path(source).exists()):
+    if "\n" not in source and (source.lower().endswith((".pdf", ".txt")) or _is_path(source)):
         return load_letters(source, config=config)
     return letters_from_text(source, letter_id or "text")
+
+
+def _is_path(source: str) -> bool:
+    if not source.strip():  # Path("") is the current folder: an empty text is empty
+        return False
+    try:
+        return Path(source).exists()
+    except (OSError, ValueError):  # too long for a file name, or a NUL in it: text
+        return False
 
 
 def to_letter(

@@ -31,6 +31,7 @@ class ReviewCode(StrEnum):
     UNSETTLED_SITE = "unsettled_site"  # the request names anatomy no reader read as a site
     OCR_LOW_CONFIDENCE = "ocr_low_confidence"
     UNREAD_PAGES = "unread_pages"  # pages without text and no OCR engine
+    SEVERAL_LETTERS = "several_letters"  # two case numbers in one text: letters not cut apart
     # The parser's own doubts (rules/summary.py): a diagnosis list no rule splits for sure.
     DIAGNOSIS_DOUBT = "diagnosis_doubt"
     # Two readers (llm/crosscheck.py, llm/whole_letter.py).
