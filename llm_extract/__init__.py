@@ -6,10 +6,10 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import close_backends, extract, extract_many, get_backend
+from .api import close_backends, extract, extract_all, extract_many, get_backend
 from .config import Config, load_config
 from .errors import ExtractionError
-from .loading import Letter, letter_from_text, load_letter
+from .loading import Letter, letter_from_text, load_letter, load_letters
 from .loop import LetterResult
 from .models import Item, Record, record_json_schema
 
@@ -28,10 +28,12 @@ __all__ = [
     "__version__",
     "close_backends",
     "extract",
+    "extract_all",
     "extract_many",
     "get_backend",
     "letter_from_text",
     "load_config",
     "load_letter",
+    "load_letters",
     "record_json_schema",
 ]

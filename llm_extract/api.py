@@ -16,12 +16,20 @@ from typing import Any
 from .backends import create_backend, default_backend_name
 from .base import Backend
 from .config import Config, load_config
-from .loop import LetterResult, Source, check_backend, process_one, run_letters, to_letter
+from .loop import (
+    LetterResult,
+    Source,
+    check_backend,
+    process_one,
+    process_source,
+    run_letters,
+    to_letter,
+)
 from .models import Record
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LetterResult", "Source", "extract", "extract_many", "to_letter"]
+__all__ = ["LetterResult", "Source", "extract", "extract_all", "extract_many", "to_letter"]
 
 # One backend instance per (name, config) per process: the LLM backends hold an
 # HTTP client and possibly a local server, which must not restart per letter.
@@ -89,19 +97,47 @@ def extract(
     Raises a subclass of :class:`~llm_extract.errors.ExtractionError` on bad
     input or when the backend cannot run: the one loop's rule
     (:func:`~llm_extract.loop.process_one`), with the letter's error raised
-    instead of returned as data.
+    instead of returned as data; :class:`~llm_extract.errors.BundleError`
+    when the file holds several letters (:func:`extract_all` gives one record each).
     """
-    loading = resolve_config(config, **overrides) if (config or overrides) else None
-    if backend is not None and not isinstance(backend, str) and not overrides:
-        # An instance carries its own configuration: reading the environment
-        # again would be ~0.2 ms per letter for nothing in a batch.
-        be = backend
-    else:
-        be = get_backend(backend, loading or load_config())
+    be, loading = _backend_and_loading(backend, config, overrides)
     result = process_one(source, be, loading, letter_id=letter_id)
     result.raise_for_error()
     assert result.record is not None  # no error: a record
     return result.record
+
+
+def extract_all(
+    source: Source,
+    *,
+    backend: str | Backend | None = None,
+    config: Config | None = None,
+    letter_id: str | None = None,
+    **overrides: Any,
+) -> list[Record]:
+    """Extract every letter of a file: one :class:`Record` each, in file order.
+
+    A file of one letter gives a list of one; a file holding several letters
+    (merged PDFs, concatenated texts; :mod:`llm_extract.bundle`) one record per
+    letter, each with ``provenance.part`` saying where it sits.  Raises the
+    first letter's error, as :func:`extract` does.
+    """
+    be, loading = _backend_and_loading(backend, config, overrides)
+    results = process_source(source, be, loading, letter_id=letter_id)
+    for result in results:
+        result.raise_for_error()
+    return [result.record for result in results if result.record is not None]
+
+
+def _backend_and_loading(
+    backend: str | Backend | None, config: Config | None, overrides: dict[str, Any]
+) -> tuple[Backend, Config | None]:
+    loading = resolve_config(config, **overrides) if (config or overrides) else None
+    if backend is not None and not isinstance(backend, str) and not overrides:
+        # An instance carries its own configuration: reading the environment
+        # again would be ~0.2 ms per letter for nothing in a batch.
+        return backend, loading
+    return get_backend(backend, loading or load_config()), loading
 
 
 def extract_many(

@@ -12,12 +12,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-from .base import Backend, make_provenance
+from .base import Backend
 from .config import BACKENDS, Config
 from .errors import BackendUnavailableError, ConfigError
 
-# Backend and make_provenance live in base.py; named here for existing importers.
-__all__ = ["Backend", "create_backend", "default_backend_name", "make_provenance"]
+__all__ = ["create_backend", "default_backend_name"]
 
 # name -> "module:Class"; each class takes (config: Config).
 _REGISTRY = {

@@ -111,4 +111,5 @@ def make_provenance(
         layout=letter.layout.name,
         text_source=letter.text_source,
         ocr=letter.ocr,
+        part=letter.part,
     )

@@ -162,14 +162,40 @@ class ConfidenceModel:
         )
 
 
-def load_model() -> ConfidenceModel | None:
-    """The packaged model, or None when the package was built without one."""
+@dataclass(frozen=True)
+class Calibration:
+    """A fitted model, the flag threshold chosen with it, and what it was fitted on."""
+
+    model: ConfidenceModel
+    threshold: float
+    fitted_on: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "fitted_on": self.fitted_on,
+            "model": self.model.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Calibration:
+        return cls(
+            model=ConfidenceModel.from_json(data["model"]),
+            threshold=float(data["threshold"]),
+            fitted_on=dict(data.get("fitted_on") or {}),
+        )
+
+
+CALIBRATION_FILE = "calibration.json"
+
+
+def load_calibration() -> Calibration | None:
+    """The packaged calibration, or None when the package carries none."""
     try:
-        text = resources.files("llm_extract").joinpath("calibration.json").read_text("utf-8")
+        text = resources.files("llm_extract").joinpath(CALIBRATION_FILE).read_text("utf-8")
     except FileNotFoundError:
         return None
-    data = json.loads(text)
-    return ConfidenceModel.from_json(data["model"])
+    return Calibration.from_json(json.loads(text))
 
 
 def p_wrong(record: Record, model: ConfidenceModel) -> dict[str, float]:

@@ -22,6 +22,10 @@ SCHEMA_IN_PROMPT = ("auto", "yes", "no")
 TEXT_ROUTES = ("pdfium", "pypdf", "pypdf-layout", "pdftotext", "pdftotext-layout", "ocr")
 OCR_MODES = ("auto", "always", "never")
 OCR_ENGINES = ("auto", "rapidocr", "tesseract")
+# The Config fields that bound what one file may cost (llm_extract.limits);
+# each has a flag --max-pages etc. (llm_extract.cli.common) and an environment
+# variable (env_var).
+LIMIT_FIELDS = ("max_file_mb", "max_pages", "max_chars", "max_ocr_pages", "letter_seconds")
 
 
 def _default_cache_dir() -> Path:
@@ -70,19 +74,32 @@ class Config:
     # Circuit breaker (llm_extract.loop): stop a run after this many letters in a
     # row fell back to the parser for the same transport reason (0 = never).
     max_consecutive_fallbacks: int = 3
-    # Wall-clock seconds one letter may take (0 = no budget); a batch's worker
-    # process still busy past it is stopped and the letter is a LetterTimeoutError.
+    # Limits on one file (llm_extract.limits; 0 = no limit).  An IMR letter has
+    # 2-10 pages; the largest corpus letter has 6 pages, 16,744 characters and
+    # 101 kB, so these sit 15-250x above it: a file of a few letters fits, a
+    # PDF of 20,000 blank pages or a text of thousands of letters does not.
+    max_file_mb: float = 25.0
+    max_pages: int = 100
+    max_chars: int = 500_000
+    # OCR costs 2-10 s of CPU per page (llm_extract.ocr).
+    max_ocr_pages: int = 30
+    # Wall-clock seconds one letter may take from loading to its record,
+    # checked between steps (each page, parsing, each LLM call); a batch's
+    # worker process still busy past it is stopped and the letter is a
+    # LetterTimeoutError.
     letter_seconds: float = 600.0
     # Address-space cap of each batch worker process, in MB (None = no cap): a
     # letter that needs more fails with MemoryLimitExceeded, not the OOM killer.
     worker_memory_mb: int | None = None
 
     def __post_init__(self) -> None:
-        if self.letter_seconds < 0:
-            raise ConfigError(
-                "letter_seconds must be 0 (no budget) or more; fix LLM_EXTRACT_LETTER_SECONDS",
-                field="letter_seconds",
-            )
+        for name in LIMIT_FIELDS:
+            if getattr(self, name) < 0:
+                raise ConfigError(
+                    f"{name} must be 0 (no limit) or more; fix --{name.replace('_', '-')} "
+                    f"or {env_var(name)}",
+                    field=name,
+                )
         if self.worker_memory_mb is not None and self.worker_memory_mb < MIN_WORKER_MEMORY_MB:
             raise ConfigError(
                 f"worker_memory_mb must be at least {MIN_WORKER_MEMORY_MB} (a worker process "
@@ -159,9 +176,18 @@ _ENV = {
     "ocr": ("LLM_EXTRACT_OCR", str),
     "ocr_engine": ("LLM_EXTRACT_OCR_ENGINE", str),
     "max_consecutive_fallbacks": ("LLM_EXTRACT_MAX_CONSECUTIVE_FALLBACKS", int),
+    "max_file_mb": ("LLM_EXTRACT_MAX_FILE_MB", float),
+    "max_pages": ("LLM_EXTRACT_MAX_PAGES", int),
+    "max_chars": ("LLM_EXTRACT_MAX_CHARS", int),
+    "max_ocr_pages": ("LLM_EXTRACT_MAX_OCR_PAGES", int),
     "letter_seconds": ("LLM_EXTRACT_LETTER_SECONDS", float),
     "worker_memory_mb": ("LLM_EXTRACT_WORKER_MEMORY_MB", int),
 }
+
+
+def env_var(name: str) -> str:
+    """The environment variable that sets the ``Config`` field ``name``."""
+    return _ENV[name][0]
 
 
 def load_config(env: dict[str, str] | None = None, **overrides: Any) -> Config:

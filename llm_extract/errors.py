@@ -90,6 +90,63 @@ class TruncatedLetterError(InputError):
     """The letter is cut off before its disputed items."""
 
 
+class LimitExceededError(InputError):
+    """A file or letter is past one of the limits of :class:`~llm_extract.config.Config`.
+
+    ``limit`` names the ``Config`` field; the message says how far past it the
+    file is and the flag and environment variable that raise it.  A limit
+    keeps one hostile file (a PDF of 20,000 blank pages, a text of thousands
+    of letters) from taking the memory or the time of a whole run.
+    """
+
+    limit: str = ""
+
+
+class FileTooLargeError(LimitExceededError):
+    """The file is larger than ``Config.max_file_mb``."""
+
+    limit = "max_file_mb"
+
+
+class TooManyPagesError(LimitExceededError):
+    """The PDF has more pages than ``Config.max_pages``."""
+
+    limit = "max_pages"
+
+
+class TextTooLongError(LimitExceededError):
+    """The file's text is longer than ``Config.max_chars`` characters."""
+
+    limit = "max_chars"
+
+
+class TooManyOcrPagesError(LimitExceededError):
+    """More pages need OCR than ``Config.max_ocr_pages``."""
+
+    limit = "max_ocr_pages"
+
+
+class LetterTimeoutError(LimitExceededError):
+    """The letter took longer than its time budget, ``Config.letter_seconds``."""
+
+    limit = "letter_seconds"
+
+
+class BundleError(InputError):
+    """The file holds several letters, and the caller asked for one record.
+
+    ``llm_extract.extract_all`` (and every command) gives one record per letter.
+    """
+
+
+class BundleSplitError(InputError):
+    """The file seems to hold several letters, but where one ends is unsure.
+
+    Never one merged record: the message names the pages (or lines) to look
+    at, so the file can be split by hand.
+    """
+
+
 # --- configuration and backends ---------------------------------------------
 class ConfigError(ExtractionError):
     """Bad or missing configuration; the message says how to fix it."""
@@ -99,6 +156,16 @@ class ConfigError(ExtractionError):
 
 class BackendUnavailableError(ConfigError):
     """The chosen backend cannot run here (extra not installed, no endpoint)."""
+
+
+class MissingExtraError(ConfigError):
+    """An optional feature's packages are not installed; the message names the extra."""
+
+
+class QueryError(ExtractionError):
+    """``llm-extract query``: the SQL does not run on the views (syntax, unknown column)."""
+
+    exit_code = 2
 
 
 # --- the LLM path -----------------------------------------------------------
@@ -130,10 +197,6 @@ class RecordValidationError(ExtractionError):
 class WorkerCrashed(ExtractionError):
     """The worker process extracting a letter died under it (a native crash, a
     signal, the kernel's OOM killer); the batch replaced it and went on."""
-
-
-class LetterTimeoutError(InputError):
-    """The letter took longer than its time budget, ``Config.letter_seconds``."""
 
 
 class MemoryLimitExceeded(InputError):

@@ -22,10 +22,12 @@ list may name a field.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
@@ -43,8 +45,16 @@ LETTER_EXTRAS: tuple[str, ...] = (
     "review_reasons",
     "evidence",
     "review_flags",
+    "p_wrong",
 )
-ITEM_EXTRAS: tuple[str, ...] = ("span",)
+# ``medication``'s drug dimension is derived from its name after extraction
+# (llm_extract.drugs): never scored, asked of a model or reviewed as a field.
+ITEM_EXTRAS: tuple[str, ...] = (
+    "span",
+    "medication.ingredients",
+    "medication.drug_class",
+    "medication.resolution",
+)
 
 Level = Literal["letter", "item"]
 
@@ -78,11 +88,11 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
 
 def _walk(model: type[BaseModel], prefix: str, skip: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
     for name, info in model.model_fields.items():
-        if name in skip:
+        if f"{prefix}{name}" in skip:
             continue
         sub = _submodel(info.annotation)
         if sub is not None:
-            yield from _walk(sub, f"{prefix}{name}.", ())
+            yield from _walk(sub, f"{prefix}{name}.", skip)
         else:
             yield f"{prefix}{name}", info.annotation
 
@@ -122,3 +132,29 @@ def spellings(path: str) -> frozenset[str]:
         parent, leaf = path.rsplit(".", 1)
         names |= {leaf, f"{leaf}_{parent.rsplit('_', 1)[-1]}"}
     return frozenset(names)
+
+
+def unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    """(the type, whether None is allowed) of ``X | None``."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return (args[0] if len(args) == 1 else annotation), True
+    return annotation, False
+
+
+def field_kind(annotation: Any) -> tuple[str, tuple[str, ...], bool]:
+    typ, optional = unwrap_optional(annotation)
+    if get_origin(typ) is list:
+        (inner,) = get_args(typ) or (str,)
+        if isinstance(inner, type) and issubclass(inner, Enum):
+            return "enum_list", tuple(e.value for e in inner), False
+        return "list", (), False
+    if isinstance(typ, type) and issubclass(typ, Enum):
+        return "enum", tuple(e.value for e in typ), not optional
+    if typ is bool:
+        return "bool", (), True
+    if typ is int:
+        return "int", (), not optional
+    if typ is dt.date:
+        return "date", (), not optional
+    return "str", (), not optional

@@ -8,6 +8,7 @@ dependency, and keeps reading order (see README, "Choice of PDF library").
 
 from __future__ import annotations
 
+import codecs
 import functools
 import hashlib
 import logging
@@ -17,29 +18,28 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import ftfy
 
+from .bundle import Piece, piece_ids, split_pages, split_text
+from .config import Config, load_config
 from .errors import (
+    BundleError,
     ConfigError,
     EmptyLetterError,
     LetterNotFoundError,
     NotIMRLetterError,
     UnsupportedFormatError,
 )
-from .models import OcrInfo
-from .pdf_pages import pdf_letter_text
+from .layout import Layout, detect_layout, imr_marker_count
+from .limits import check_limit, check_time
+from .models import LetterPart, OcrInfo
+from .pdf_pages import PdfPages, pdf_pages
 from .textroutes import OCR_MODES, TEXT_ROUTES, strip_page_furniture
-
-if TYPE_CHECKING:
-    from .config import Config
-    from .document.layout import Layout
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".pdf", ".txt")
-
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,12 @@ class Letter:
     # Pages that show an image but yielded no text (no OCR engine installed):
     # the record misses whatever they say, so the backends flag it.
     unread_pages: tuple[int, ...] = ()
+    # Set when the file holds several letters and this is one of them.
+    part: LetterPart | None = None
 
     @functools.cached_property
     def layout(self) -> Layout:
         """The letter's layout (computed once from the text: ~0.05 ms)."""
-        # Imported here: llm_extract.document imports this module.
-        from .document.layout import detect_layout
-
         return detect_layout(self.text)
 
     @property
@@ -156,14 +155,41 @@ def normalise_text(raw: str) -> str:
 
 def check_is_imr(text: str, letter_id: str) -> None:
     """Raise unless ``text`` carries two phrases of an IMR determination (any layout)."""
-    from .document.layout import imr_marker_count  # llm_extract.document imports this module
-
     if imr_marker_count(text) < 2:
         raise NotIMRLetterError(
             "this is not an IMR Final Determination letter (none of its section "
             "headings such as 'IMR ISSUES, DECISIONS AND RATIONALES' were found)",
             letter=letter_id,
         )
+
+
+# Byte-order marks, UTF-32 before UTF-16 (whose little-endian mark begins UTF-32's).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+)
+
+
+def decode_text(data: bytes) -> str:
+    """A text file's bytes as text.
+
+    Letters come as UTF-8 or Windows-1252 (PDF-to-text tools vary), or as
+    UTF-16/32 with a byte-order mark (Windows "Unicode" text).  NULs go at once
+    (UTF-16 without its mark reads as text with a NUL after each letter), so
+    everything that reads the raw text, not only the normalised letter, sees
+    its words.
+    """
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace")
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raw = data.decode("cp1252", errors="replace")
+    return raw.replace("\x00", "")
 
 
 def letter_from_text(
@@ -174,6 +200,7 @@ def letter_from_text(
     text_source: str | None = "text",
     ocr: OcrInfo | None = None,
     unread_pages: tuple[int, ...] = (),
+    part: LetterPart | None = None,
 ) -> Letter:
     """A letter from text already in memory. Raises on empty or non-IMR text."""
     if not text or not text.strip():
@@ -187,32 +214,108 @@ def letter_from_text(
         text_source=text_source,
         ocr=ocr,
         unread_pages=unread_pages,
+        part=part,
     )
 
 
-def load_letter(
+def letters_from_text(
+    raw: str, letter_id: str = "text", *, source_file: str | None = None, text_source: str = "text"
+) -> list[Letter]:
+    """The letters of a text: one, or one per letter when it holds several.
+
+    A text with form feeds (a tool's text output) is cut at its page breaks,
+    as a PDF is; a plain text by characters.  Each letter is normalised on its
+    own, so it reads exactly as it would in a file of its own.
+    """
+    if "\f" in raw:
+        pages = raw.split("\f")
+        cut = split_pages(pages, letter_id)
+        if cut is None:
+            text = "\n".join(strip_page_furniture(pages))
+            return [
+                letter_from_text(text, letter_id, source_file=source_file, text_source=text_source)
+            ]
+        return [
+            letter_from_text(
+                "\n".join(strip_page_furniture(pages[p.start : p.end])),
+                lid,
+                source_file=source_file,
+                text_source=text_source,
+                part=LetterPart(index=k, count=len(cut), pages=(p.start + 1, p.end)),
+            )
+            for k, (p, lid) in enumerate(zip(cut, piece_ids(cut, letter_id), strict=True), 1)
+        ]
+    pieces = split_text(raw, letter_id)
+    if pieces is None:
+        return [letter_from_text(raw, letter_id, source_file=source_file, text_source=text_source)]
+    return [
+        letter_from_text(
+            raw[p.start : p.end],
+            lid,
+            source_file=source_file,
+            text_source=text_source,
+            part=LetterPart(index=k, count=len(pieces), chars=(p.start, p.end)),
+        )
+        for k, (p, lid) in enumerate(zip(pieces, piece_ids(pieces, letter_id), strict=True), 1)
+    ]
+
+
+def _pdf_letters(got: PdfPages, lid: str, source_file: str) -> list[Letter]:
+    """The letters of a PDF's pages: one, or one per letter when it holds several."""
+    pieces: list[Piece] | None = split_pages(got.pages, lid)
+    if pieces is None:
+        return [
+            letter_from_text(
+                got.text(),
+                lid,
+                source_file=source_file,
+                text_source=got.source,
+                ocr=got.ocr,
+                unread_pages=got.unread_pages,
+            )
+        ]
+    letters = []
+    for k, (p, part_id) in enumerate(zip(pieces, piece_ids(pieces, lid), strict=True), 1):
+        first, last = p.start + 1, p.end
+        letters.append(
+            letter_from_text(
+                got.text(first, last),
+                part_id,
+                source_file=source_file,
+                text_source=got.source,
+                ocr=got.ocr_of(first, last),
+                unread_pages=got.unread_of(first, last),
+                part=LetterPart(index=k, count=len(pieces), pages=(first, last)),
+            )
+        )
+    return letters
+
+
+def load_letters(
     path: str | Path,
     *,
     text_from: str | None = None,
     ocr: str | None = None,
     ocr_engine: str | None = None,
     config: Config | None = None,
-) -> Letter:
-    """Load a ``.pdf`` or ``.txt`` letter; ``letter_id`` is the file stem.
+) -> list[Letter]:
+    """The letters of a ``.pdf`` or ``.txt`` file: one, or one per letter of a bundle.
 
-    ``text_from`` (a route of :data:`TEXT_ROUTES`, default ``pdfium``) says
-    which extractor reads a PDF; ``ocr`` (``auto``/``always``/``never``,
-    default ``auto``) whether pages without a text layer go to OCR.  Unset
-    arguments come from ``config`` (``Config.text_from``/``ocr``/``ocr_engine``).
-    A ``.txt`` letter is read as it is whatever the route.
+    ``letter_id`` is the file stem for a file of one letter; in a file holding
+    several (:mod:`llm_extract.bundle`) each letter's case number, or
+    the stem plus ``-part<k>``.  ``text_from`` (a route of :data:`TEXT_ROUTES`,
+    default ``pdfium``) says which extractor reads a PDF; ``ocr``
+    (``auto``/``always``/``never``, default ``auto``) whether pages without a
+    text layer go to OCR.  Unset arguments come from ``config``
+    (``Config.text_from``/``ocr``/``ocr_engine``), as do the limits
+    (``Config.max_file_mb`` …, :mod:`llm_extract.limits`).  A ``.txt`` letter
+    is read as it is whatever the route.
     """
-    if config is None and not (text_from and ocr and ocr_engine):
-        from .config import load_config  # the environment's LLM_EXTRACT_TEXT_FROM etc.
-
-        config = load_config()
-    text_from = text_from or (config.text_from if config else "pdfium")
-    ocr = ocr or (config.ocr if config else "auto")
-    ocr_engine = ocr_engine or (config.ocr_engine if config else "auto")
+    if config is None:
+        config = load_config()  # the environment's LLM_EXTRACT_TEXT_FROM, limits etc.
+    text_from = text_from or config.text_from
+    ocr = ocr or config.ocr
+    ocr_engine = ocr_engine or config.ocr_engine
     p = Path(path)
     lid = p.stem
     if text_from not in TEXT_ROUTES:
@@ -224,9 +327,17 @@ def load_letter(
         raise ConfigError(
             f"unknown OCR mode {ocr!r}; choose one of {', '.join(OCR_MODES)}", field="ocr"
         )
-    if not p.exists():
+    try:
+        exists, is_file = p.exists(), p.is_file()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise LetterNotFoundError(
+            f"cannot use {str(p)[:200]!r} as a file name: {exc.strerror}",
+            letter=lid[:200],
+            cause=exc,
+        ) from exc
+    if not exists:
         raise LetterNotFoundError(f"no such file: {p}", letter=lid)
-    if not p.is_file():
+    if not is_file:
         raise LetterNotFoundError(f"not a file: {p}", letter=lid)
     suffix = p.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -234,32 +345,110 @@ def load_letter(
             f"unsupported file type {suffix or '(none)'!r}; give a .pdf or .txt letter",
             letter=lid,
         )
-    info: OcrInfo | None = None
-    unread: tuple[int, ...] = ()
     try:
-        if p.stat().st_size == 0:
+        size = p.stat().st_size
+        if size == 0:
             raise EmptyLetterError(f"the file is empty: {p}", letter=lid)
+        check_limit(config, "max_file_mb", size / 1e6, f"the file has {size / 1e6:.1f} MB", lid)
         if suffix == ".pdf":
-            got = pdf_letter_text(p, lid, text_from=text_from, ocr=ocr, ocr_engine=ocr_engine)
-            raw, source, info, unread = got.text, got.source, got.ocr, got.unread_pages
-        else:
-            source = "text"
-            data = p.read_bytes()
-            # Letters come as UTF-8 or Windows-1252 (PDF-to-text tools vary).
-            try:
-                raw = data.decode("utf-8")
-            except UnicodeDecodeError:
-                raw = data.decode("cp1252", errors="replace")
-            if "\f" in raw:
-                # A tool's text output keeps its page breaks (pdftotext: form feeds).
-                raw = "\n".join(strip_page_furniture(raw.split("\f")))
+            got = pdf_pages(
+                p, lid, text_from=text_from, ocr=ocr, ocr_engine=ocr_engine, config=config
+            )
+            check_time("cutting the file into letters")
+            return _pdf_letters(got, lid, str(p))
+        data = p.read_bytes()
     except OSError as exc:
         raise LetterNotFoundError(
             f"cannot read {p}: {exc.strerror}", letter=lid, cause=exc
         ) from exc
-    return letter_from_text(
-        raw, lid, source_file=str(p), text_source=source, ocr=info, unread_pages=unread
+    raw = decode_text(data)
+    del data
+    check_limit(config, "max_chars", len(raw), f"the text has {len(raw)} characters", lid)
+    return letters_from_text(raw, lid, source_file=str(p))
+
+
+def load_letter(
+    path: str | Path,
+    *,
+    text_from: str | None = None,
+    ocr: str | None = None,
+    ocr_engine: str | None = None,
+    config: Config | None = None,
+) -> Letter:
+    """The one letter of a ``.pdf`` or ``.txt`` file (see :func:`load_letters`).
+
+    Raises :class:`BundleError` when the file holds several letters: one
+    record for them would be wrong, and :func:`load_letters` gives them all.
+    """
+    letters = load_letters(path, text_from=text_from, ocr=ocr, ocr_engine=ocr_engine, config=config)
+    if len(letters) > 1:
+        raise bundle_error(letters, Path(path).stem)
+    return letters[0]
+
+
+def bundle_error(letters: list[Letter], lid: str) -> BundleError:
+    """The error for a caller that wanted one letter from a file holding several."""
+    ids = ", ".join(letter.letter_id for letter in letters)
+    return BundleError(
+        f"the file holds {len(letters)} letters ({ids}); use llm_extract.extract_all() "
+        "or load_letters() for one record each (the commands do this themselves)",
+        letter=lid,
     )
+
+
+# --- a source: a path, a Letter or a text ------------------------------------------
+Source = str | Path | Letter
+
+
+def source_letter_id(source: Source, letter_id: str | None) -> str:
+    """The letter id a source gets when it holds one letter."""
+    if letter_id:
+        return letter_id
+    if isinstance(source, Letter):
+        return source.letter_id
+    if isinstance(source, str) and "\n" in source:
+        return "text"
+    return Path(source).stem
+
+
+def load_source(
+    source: Source, *, letter_id: str | None = None, config: Config | None = None
+) -> list[Letter]:
+    """The letters of a path, a :class:`Letter`, or a text: one, or one per letter of a bundle.
+
+    A ``str`` is a path when it has no line break and names a ``.pdf``/``.txt``
+    file or an existing path; otherwise it is the letters' text.  ``config``
+    is where loading options (text route, OCR, limits) come from.
+    """
+    if isinstance(source, Letter):
+        return [source]
+    if isinstance(source, Path):
+        return load_letters(source, config=config)
+    if "\n" not in source and (source.lower().endswith((".pdf", ".txt")) or _is_path(source)):
+        return load_letters(source, config=config)
+    return letters_from_text(source, letter_id or "text")
+
+
+def _is_path(source: str) -> bool:
+    if not source.strip():  # Path("") is the current folder: an empty text is empty
+        return False
+    try:
+        return Path(source).exists()
+    except (OSError, ValueError):  # too long for a file name, or a NUL in it: text
+        return False
+
+
+def to_letter(
+    source: Source, *, letter_id: str | None = None, config: Config | None = None
+) -> Letter:
+    """The one :class:`Letter` of a source (see :func:`load_source`).
+
+    Raises :class:`~llm_extract.errors.BundleError` when it holds several.
+    """
+    letters = load_source(source, letter_id=letter_id, config=config)
+    if len(letters) > 1:
+        raise bundle_error(letters, source_letter_id(source, letter_id))
+    return letters[0]
 
 
 def walk_letter_files(folder: Path) -> Iterator[Path]:

@@ -26,273 +26,31 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 import weakref
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
+from .assess import assess
 from .base import Backend
 from .breaker import FallbackBreaker
-from .config import Config
-from .errors import ConfigError, ExtractionError, MemoryLimitExceeded
-from .loading import Letter, letter_from_text, load_letter
+from .config import Config, load_config
+from .drugs import annotate_record
+from .errors import BundleError, ConfigError, ExtractionError, MemoryLimitExceeded
+from .limits import check_time, letter_budget
+from .loading import Letter, Source, load_source, to_letter
+from .loading import source_letter_id as _letter_id_of
 from .models import Record, Usage
+from .result import (
+    LetterResult,
+    error_as_data,
+    error_data,
+    source_label,
+    usage_of,
+)
 from .review_flags import ReviewCode
 
 log = logging.getLogger(__name__)
-
-Source = str | Path | Letter
-
-
-# --- loading a source ------------------------------------------------------------
-def to_letter(
-    source: Source, *, letter_id: str | None = None, config: Config | None = None
-) -> Letter:
-    """A :class:`Letter` from a path, a :class:`Letter`, or the text of a letter.
-
-    A ``str`` is a path when it has no line break and names a ``.pdf``/``.txt``
-    file or an existing path; otherwise it is the letter's text.  ``config``
-    is where loading options (text route, OCR) come from.
-    """
-    if isinstance(source, Letter):
-        return source
-    if isinstance(source, Path):
-        return load_letter(source, config=config)
-    if "\n" not in source and (source.lower().endswith((".pdf", ".txt")) or Path(source).exists()):
-        return load_letter(source, config=config)
-    return letter_from_text(source, letter_id or "text")
-
-
-def source_label(source: Source) -> str:
-    """How a source is named in results and messages (a path, or the letter id)."""
-    if isinstance(source, Letter):
-        return source.letter_id
-    if isinstance(source, str) and "\n" in source:
-        return "text"
-    return str(source)
-
-
-def _letter_id_of(source: Source, letter_id: str | None) -> str:
-    if letter_id:
-        return letter_id
-    if isinstance(source, Letter):
-        return source.letter_id
-    if isinstance(source, str) and "\n" in source:
-        return "text"
-    return Path(source).stem
-
-
-# --- errors as data --------------------------------------------------------------
-def error_as_data(exc: BaseException, letter_id: str | None) -> dict[str, Any]:
-    """The one error-as-data shape: :meth:`ExtractionError.to_dict` plus ``exit_code``;
-    for any other exception the same keys, ``unexpected: True`` and its traceback."""
-    if isinstance(exc, ExtractionError):
-        data: dict[str, Any] = dict(exc.to_dict())
-        data["letter"] = data.get("letter") or letter_id
-        data["exit_code"] = exc.exit_code
-        return data
-    return error_data(
-        type(exc).__name__,
-        str(exc) or repr(exc),
-        letter_id,
-        unexpected=True,
-        traceback="".join(traceback.format_exception(exc)) if exc.__traceback__ else None,
-    )
-
-
-def error_data(
-    error_class: str, message: str, letter_id: str | None, **extra: Any
-) -> dict[str, Any]:
-    """The same shape for an error that is no exception (a gold letter nobody predicted)."""
-    return {
-        "error": error_class,
-        "message": message,
-        "letter": letter_id,
-        "field": None,
-        "cause": None,
-        "exit_code": 1,
-        **extra,
-    }
-
-
-def describe_error(data: dict[str, Any]) -> str:
-    """One line for an error as data, as ``str(ExtractionError)`` reads."""
-    message = str(data.get("message") or data.get("error") or "unknown error")
-    if data.get("unexpected"):
-        message = f"unexpected {data.get('error')}: {message}"
-    where = [str(w) for w in (data.get("letter"), data.get("field")) if w]
-    if len(where) == 2:
-        where[1] = f"field {where[1]}"
-    return ": ".join([*where, message])
-
-
-def _usage_of(exc: ExtractionError) -> Usage:
-    # An LLM failure after retries still spent tokens; the provider attaches them.
-    spent = getattr(exc, "usage", None)
-    if spent is None:
-        return Usage()
-    if isinstance(spent, Usage):
-        return spent
-    return Usage(
-        prompt_tokens=int(getattr(spent, "prompt_tokens", 0) or 0),
-        completion_tokens=int(getattr(spent, "completion_tokens", 0) or 0),
-        attempts=int(getattr(spent, "attempts", 0) or 0),
-        seconds=round(float(getattr(spent, "seconds", 0.0) or 0.0), 3),
-    )
-
-
-# --- the result ------------------------------------------------------------------
-@dataclass(frozen=True)
-class _WireRecord:
-    """A record as it crosses a process boundary: its JSON and what the batch's
-    main process reads without parsing it (pickling the pydantic tree costs
-    ~5x its JSON, and that main process is the one the batch must keep free)."""
-
-    json: str
-    fallback: bool
-    fallback_reason: str | None
-
-
-class _RecordSlot:
-    """The ``record`` field: a :class:`Record`, parsed from its JSON on first
-    access when the result came from another process."""
-
-    def __get__(self, obj: Any, objtype: Any = None) -> Record | None:
-        if obj is None:
-            return None  # the field's default
-        value = obj.__dict__.get("_record")
-        if isinstance(value, _WireRecord):
-            value = Record.model_validate_json(value.json)
-            obj.__dict__["_record"] = value
-        return value
-
-    def __set__(self, obj: Any, value: Record | None) -> None:
-        obj.__dict__["_record"] = value
-
-
-@dataclass(frozen=True)
-class LetterResult:
-    """One letter's outcome: a record, or an error as data (never both).
-
-    ``seconds``: wall clock of loading + extracting, measured here (0 when the
-    result was read back from a file).  ``text``: the letter's text, only when
-    asked for (``keep_text``: the eval's HTML drill-down).  Pickled (worker
-    processes), the record travels as JSON and is parsed only if read.
-    """
-
-    source: str
-    letter_id: str
-    record: _RecordSlot = _RecordSlot()
-    error: dict[str, Any] | None = None
-    usage: Usage = field(default_factory=Usage)
-    seconds: float = 0.0
-    text_sha256: str | None = None
-    text: str | None = field(default=None, repr=False)
-    # The exception behind ``error``, in the process that met it (not pickled: a
-    # traceback does not travel), so extract() can raise exactly that.
-    exception: BaseException | None = field(default=None, repr=False, compare=False)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["exception"] = None
-        rec = state.get("_record")
-        if isinstance(rec, Record):
-            prov = rec.provenance
-            state["_record"] = _WireRecord(
-                rec.to_json(),
-                bool(prov is not None and prov.fallback),
-                prov.fallback_reason if prov is not None else None,
-            )
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
-    @property
-    def ok(self) -> bool:
-        return self.__dict__.get("_record") is not None
-
-    @property
-    def record_json(self) -> str | None:
-        """The record as JSON (what the batch stores), without parsing a shipped one."""
-        rec = self.__dict__.get("_record")
-        if isinstance(rec, _WireRecord):
-            return rec.json
-        return rec.to_json() if rec is not None else None
-
-    @property
-    def fallback(self) -> bool:
-        """True when the record is the parser's because the LLM failed."""
-        rec = self.__dict__.get("_record")
-        if isinstance(rec, _WireRecord):
-            return rec.fallback
-        prov = rec.provenance if rec is not None else None
-        return bool(prov is not None and prov.fallback)
-
-    @property
-    def fallback_reason(self) -> str | None:
-        rec = self.__dict__.get("_record")
-        if isinstance(rec, _WireRecord):
-            return rec.fallback_reason
-        prov = rec.provenance if rec is not None else None
-        return prov.fallback_reason if prov is not None and prov.fallback else None
-
-    def raise_for_error(self) -> None:
-        """Raise the letter's error, if any: the original exception where it was met,
-        else an :class:`ExtractionError` saying the same (a result from elsewhere)."""
-        if self.error is None:
-            return
-        if self.exception is not None:
-            raise self.exception
-        raise ExtractionError(describe_error({**self.error, "letter": None}), letter=self.letter_id)
-
-    @property
-    def error_class(self) -> str | None:
-        return None if self.error is None else str(self.error.get("error"))
-
-    @property
-    def error_message(self) -> str | None:
-        """The error as one line (``letter: field: message``), or None."""
-        return None if self.error is None else describe_error(self.error)
-
-    @property
-    def exit_code(self) -> int:
-        """What the CLI exits with for this letter alone (0 when it worked)."""
-        return 0 if self.error is None else int(self.error.get("exit_code") or 1)
-
-    @property
-    def usage_seconds(self) -> float | None:
-        """Measured seconds, else the record's own (a result read from a file)."""
-        if self.seconds > 0:
-            return self.seconds
-        prov = self.record.provenance if self.record is not None else None
-        if prov is not None and prov.usage.seconds > 0:
-            return prov.usage.seconds
-        return None
-
-    def tokens(self) -> tuple[int, int]:
-        """(prompt, completion) tokens spent on this letter, failed attempts included."""
-        u = self.usage
-        prov = self.record.provenance if self.record is not None else None
-        if prov is not None and u == Usage():  # read back from a file: the record says
-            u = prov.usage
-        return u.prompt_tokens, u.completion_tokens
-
-    @classmethod
-    def of_record(cls, letter_id: str, record: Record, **kw: Any) -> LetterResult:
-        """A result for a record made elsewhere (a predictions file, a test)."""
-        kw.setdefault("source", letter_id)
-        return cls(letter_id=letter_id, record=record, **kw)
-
-    @classmethod
-    def failed(
-        cls, source: str, exc: BaseException, *, letter_id: str | None = None, **kw: Any
-    ) -> LetterResult:
-        """A result for a letter that did not get as far as the backend."""
-        lid = letter_id or _letter_id_of(source, None)
-        return cls(source=source, letter_id=lid, error=error_as_data(exc, lid), exception=exc, **kw)
 
 
 def flag_fallback(record: Record) -> None:
@@ -316,28 +74,95 @@ def process_one(
     letter_id: str | None = None,
     keep_text: bool = False,
 ) -> LetterResult:
-    """Load and extract one letter; a letter's problem becomes data, never an exception.
+    """Load and extract one file; a letter's problem becomes data, never an exception.
+
+    A file holding several letters gives a failed result (a
+    :class:`~llm_extract.errors.BundleError`, so a caller that expects one
+    record per file never takes it for one) whose ``parts`` hold each
+    letter's result; :func:`process_source` returns those directly.
 
     Raises :class:`ConfigError` (and :class:`BackendUnavailableError`): those
     are the backend's problem and stop the run.  A :class:`MemoryError` (a
     worker's memory cap, or the machine's) is the letter's
     :class:`MemoryLimitExceeded`.
     """
+    results = process_source(source, backend, config, letter_id=letter_id, keep_text=keep_text)
+    if len(results) == 1:
+        return results[0]
+    lid = _letter_id_of(source, letter_id)
+    exc = BundleError(
+        f"the file holds {len(results)} letters ({', '.join(r.letter_id for r in results)}); "
+        "use llm_extract.extract_all() for one record each",
+        letter=lid,
+    )
+    return replace(
+        _result(source_label(source), lid, None, False, time.perf_counter(), error=exc),
+        seconds=sum(r.seconds for r in results),
+        parts=tuple(results),
+    )
+
+
+def process_source(
+    source: Source,
+    backend: Backend,
+    config: Config | None = None,
+    *,
+    letter_id: str | None = None,
+    keep_text: bool = False,
+) -> list[LetterResult]:
+    """Load a file and extract each of its letters: one result per letter (one
+    failed result when the file cannot be loaded).  Loading and each letter run
+    under the per-letter time budget (``Config.letter_seconds``)."""
     label = source_label(source)
     lid = _letter_id_of(source, letter_id)
+    seconds = (config if config is not None else load_config()).letter_seconds
     started = time.perf_counter()
-    letter: Letter | None = None
     try:
-        letter = to_letter(source, letter_id=letter_id, config=config)
-        lid = letter.letter_id
-        record = backend.extract(letter)
+        with letter_budget(seconds, lid):
+            letters = load_source(source, letter_id=letter_id, config=config)
     except ConfigError:
         raise
-    except ExtractionError as exc:
+    except Exception as exc:  # the file's problem (or a loader's bug): data
+        return [_failure(label, lid, None, keep_text, started, exc)]
+    return [
+        _extract_letter(label, letter, backend, seconds, keep_text, started if k == 0 else None)
+        for k, letter in enumerate(letters)
+    ]
+
+
+def _extract_letter(
+    label: str,
+    letter: Letter,
+    backend: Backend,
+    seconds: float,
+    keep_text: bool,
+    started: float | None,
+) -> LetterResult:
+    lid = letter.letter_id
+    started = time.perf_counter() if started is None else started
+    try:
+        with letter_budget(seconds, lid):
+            record = annotate_record(backend.extract(letter))
+            check_time("returning the record")
+    except ConfigError:
+        raise
+    except Exception as exc:
+        return _failure(label, lid, letter, keep_text, started, exc)
+    flag_fallback(record)
+    assess(record)
+    usage = record.provenance.usage if record.provenance is not None else Usage()
+    return _result(label, lid, letter, keep_text, started, record=record, usage=usage)
+
+
+def _failure(
+    label: str, lid: str, letter: Letter | None, keep_text: bool, started: float, exc: Exception
+) -> LetterResult:
+    """A letter's problem as data; called while ``exc`` is being handled."""
+    if isinstance(exc, ExtractionError):
         # info, not warning: callers report the error themselves (CLI: one line).
         log.info("%s: %s", label, exc)
-        return _result(label, lid, letter, keep_text, started, error=exc, usage=_usage_of(exc))
-    except MemoryError as exc:
+        return _result(label, lid, letter, keep_text, started, error=exc, usage=usage_of(exc))
+    if isinstance(exc, MemoryError):
         letter = None  # let what it holds go before anything else is allocated
         limit = MemoryLimitExceeded(
             f"the letter needs more memory than this process may have ({exc or 'MemoryError'}); "
@@ -346,13 +171,10 @@ def process_one(
             cause=exc,
         )
         log.info("%s: %s", label, limit)
-        return _result(label, lid, letter, keep_text, started, error=limit)
-    except Exception as exc:  # a bug in a backend must not stop the run: keep it as data
-        log.exception("unexpected error extracting %s", label)
-        return _result(label, lid, letter, keep_text, started, error=exc)
-    flag_fallback(record)
-    usage = record.provenance.usage if record.provenance is not None else Usage()
-    return _result(label, lid, letter, keep_text, started, record=record, usage=usage)
+        return _result(label, lid, None, keep_text, started, error=limit)
+    # A bug in a loader or a backend must not stop the run: keep it as data.
+    log.exception("unexpected error extracting %s", label)
+    return _result(label, lid, letter, keep_text, started, error=exc)
 
 
 def _result(
@@ -386,7 +208,9 @@ __all__ = [
     "check_backend",
     "error_as_data",
     "error_data",
+    "load_source",
     "process_one",
+    "process_source",
     "run_letters",
     "to_letter",
 ]
@@ -420,7 +244,8 @@ def run_letters(
     check: bool = True,
     breaker: FallbackBreaker | None = None,
 ) -> Iterator[LetterResult]:
-    """:func:`process_one` over ``sources``, in order, one backend for all.
+    """:func:`process_source` over ``sources``, in order, one backend for all:
+    one result per letter (a file holding several letters yields several).
 
     Checks the backend first (``check``), so a dead endpoint fails before the
     first letter.  Each result is yielded before the breaker looks at it: a
@@ -431,6 +256,6 @@ def run_letters(
         check_backend(backend)
     breaker = breaker or FallbackBreaker.for_config(config)
     for src in sources:
-        result = process_one(src, backend, config, keep_text=keep_text)
-        yield result
-        breaker.observe(result)
+        for result in process_source(src, backend, config, keep_text=keep_text):
+            yield result
+            breaker.observe(result)

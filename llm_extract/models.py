@@ -122,13 +122,45 @@ class Patient(_Model):
     _str = field_validator("occupation", mode="before")(classmethod(lambda cls, v: _clean_opt(v)))
 
 
+class DrugClass(StrEnum):
+    """The drug dimension's classes (llm_extract.drugs; docs/analysis.md says what each holds)."""
+
+    OPIOID = "opioid"
+    NSAID = "nsaid"
+    MUSCLE_RELAXANT = "muscle_relaxant"
+    ANTICONVULSANT_NEUROPATHIC = "anticonvulsant_neuropathic"
+    ANTIDEPRESSANT = "antidepressant"
+    PROTON_PUMP_INHIBITOR = "proton_pump_inhibitor"
+    # A compounded or multi-ingredient topical (creams mixing actives, Terocin-type products).
+    TOPICAL_COMPOUND = "topical_compound"
+    # One non-NSAID ingredient on the skin: lidocaine (Lidoderm, Anecream), capsaicin.
+    TOPICAL_ANALGESIC = "topical_analgesic"
+    SLEEP_AID = "sleep_aid"
+    BENZODIAZEPINE = "benzodiazepine"
+    OTHER = "other"
+
+
+# How a medication's ingredients were found: the drug dictionary
+# (drug-named-entity-recognition), the package's own table (llm_extract/drugs/table.py),
+# or neither (ingredients empty, class null: the name is not guessed at).
+DrugResolution = Literal["dictionary", "table", "unresolved"]
+
+
 class Medication(_Model):
     name: str
     strength: str | None = None
     days_supply: int | None = None
+    # Derived after extraction from ``name`` (llm_extract.drugs), the same for every
+    # backend; never asked of a model.  ``resolution`` is null until derived.
+    ingredients: list[str] = Field(default_factory=list)
+    drug_class: DrugClass | None = None
+    resolution: DrugResolution | None = None
 
     _str = field_validator("name", "strength", mode="before")(
         classmethod(lambda cls, v: _clean_opt(v))
+    )
+    _enum = field_validator("drug_class", mode="before")(
+        classmethod(lambda cls, v: _coerce_enum(v))
     )
 
 
@@ -223,6 +255,20 @@ class OcrInfo(_Model):
     pages: list[OcrPage] = Field(default_factory=list)
 
 
+class LetterPart(_Model):
+    """Where a letter sits in a file that holds several (llm_extract.bundle).
+
+    ``pages`` (1-based, inclusive) for a PDF or a text with page breaks,
+    ``chars`` (``[start, end)`` into the file's decoded text) for a plain text.
+    Spans in the record point into the letter's own text, not the file's.
+    """
+
+    index: int = Field(ge=1)
+    count: int = Field(ge=2)
+    pages: tuple[int, int] | None = None
+    chars: tuple[int, int] | None = None
+
+
 class Usage(_Model):
     """What producing one record (or one LLM call) cost."""
 
@@ -259,12 +305,14 @@ class Provenance(_Model):
     # True when an LLM backend failed and the record is the rules result instead.
     fallback: bool = False
     fallback_reason: str | None = None
-    # Which layout of IMR letter this is (llm_extract.document.layout), and how
+    # Which layout of IMR letter this is (llm_extract.layout), and how
     # its text was obtained: "pdfium", "text" (a .txt or a string), "ocr", or
     # the name of an external extractor route (eval --text-from).
     layout: str | None = None
     text_source: str | None = None
     ocr: OcrInfo | None = None
+    # Set when the file holds several letters and this record is one of them.
+    part: LetterPart | None = None
 
 
 class Check(_Model):
@@ -302,6 +350,9 @@ class Record(_Model):
     evidence: list[Evidence] = Field(default_factory=list)
     # The same reasons as data: which field each concerns, and a stable code.
     review_flags: list[ReviewFlag] = Field(default_factory=list)
+    # Per value path, the estimated probability that the value is wrong
+    # (llm_extract/confidence.py); empty when no fitted model is packaged.
+    p_wrong: dict[str, float] = Field(default_factory=dict)
 
     _enum = field_validator("priority", mode="before")(classmethod(lambda cls, v: _coerce_enum(v)))
     _date = field_validator(

@@ -13,13 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .config import Config
 from .errors import CorruptPdfError, EncryptedPdfError, ScannedPdfError
+from .limits import check_limit, check_time
 from .models import OcrInfo, OcrPage
 from .ocr import (
     INSTALL_HINT,
+    OcrPageText,
     engine_version,
     ocr_images,
     ocr_unavailable_reason,
+    page_workers,
     render_page,
     resolve_engine,
 )
@@ -27,19 +31,29 @@ from .textroutes import repair_route_text, route_pages, strip_page_furniture
 
 # PDFium is not thread-safe: two threads opening PDFs at once crash the process
 # (seen with the batch's thread pool). Every PDFium call goes through this lock.
-_PDFIUM_LOCK = threading.Lock()
+PDFIUM_LOCK = threading.Lock()
 
 
-def _pdfium_page_info(path: Path, lid: str) -> list[tuple[str, bool]]:
-    """Each page's PDFium text and whether the page carries an image (a scan's page does)."""
+def _pdfium_page_info(path: Path, lid: str, config: Config) -> list[tuple[str, bool]]:
+    """Each page's PDFium text and whether the page carries an image (a scan's page does).
+
+    The page count is checked against ``config.max_pages`` before any page is
+    read, the text read so far against ``config.max_chars`` after each page,
+    and the letter's time budget between pages.
+    """
     import pypdfium2 as pdfium  # imported here: loading text letters never needs it
     import pypdfium2.raw as pdfium_c
 
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         doc = _open_pdf(pdfium, path, lid)
         try:
+            n_pages = len(doc)
+            check_limit(config, "max_pages", n_pages, f"the PDF has {n_pages} pages", lid)
             pages = []
-            for page in doc:
+            chars = 0
+            for k in range(n_pages):
+                check_time(f"reading page {k + 1}")
+                page = doc[k]
                 textpage = page.get_textpage()
                 text = textpage.get_text_range()
                 textpage.close()
@@ -51,6 +65,10 @@ def _pdfium_page_info(path: Path, lid: str) -> list[tuple[str, bool]]:
                     )
                 pages.append((text, has_image))
                 page.close()
+                chars += len(text)
+                check_limit(
+                    config, "max_chars", chars, f"the PDF's text has over {chars} characters", lid
+                )
         except pdfium.PdfiumError as exc:
             raise CorruptPdfError(f"PDF page unreadable ({exc})", letter=lid, cause=exc) from exc
         finally:
@@ -86,20 +104,32 @@ def _scanned_error(n_pages: int, lid: str, *, why: str | None) -> ScannedPdfErro
 def _ocr_pdf_pages(
     path: Path, lid: str, numbers: list[int], engine: str
 ) -> tuple[dict[int, str], OcrInfo]:
-    """OCR the 1-based ``numbers`` pages of the PDF; their text and the provenance."""
+    """OCR the 1-based ``numbers`` pages of the PDF; their text and the provenance.
+
+    Pages are rendered a window at a time (as many as are read at once,
+    :func:`page_workers`) and each window is read before the next is
+    rendered: memory holds a few page images (~4 MB each at 200 dpi), however
+    many pages the PDF has.
+    """
     import pypdfium2 as pdfium
 
-    with _PDFIUM_LOCK:
-        doc = _open_pdf(pdfium, path, lid)
-        try:
-            images = []
-            for n in numbers:
-                page = doc[n - 1]
-                images.append((n, render_page(page)))
-                page.close()
-        finally:
-            doc.close()
-    read = ocr_images(images, engine)
+    window = page_workers(len(numbers))
+    read: list[OcrPageText] = []
+    for at in range(0, len(numbers), window):
+        chunk = numbers[at : at + window]
+        check_time(f"OCR of page {chunk[0]}")
+        with PDFIUM_LOCK:
+            doc = _open_pdf(pdfium, path, lid)
+            try:
+                images = []
+                for n in chunk:
+                    page = doc[n - 1]
+                    images.append((n, render_page(page)))
+                    page.close()
+            finally:
+                doc.close()
+        read.extend(ocr_images(images, engine))
+        del images
     info = OcrInfo(
         engine=engine,
         engine_version=engine_version(engine),
@@ -114,20 +144,56 @@ _MIN_PAGE_CHARS = 40
 
 
 @dataclass(frozen=True)
-class _PdfText:
-    text: str
+class PdfPages:
+    """A PDF's text page by page (after OCR and the route's repairs), and how it was read.
+
+    :meth:`text` joins a run of pages as one letter's text; a file holding
+    several letters (:mod:`llm_extract.bundle`) joins each letter's
+    pages on their own, so each reads as it would alone.
+    """
+
+    pages: list[str]
+    text_from: str
     source: str
     ocr: OcrInfo | None
+    # 1-based pages that show an image but yielded no text.
     unread_pages: tuple[int, ...]
 
+    def text(self, first: int = 1, last: int | None = None) -> str:
+        """The text of pages ``first``..``last`` (1-based, inclusive) as one letter."""
+        pages = self.pages[first - 1 : last]
+        return repair_route_text(self.text_from, "\n".join(strip_page_furniture(pages)))
 
-def pdf_letter_text(
-    path: Path, lid: str, *, text_from: str, ocr: str, ocr_engine: str
-) -> _PdfText:
-    """The text of a PDF by the chosen route, with OCR where it is needed and allowed."""
+    def ocr_of(self, first: int, last: int) -> OcrInfo | None:
+        """The OCR provenance of pages ``first``..``last``, numbered from ``first`` = 1."""
+        if self.ocr is None:
+            return None
+        pages = [
+            OcrPage(page=p.page - first + 1, confidence=p.confidence)
+            for p in self.ocr.pages
+            if first <= p.page <= last
+        ]
+        if not pages:
+            return None
+        return self.ocr.model_copy(update={"pages": pages})
+
+    def unread_of(self, first: int, last: int) -> tuple[int, ...]:
+        """The unread pages among ``first``..``last``, numbered from ``first`` = 1."""
+        return tuple(n - first + 1 for n in self.unread_pages if first <= n <= last)
+
+
+def pdf_pages(
+    path: Path, lid: str, *, text_from: str, ocr: str, ocr_engine: str, config: Config
+) -> PdfPages:
+    """The text of each page of a PDF by the chosen route, with OCR where it is needed and allowed.
+
+    Raises a :class:`~llm_extract.errors.LimitExceededError` past
+    ``config.max_pages``, ``max_chars`` or ``max_ocr_pages`` (before any page
+    is rendered), and past the letter's time budget between pages.
+    """
     if text_from == "ocr":
         ocr = "always"
-    info_pages = _pdfium_page_info(path, lid)
+    info_pages = _pdfium_page_info(path, lid, config)
     if text_from in ("pdfium", "ocr"):
         pages = [text for text, _image in info_pages]
         source = "pdfium"
@@ -158,15 +224,17 @@ def pdf_letter_text(
             raise _scanned_error(len(pages), lid, why=ocr_unavailable_reason(ocr_engine))
         # The pages with text are still worth reading; the scanned ones are
         # lost, which the backends flag (Letter.unread_pages).
-        return _PdfText("\n".join(pages), source, None, tuple(todo))
+        return PdfPages(pages, text_from, source, None, tuple(todo))
     info = None
     if todo and engine is not None:
+        check_limit(
+            config, "max_ocr_pages", len(todo), f"{len(todo)} pages of the PDF need OCR", lid
+        )
         texts, info = _ocr_pdf_pages(path, lid, todo, engine)
         for n, text in texts.items():
             pages[n - 1] = repair_route_text("ocr", text)
         source = "ocr" if len(todo) == len(pages) else f"{source}+ocr"
-    text = repair_route_text(text_from, "\n".join(strip_page_furniture(pages)))
-    if not text.strip():
+    if not "".join(pages).strip():
         raise _scanned_error(len(pages), lid, why="OCR found no text on its pages")
     unread = tuple(k + 1 for k in range(len(pages)) if k + 1 in scanned and not pages[k].strip())
-    return _PdfText(text, source, info, unread)
+    return PdfPages(pages, text_from, source, info, unread)

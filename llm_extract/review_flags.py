@@ -31,6 +31,7 @@ class ReviewCode(StrEnum):
     UNSETTLED_SITE = "unsettled_site"  # the request names anatomy no reader read as a site
     OCR_LOW_CONFIDENCE = "ocr_low_confidence"
     UNREAD_PAGES = "unread_pages"  # pages without text and no OCR engine
+    SEVERAL_LETTERS = "several_letters"  # two case numbers in one text: letters not cut apart
     # The parser's own doubts (rules/summary.py): a diagnosis list no rule splits for sure.
     DIAGNOSIS_DOUBT = "diagnosis_doubt"
     # Two readers (llm/crosscheck.py, llm/whole_letter.py).
@@ -41,6 +42,9 @@ class ReviewCode(StrEnum):
     DROPPED_REQUEST = "dropped_request"  # the model named a request the letter does not decide
     NO_DECISION = "no_decision"  # a request without a readable decision, not kept
     CALL_BUDGET = "call_budget"  # an item read only in part (the calls ran out)
+    # General checks of every value (shapes.py, confidence.py), whatever the backend.
+    ILL_FORMED_VALUE = "ill_formed_value"  # the value lacks its field's shape (RECORD.md)
+    LOW_CONFIDENCE = "low_confidence"  # the value's estimated error rate reaches the threshold
     # The model could not be used: every value is the parser's.
     LLM_UNAVAILABLE = "llm_unavailable"
     LLM_FALLBACK = "llm_fallback"

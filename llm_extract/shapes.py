@@ -14,8 +14,11 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from .models import Item, Record
+from .field_paths import get_path
+from .fields import item_fields, letter_fields
+from .models import Category, Record
 from .vocab import STRENGTH, plausible_age
 
 # RECORD.md: "Case Number: ... e.g. CM16-0239110".
@@ -87,6 +90,12 @@ QUANTITY_RANGE = (1, 1000)
 FREQUENCY_RANGE = (1, 7)
 DURATION_RANGE = (1, 104)
 DAYS_SUPPLY_RANGE = (1, 365)
+_RANGES = {
+    "quantity": QUANTITY_RANGE,
+    "frequency_per_week": FREQUENCY_RANGE,
+    "duration_weeks": DURATION_RANGE,
+    "medication.days_supply": DAYS_SUPPLY_RANGE,
+}
 # A diagnosis entry that begins with one of these words is a piece of the
 # sentence that introduced the list, not a diagnosis.
 _CUE_START = re.compile(
@@ -119,125 +128,118 @@ class ShapeDoubt:
     message: str
 
 
-def _bad(path: str, code: str, message: str) -> ShapeDoubt:
-    return ShapeDoubt(path, code, message)
-
-
 def _out_of(value: int | None, bounds: tuple[int, int]) -> bool:
     return value is not None and not bounds[0] <= value <= bounds[1]
 
 
-def _header_dates(record: Record) -> Iterator[ShapeDoubt]:
+def _words_only(text: str, most: int) -> bool:
+    return bool(_WORDS_ONLY.fullmatch(text)) and len(text.split()) <= most
+
+
+def _diagnosis_doubt(entry: str) -> str | None:
+    if _CUE_START.match(entry):
+        return "begins with a word of the sentence around the list"
+    if _DATE_IN_TEXT.search(entry):
+        return "holds a date"
+    if len(entry.split()) > 25:
+        return "is a passage, not a name"
+    return None
+
+
+def _scalar_doubt(field: str, value: Any) -> str | None:
+    if field == "case_number":
+        return None if CASE_NUMBER.fullmatch(value) else "is not CMyy-nnnnnnn"
+    if field == "patient.age":
+        return None if plausible_age(value) else "is not a person's age"
+    if field == "patient.occupation":
+        return None if _words_only(value, 6) else "is not a job title"
+    if field in ("request", "original_request"):
+        too_much = _DECISION_WORDS.search(value) or len(value.split()) > 80
+        return "holds more than the item's name" if too_much else None
+    if field in _RANGES:
+        return f"is outside {_RANGES[field]}" if _out_of(value, _RANGES[field]) else None
+    if field == "medication.name":
+        return "holds a strength, form or count" if _NAME_NOISE.search(value) else None
+    if field == "medication.strength":
+        return None if _STRENGTH.fullmatch(value.strip()) else "is not a dose"
+    if isinstance(value, dt.date):
+        year_ok = YEAR_RANGE[0] <= value.year <= YEAR_RANGE[1]
+        return None if year_ok else f"is outside the years {YEAR_RANGE}"
+    return None
+
+
+def _element_doubt(field: str, element: Any) -> str | None:
+    if field == "reviewer.licensure_states":
+        return None if element.casefold() in US_STATES else "is not a US state"
+    if field in ("reviewer.specialties", "reviewer.subspecialties"):
+        return None if _words_only(element, 8) else "is not a specialty's name"
+    if field == "cpt_codes":
+        return None if _CPT.fullmatch(element) else "is not a five-character code"
+    if field == "diagnoses":
+        return _diagnosis_doubt(element)
+    return None
+
+
+def value_doubts(field: str, value: Any) -> list[str]:
+    """Why ``value`` lacks the shape of ``field`` (a path without its item index,
+    ``medication.name``), one sentence per ill-formed part; [] when well formed."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        out = [f"{e!r} {why}" for e in value if (why := _element_doubt(field, e))]
+        folded = [str(e).casefold() for e in value]
+        out += [f"{e!r} is listed twice" for i, e in enumerate(value) if folded[i] in folded[:i]]
+        return out
+    why = _scalar_doubt(field, value)
+    return [f"{value!r} {why}"] if why else []
+
+
+def _cross_field(record: Record) -> Iterator[ShapeDoubt]:
     dates = {
         "date_of_injury": record.date_of_injury,
         "ur_denial_date": record.ur_denial_date,
         "application_received": record.application_received,
         "date_assigned": record.date_assigned,
-        "decision_date": record.decision_date,
     }
-    for name, value in dates.items():
-        if value is not None and not YEAR_RANGE[0] <= value.year <= YEAR_RANGE[1]:
-            yield _bad(name, "date_out_of_range", f"{name} {value} is outside {YEAR_RANGE}")
     decided = record.decision_date
     # An IMR decides after the injury, the UR denial, the application and the
     # assignment: a date after the decision date cannot be the one named.
-    for name in ("date_of_injury", "ur_denial_date", "application_received", "date_assigned"):
-        value = dates[name]
+    for name, value in dates.items():
         if value is not None and decided is not None and value > decided:
-            yield _bad(name, "date_after_decision", f"{name} {value} is after the decision date")
+            yield ShapeDoubt(name, "date_after_decision", f"{name} {value} is after the decision")
     injury = record.date_of_injury
     for name in ("ur_denial_date", "application_received"):
         value = dates[name]
         if value is not None and injury is not None and value < injury:
-            yield _bad(name, "date_before_injury", f"{name} {value} is before the date of injury")
-
-
-def _letter(record: Record) -> Iterator[ShapeDoubt]:
-    if record.case_number is not None and not CASE_NUMBER.fullmatch(record.case_number):
-        yield _bad(
-            "case_number", "ill_formed", f"case number {record.case_number!r} is not CMyy-nnnnnnn"
-        )
-    yield from _header_dates(record)
-    for state in record.reviewer.licensure_states:
-        if state.casefold() not in US_STATES:
-            yield _bad("reviewer.licensure_states", "not_a_state", f"{state!r} is not a US state")
-    for spec in record.reviewer.specialties + record.reviewer.subspecialties:
-        if not _WORDS_ONLY.fullmatch(spec) or len(spec.split()) > 8:
-            yield _bad("reviewer.specialties", "ill_formed", f"specialty {spec!r} is not a name")
-    age = record.patient.age
-    if age is not None and not plausible_age(age):
-        yield _bad("patient.age", "out_of_range", f"age {age} is not a person's age")
-    occ = record.patient.occupation
-    if occ is not None and (not _WORDS_ONLY.fullmatch(occ) or len(occ.split()) > 6):
-        yield _bad("patient.occupation", "ill_formed", f"occupation {occ!r} is not a job title")
-    yield from _diagnoses(record.diagnoses)
-
-
-def _diagnoses(diagnoses: list[str]) -> Iterator[ShapeDoubt]:
-    seen: set[str] = set()
-    for entry in diagnoses:
-        words = entry.split()
-        why = None
-        if _CUE_START.match(entry):
-            why = "begins with a word of the sentence around the list"
-        elif _DATE_IN_TEXT.search(entry):
-            why = "holds a date"
-        elif len(words) > 25:
-            why = "is a passage, not a name"
-        elif entry.casefold() in seen:
-            why = "is listed twice"
-        seen.add(entry.casefold())
-        if why:
-            yield _bad("diagnoses", "ill_formed", f"diagnosis {entry!r} {why}")
-
-
-def _item(i: int, item: Item, decided: dt.date | None) -> Iterator[ShapeDoubt]:
-    p = f"items[{i}]"
-    for name, text in (("request", item.request), ("original_request", item.original_request)):
-        if text is not None and (_DECISION_WORDS.search(text) or len(text.split()) > 80):
-            yield _bad(f"{p}.{name}", "ill_formed", f"{name} holds more than the item's name")
-    for name, value, bounds in (
-        ("quantity", item.quantity, QUANTITY_RANGE),
-        ("frequency_per_week", item.frequency_per_week, FREQUENCY_RANGE),
-        ("duration_weeks", item.duration_weeks, DURATION_RANGE),
-    ):
-        if _out_of(value, bounds):
-            yield _bad(f"{p}.{name}", "out_of_range", f"{name} {value} is outside {bounds}")
-    f, d, q = item.frequency_per_week, item.duration_weeks, item.quantity
-    if f is not None and d is not None and q is not None and q != f * d:
-        # RECORD.md: "N visits per week for M weeks" -> N x M; a quantity that
-        # is not the product of its own schedule contradicts one of the three.
-        yield _bad(f"{p}.quantity", "schedule_mismatch", f"quantity {q} is not {f} x {d}")
-    if item.date_of_service is not None and decided is not None and item.date_of_service > decided:
-        yield _bad(
-            f"{p}.date_of_service", "date_after_decision", "date of service after the decision"
-        )
-    for code in item.cpt_codes:
-        if not _CPT.fullmatch(code):
-            yield _bad(f"{p}.cpt_codes", "ill_formed", f"CPT code {code!r} is not five characters")
-    med = item.medication
-    if med is not None:
-        if _NAME_NOISE.search(med.name):
-            yield _bad(
-                f"{p}.medication.name",
-                "ill_formed",
-                f"drug name {med.name!r} holds a strength, form or count",
+            yield ShapeDoubt(name, "date_before_injury", f"{name} {value} is before the injury")
+    for i, item in enumerate(record.items):
+        p = f"items[{i}]"
+        f, d, q = item.frequency_per_week, item.duration_weeks, item.quantity
+        if f is not None and d is not None and q is not None and q != f * d:
+            # RECORD.md: "N visits per week for M weeks" -> N x M; a quantity that
+            # is not the product of its own schedule contradicts one of the three.
+            yield ShapeDoubt(f"{p}.quantity", "schedule_mismatch", f"quantity {q} is not {f} x {d}")
+        dos = item.date_of_service
+        if dos is not None and decided is not None and dos > decided:
+            yield ShapeDoubt(
+                f"{p}.date_of_service", "date_after_decision", f"{dos} is after the decision"
             )
-        if med.strength is not None and not _STRENGTH.fullmatch(med.strength.strip()):
-            yield _bad(
-                f"{p}.medication.strength", "ill_formed", f"strength {med.strength!r} is not a dose"
+        if item.medication is not None and item.category not in (None, Category.MEDICATION):
+            yield ShapeDoubt(
+                f"{p}.medication", "category_mismatch", "a drug on a non-medication item"
             )
-        if _out_of(med.days_supply, DAYS_SUPPLY_RANGE):
-            yield _bad(
-                f"{p}.medication.days_supply", "out_of_range", f"days supply {med.days_supply}"
-            )
-    if item.category is not None and item.category.value != "medication" and med is not None:
-        yield _bad(f"{p}.medication", "category_mismatch", "a medication on a non-medication item")
 
 
 def shape_doubts(record: Record) -> list[ShapeDoubt]:
     """Every value of ``record`` that does not have its field's shape."""
-    out = list(_letter(record))
+    out: list[ShapeDoubt] = []
+    for name in letter_fields():
+        for why in value_doubts(name, get_path(record, name)):
+            out.append(ShapeDoubt(name, "ill_formed", f"{name}: {why}"))
     for i, item in enumerate(record.items):
-        out.extend(_item(i, item, record.decision_date))
+        for name in item_fields():
+            path = f"items[{i}].{name}"
+            for why in value_doubts(name, get_path(item, name)):
+                out.append(ShapeDoubt(path, "ill_formed", f"{path}: {why}"))
+    out.extend(_cross_field(record))
     return out

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .config import OCR_MODES, TEXT_ROUTES
 from .errors import BackendUnavailableError, CorruptPdfError, EncryptedPdfError
+from .ocr import ocr_unavailable_reason
 
 # pdftotext ends each page with a form feed.
 _FORM_FEED = "\f"
@@ -43,8 +44,6 @@ def route_available(route: str) -> str | None:
             return "pypdf needs cryptography for AES-encrypted PDFs (pip install cryptography)"
         return None
     if route == "ocr":
-        from .ocr import ocr_unavailable_reason
-
         return ocr_unavailable_reason()
     if route == "pdfium":
         return None

@@ -21,7 +21,7 @@ from llm_extract.evaluation.runner import run_backend
 from llm_extract.evaluation.scoring import evaluate
 from llm_extract.fields import item_fields, letter_fields
 from llm_extract.models import Item, Medication, Patient, Record, Reviewer
-from llm_extract.shapes import shape_doubts
+from llm_extract.shapes import shape_doubts, value_doubts
 
 FIXTURES = Path(__file__).resolve().parent.parent / "evals" / "fixtures"
 
@@ -89,15 +89,27 @@ def test_ill_formed_values_are_doubted_on_their_own_field() -> None:
     got = _paths(rec)
     assert got["case_number"] == "ill_formed"
     assert got["date_of_injury"] == "date_after_decision"
-    assert got["reviewer.licensure_states"] == "not_a_state"
-    assert got["patient.age"] == "out_of_range"
+    assert got["reviewer.licensure_states"] == "ill_formed"
+    assert got["patient.age"] == "ill_formed"
     assert got["patient.occupation"] == "ill_formed"
     assert got["diagnoses"] == "ill_formed"
     assert got["items[0].quantity"] == "schedule_mismatch"
     assert got["items[0].cpt_codes"] == "ill_formed"
     assert got["items[1].medication.name"] == "ill_formed"
     assert got["items[1].medication.strength"] == "ill_formed"
-    assert len([d for d in shape_doubts(rec) if d.path == "diagnoses"]) == 3  # cue, date, twice
+    said = " | ".join(d.message for d in shape_doubts(rec) if d.path == "diagnoses")
+    assert "begins with a word" in said and "holds a date" in said and "listed twice" in said
+
+
+def test_value_doubts_judge_one_value_whatever_its_record() -> None:
+    assert value_doubts("medication.name", "3 months coverage of Viagra")
+    assert value_doubts("medication.name", "Viagra") == []
+    assert value_doubts("medication.strength", "10/325mg") == []
+    assert value_doubts("medication.strength", "10 325") != []
+    assert value_doubts("quantity", 0) != [] and value_doubts("quantity", 12) == []
+    assert value_doubts("reviewer.licensure_states", ["California", "Nevada"]) == []
+    assert value_doubts("cpt_codes", ["20553", "2055"]) == ["'2055' is not a five-character code"]
+    assert value_doubts("patient.occupation", None) == []
 
 
 @pytest.mark.parametrize("gold", load_gold(FIXTURES), ids=lambda g: g.letter_id)

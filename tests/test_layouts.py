@@ -2,7 +2,7 @@
 
 The facts (section headings, decision sentences, run-together words) come from
 the public crawler talhaabacus/IMRCrawler's parser and the issue; see
-``llm_extract/document/layout.py``.  Each letter gives a correct record or a
+``llm_extract/layout.py``.  Each letter gives a correct record or a
 ``needs_review`` record that says why; none a silent half-empty one.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from llm_extract import extract
-from llm_extract.document.layout import detect_layout
 from llm_extract.errors import NotIMRLetterError
+from llm_extract.layout import detect_layout
 from llm_extract.loading import load_letter
 from llm_extract.models import Decision, Record, Sex
 

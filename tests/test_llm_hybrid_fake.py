@@ -148,7 +148,7 @@ def test_a_fallback_record_is_flagged(fake: FakeOpenAI) -> None:
 
 
 def test_an_unknown_layout_goes_whole_to_the_llm_and_is_flagged(fake: FakeOpenAI) -> None:
-    from llm_extract.document.layout import Layout
+    from llm_extract.layout import Layout
 
     letter = load_letter(SYNTHETIC / "injected_summary.txt")
     # As if its layout were unknown: Letter.layout is a cached property.

@@ -134,9 +134,9 @@ def _mixed_pdf(letters_dir: Path, scans: Path, out: Path) -> Path:
     """The text-layer pages of one letter followed by a scanned page of another."""
     import pypdfium2 as pdfium
 
-    from llm_extract.pdf_pages import _PDFIUM_LOCK
+    from llm_extract.pdf_pages import PDFIUM_LOCK
 
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         doc = pdfium.PdfDocument(str(letters_dir / f"{GOLD[1]}.pdf"))
         scan = pdfium.PdfDocument(str(scans / f"{GOLD[0]}.pdf"))
         doc.import_pages(scan, [1])
@@ -174,10 +174,10 @@ def test_upside_down_page_is_read_turned(scans: Path) -> None:
     import pypdfium2 as pdfium
 
     from llm_extract.ocr import ocr_images, render_page
-    from llm_extract.pdf_pages import _PDFIUM_LOCK
+    from llm_extract.pdf_pages import PDFIUM_LOCK
 
     engine = _require_engine()
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         doc = pdfium.PdfDocument(str(scans / f"{GOLD[0]}.pdf"))
         image = render_page(doc[0]).rotate(180)
         doc.close()

@@ -18,12 +18,13 @@ pytest.importorskip("starlette", reason="the review extra is not installed")
 from review_support import copy_store, make_base_store, run_cli
 from starlette.testclient import TestClient
 
+from llm_extract.batch.corrections import ReviewDB
 from llm_extract.batch.export import export_store
 from llm_extract.batch.stats import stats_from_store
 from llm_extract.evaluation.gold import load_gold
 from llm_extract.review.access import Settings
 from llm_extract.review.app import create_app
-from llm_extract.review.corrections import ReviewDB
+from llm_extract.review.labelstudio import write_tasks
 from llm_extract.review.queue import Queue
 
 pytestmark = pytest.mark.corpus
@@ -379,7 +380,7 @@ def test_reviewed_letters_become_gold_that_eval_scores(outdir: Path, corpus: Pat
 
 
 def test_label_studio_tasks_and_their_export_back_as_corrections(outdir: Path) -> None:
-    export_store(outdir, "label-studio")
+    export_store(outdir, "label-studio", task_writer=write_tasks)
     tasks = json.loads((outdir / "export" / "label-studio.json").read_text())
     config = (outdir / "export" / "label-studio-config.xml").read_text()
     assert '<Text name="text" value="$text"/>' in config

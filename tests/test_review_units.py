@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from llm_extract.batch.corrections import Correction, apply_corrections
 from llm_extract.field_paths import PathError, get_path, parse_path, set_path
-from llm_extract.review.corrections import Correction, apply_corrections
 from llm_extract.review.paths import field_specs, parse_input, spec_for, validate_value
 from llm_extract.review.text import segments
 

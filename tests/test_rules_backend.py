@@ -11,7 +11,8 @@ import pytest
 from conftest import SYNTHETIC
 
 from llm_extract import extract
-from llm_extract.backends import Backend, create_backend
+from llm_extract.backends import create_backend
+from llm_extract.base import Backend
 from llm_extract.config import load_config
 from llm_extract.errors import (
     CorruptPdfError,

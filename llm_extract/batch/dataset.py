@@ -28,7 +28,7 @@ from typing import Any
 
 from ..base import BackendIdentity
 from ..loop import LetterResult
-from .export import ITEM_COLUMNS, LETTER_COLUMNS, _write_parquet, item_rows, letter_row
+from .export import ITEM_COLUMNS, LETTER_COLUMNS, item_rows, letter_row, write_parquet
 from .worker import Task
 
 TABLES = ("letters", "items")
@@ -80,7 +80,7 @@ def write_parts(
         path = folder / f"{stem}.parquet"
         tmp = folder / f".{stem}.{os.getpid()}.tmp"
         try:
-            _write_parquet(tmp, columns, rows)
+            write_parquet(tmp, columns, rows)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

@@ -35,15 +35,17 @@ renamed into place, so a reader never sees half a table.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..drugs import drug_of, forget_corrected
 from ..errors import ConfigError
 from ..field_paths import get_path
-from ..fields import flat, spec_fields
-from ..review.corrections import (
+from ..fields import field_kind, flat, spec_fields
+from ..review_flags import ReviewFlag, flagged_paths
+from .corrections import (
     REOPENED,
     UNUSABLE,
     LetterState,
@@ -51,13 +53,13 @@ from ..review.corrections import (
     letter_ref,
     open_if_present,
 )
-from ..review.paths import field_kind
-from ..review_flags import ReviewFlag, flagged_paths
 from .store import DONE, FAILED, Store
-from .tables import _require_pyarrow, _write_atomic
-from .tables import _write_parquet as _write_parquet  # batch/dataset.py writes with it
+from .tables import require_pyarrow, write_atomic
+from .tables import write_parquet as write_parquet  # batch/dataset.py writes with it
 
 Format = Literal["jsonl", "csv", "parquet", "label-studio"]
+# Writes Label Studio tasks from a store: (store, dest, backend=, reviews=) -> name -> (path, rows).
+TaskWriter = Callable[..., dict[str, tuple[Path, int]]]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet", "label-studio")
 JOIN = "; "
 
@@ -125,6 +127,11 @@ ITEM_COLUMNS: dict[str, str] = {
     "letter_id": "str",
     "item_index": "int",
     **{col: _TYPES[f"item:{p}"] for p, col in ITEM_FIELD_COLUMNS.items()},
+    # The drug dimension (llm_extract.drugs), derived from medication_name as
+    # exported (a corrected name is derived again); empty for other items.
+    "drug_ingredients": "str",
+    "drug_class": "str",
+    "drug_resolution": "str",
     # the item's fields a person set, relative to the item (quantity; medication.name)
     "corrected_fields": "str",
     # the item's fields to check, relative to the item ("item": the whole item)
@@ -237,6 +244,10 @@ def item_rows(
         for path, col in ITEM_FIELD_COLUMNS.items():
             value = get_path(it, path)
             out[col] = bool(value) if _TYPES[f"item:{path}"] == "bool" else _cell(value)
+        drug = drug_of(it.get("medication"))
+        out["drug_ingredients"] = _joined(drug.ingredients) if drug else None
+        out["drug_class"] = str(drug.drug_class) if drug and drug.drug_class else None
+        out["drug_resolution"] = drug.resolution if drug else None
         out.update(
             {
                 "corrected_fields": _joined(
@@ -305,7 +316,7 @@ class _Reviews:
         if not cs and st is None:
             return rec, NO_REVIEW
         applied = apply_corrections(rec, cs or [])
-        return applied.record, ReviewInfo(
+        return forget_corrected(applied.record, applied.corrected), ReviewInfo(
             corrected=tuple(sorted(applied.corrected)),
             status=st.status if st and st.status != REOPENED else None,
             reviewer=st.reviewer if st else None,
@@ -361,19 +372,21 @@ def export_store(
     backend: str | None = None,
     dest: Path | None = None,
     raw: bool = False,
+    task_writer: TaskWriter | None = None,
 ) -> ExportResult:
     """Write ``letters``, ``items`` and ``failures`` tables; returns name -> (path, rows).
 
     By default the values a person corrected in ``llm-extract review`` replace
     the extracted ones (``corrected_fields`` names them) and letters marked
     unusable move to ``failures``; ``raw=True`` writes the extraction as produced.
-    ``fmt="label-studio"`` writes Label Studio tasks instead (see
-    :mod:`llm_extract.review.labelstudio`).
+    ``fmt="label-studio"`` writes Label Studio tasks instead, with
+    ``task_writer`` (:func:`llm_extract.review.labelstudio.write_tasks`: the
+    review package sits above the batch and is handed in, not imported).
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "parquet":
-        _require_pyarrow()  # fail before writing anything
+        require_pyarrow()  # fail before writing anything
     dest = dest or Path(outdir) / "export"
     reviews = _Reviews(Path(outdir), raw)
     with Store(Path(outdir), writer=False) as store:
@@ -382,19 +395,22 @@ def export_store(
         except OSError as exc:
             raise ConfigError(f"cannot create {dest}: {exc.strerror}") from exc
         if fmt == "label-studio":
-            from ..review.labelstudio import write_tasks
-
-            return ExportResult(write_tasks(store, dest, backend=backend, reviews=reviews))
+            if task_writer is None:
+                raise ConfigError(
+                    "a Label Studio export needs the review package's task writer: "
+                    "pass task_writer=llm_extract.review.labelstudio.write_tasks"
+                )
+            return ExportResult(task_writer(store, dest, backend=backend, reviews=reviews))
         out: dict[str, tuple[Path, int]] = {}
         letters = dest / f"letters.{fmt}"
         out["letters"] = (
             letters,
-            _write_atomic(letters, fmt, LETTER_COLUMNS, _letters(store, backend, reviews)),
+            write_atomic(letters, fmt, LETTER_COLUMNS, _letters(store, backend, reviews)),
         )
         items = dest / f"items.{fmt}"
         out["items"] = (
             items,
-            _write_atomic(
+            write_atomic(
                 items,
                 fmt,
                 ITEM_COLUMNS,
@@ -408,6 +424,6 @@ def export_store(
         failures = dest / f"failures.{fmt}"
         out["failures"] = (
             failures,
-            _write_atomic(failures, fmt, FAILURE_COLUMNS, _failures(store, backend, reviews)),
+            write_atomic(failures, fmt, FAILURE_COLUMNS, _failures(store, backend, reviews)),
         )
     return ExportResult(out, reviews.corrected, reviews.stale)

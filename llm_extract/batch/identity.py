@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..base import BackendIdentity
 
-__all__ = ["BackendIdentity", "file_sha256", "letter_key", "missing_key"]
+__all__ = ["BackendIdentity", "file_sha256", "letter_key", "missing_key", "part_key"]
 
 _CHUNK = 1 << 20
 
@@ -51,6 +51,15 @@ def letter_key(content_sha256: str, ident: BackendIdentity) -> str:
         parts.append(ident.text_route)
     material = "\x1f".join(parts)
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def part_key(file_key: str, index: int) -> str:
+    """The key of the ``index``-th (1-based) letter of a file holding several.
+
+    The file's own key is then the key of no row: its letters are stored
+    apart, each under its own key (:meth:`Store.commit_many`).
+    """
+    return hashlib.sha256(f"{file_key}\x1fpart{index}".encode()).hexdigest()
 
 
 def missing_key(path: Path, ident: BackendIdentity) -> str:

@@ -252,7 +252,8 @@ class Run:
             return
         for task, result in finished:
             self.release(task)
-            self._count(task, result, progress)
+            for letter in result.parts or (result,):  # a file holding several letters: each
+                self._count(task, letter, progress)
 
     def _count(self, task: Task, result: LetterResult, progress: BatchProgress) -> None:
         s = self.summary

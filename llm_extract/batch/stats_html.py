@@ -2,15 +2,21 @@
 scripts, no external assets) that opens from disk, in an email or offline.
 
 Each dimension gets a chart (one horizontal bar per group, length = items,
-split upheld / overturned, labelled with the overturn rate) and its table.
+split upheld / overturned, labelled with the overturn rate and its 95 %
+interval) and its table; a time dimension (year, quarter, month) gets a trend
+chart instead (the overturn rate per period with its interval as an error bar;
+hollow points for periods under 20 items); a two-way table is a table.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from html import escape
 
-from .stats import DIMENSIONS, Group, Stats, heading, pct
+from ..intervals import SMALL_GROUP
+from .dimensions import DEFAULT_DIMENSIONS, TIME_DIMENSIONS, label
+from .stats import Group, Pair, Stats, cross_heading, heading, pct, pct_ci
 
 UPHELD_COLOUR = "#4c72b0"
 OVERTURNED_COLOUR = "#dd8452"
@@ -67,41 +73,114 @@ def _chart(groups: list[Group], title: str) -> str:
                     f"<title>{escape(g.name)}: {n} {what}</title></rect>"
                 )
                 x += w
+        mark = "*" if g.small else ""
         parts.append(
-            f'<text x="{x + 6:.1f}" y="{y + _BAR_H - 5}">{g.items} items, '
-            f"{pct(g.overturn_rate)} overturned</text>"
+            f'<text x="{x + 6:.1f}" y="{y + _BAR_H - 5}">{g.items}{mark} items, '
+            f"{pct(g.overturn_rate)} overturned<title>95% CI {pct_ci(g.overturn)}</title></text>"
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _table(groups: list[Group], title: str) -> str:
-    head = (
-        f"<tr><th>{escape(title)}</th><th>letters</th><th>items</th><th>upheld</th>"
-        "<th>overturned</th><th>uphold rate</th><th>overturn rate</th></tr>"
-    )
-    rows = [
-        f"<tr><td>{escape(g.name)}</td><td class=n>{g.letters}</td><td class=n>{g.items}</td>"
-        f"<td class=n>{g.upheld}</td><td class=n>{g.overturned}</td>"
-        f"<td class=n>{pct(g.uphold_rate)}</td><td class=n>{pct(g.overturn_rate)}</td></tr>"
-        for g in groups
+_TREND_W = 760
+_TREND_H = 240
+_PAD = 40
+
+
+def _trend(groups: list[Group], title: str) -> str:
+    """Overturn rate per period, with its 95 % interval as an error bar."""
+    points = [g for g in groups if g.overturn.n]
+    if not points:
+        return "<p>(no dated items)</p>"
+    step = (_TREND_W - 2 * _PAD) / max(len(points) - 1, 1)
+    top = max(g.overturn.high for g in points)
+    scale = max(0.1, min(1.0, round(top + 0.05, 1)))  # the y axis: 0 to a round rate
+
+    def y(rate: float) -> float:
+        return _TREND_H - _PAD - (_TREND_H - 2 * _PAD) * rate / scale
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_TREND_W}" height="{_TREND_H}" '
+        f'viewBox="0 0 {_TREND_W} {_TREND_H}" role="img" aria-label="{escape(title)}">',
+        f'<line x1="{_PAD}" y1="{y(0):.1f}" x2="{_TREND_W - _PAD}" y2="{y(0):.1f}" stroke="#999"/>',
+        f'<text x="4" y="{y(scale) + 4:.1f}">{100 * scale:.0f}%</text>'
+        f'<text x="4" y="{y(0) + 4:.1f}">0%</text>',
     ]
-    return f"<table>{head}{''.join(rows)}</table>"
+    xs = [_PAD + i * step for i in range(len(points))]
+    line = " ".join(f"{x:.1f},{y(g.overturn.k / g.overturn.n):.1f}" for x, g in zip(xs, points, strict=True))
+    parts.append(f'<polyline points="{line}" fill="none" stroke="{OVERTURNED_COLOUR}"/>')
+    every = max(1, len(points) // 12)  # at most ~12 period labels
+    for i, (x, g) in enumerate(zip(xs, points, strict=True)):
+        r = g.overturn
+        fill = "white" if g.small else OVERTURNED_COLOUR
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{y(r.low):.1f}" x2="{x:.1f}" y2="{y(r.high):.1f}" '
+            f'stroke="{OVERTURNED_COLOUR}"/>'
+            f'<circle cx="{x:.1f}" cy="{y(r.k / r.n):.1f}" r="4" fill="{fill}" '
+            f'stroke="{OVERTURNED_COLOUR}"><title>{escape(g.name)}: {r.k}/{r.n} overturned, '
+            f"{pct(g.overturn_rate)} (95% CI {pct_ci(r)})</title></circle>"
+        )
+        if i % every == 0:
+            parts.append(
+                f'<text x="{x:.1f}" y="{_TREND_H - _PAD + 16}" text-anchor="middle">'
+                f"{escape(g.name)}</text>"
+            )
+    parts.append("</svg>")
+    return "".join(parts)
 
 
-def render_html(stats: Stats, *, title: str = "IMR decisions: uphold and overturn rates") -> str:
+def _table(groups: list[Group], titles: Sequence[str]) -> str:
+    head = (
+        "".join(f"<th>{escape(t)}</th>" for t in titles)
+        + "<th>letters</th><th>items</th><th>upheld</th><th>overturned</th>"
+        "<th>uphold rate</th><th>95% CI</th><th>overturn rate</th><th>95% CI</th>"
+    )
+    rows = []
+    for g in groups:
+        names = [g.name] if len(titles) == 1 else [g.name, str(g.name2)]
+        mark = "*" if g.small else ""
+        rows.append(
+            "<tr>"
+            + "".join(f"<td>{escape(n)}</td>" for n in names)
+            + f"<td class=n>{g.letters}</td><td class=n>{g.items}{mark}</td>"
+            f"<td class=n>{g.upheld}</td><td class=n>{g.overturned}</td>"
+            f"<td class=n>{pct(g.uphold_rate)}</td><td class=n>{pct_ci(g.uphold)}</td>"
+            f"<td class=n>{pct(g.overturn_rate)}</td><td class=n>{pct_ci(g.overturn)}</td></tr>"
+        )
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+_NOTES = {
+    "maximus_source": "An item counts once under each source its MAXIMUS guideline cites, "
+    "so the rows overlap.",
+    "specialty": "Each item counts under every specialty of its letter's reviewer.",
+    "drug": "Medication items only; an item counts once under each of its ingredients, "
+    "so the rows overlap.",
+    "drug_class": "Medication items only.",
+}
+
+
+def render_html(
+    stats: Stats,
+    *,
+    dims: Iterable[str] = DEFAULT_DIMENSIONS,
+    pairs: Iterable[Pair] = (),
+    title: str = "IMR decisions: uphold and overturn rates",
+) -> str:
     o = stats.overall
     sections = []
-    notes = {
-        "maximus_source": "An item counts once under each source its MAXIMUS guideline cites, "
-        "so the rows overlap.",
-        "specialty": "Each item counts under every specialty of its letter's reviewer.",
-    }
-    for dim, label in DIMENSIONS.items():
+    for dim in dims:
         groups = stats.rows(dim)
-        note = f'<p class="meta">{escape(notes[dim])}</p>' if dim in notes else ""
+        note = f'<p class="meta">{escape(_NOTES[dim])}</p>' if dim in _NOTES else ""
+        chart = _trend if dim in TIME_DIMENSIONS else _chart
         sections.append(
-            f"<h2>{escape(heading(dim))}</h2>{note}{_chart(groups, label)}{_table(groups, label)}"
+            f"<h2>{escape(heading(dim))}</h2>{note}{chart(groups, label(dim))}"
+            f"{_table(groups, [label(dim)])}"
+        )
+    for pair in pairs:
+        sections.append(
+            f"<h2>{escape(cross_heading(pair))}</h2>"
+            f"{_table(stats.cross_rows(pair), [label(pair[0]), label(pair[1])])}"
         )
     backends = ", ".join(stats.backends) or "-"
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -112,9 +191,12 @@ def render_html(stats: Stats, *, title: str = "IMR decisions: uphold and overtur
 <body>
 <h1>{escape(title)}</h1>
 <p><b>{o.letters}</b> letters, <b>{o.items}</b> disputed items: <b>{o.upheld}</b> upheld
-({pct(o.uphold_rate)}), <b>{o.overturned}</b> overturned ({pct(o.overturn_rate)}).
+({pct(o.uphold_rate)}, 95% CI {pct_ci(o.uphold)}), <b>{o.overturned}</b> overturned
+({pct(o.overturn_rate)}, 95% CI {pct_ci(o.overturn)}).
 {stats.failed_letters} letter(s) could not be extracted and are not counted.</p>
 <p class="meta">Review: {escape(stats.review.line())}.</p>
+<p class="meta">Intervals: Wilson score, 95 %. * marks a group under {SMALL_GROUP} items:
+its interval is wide.</p>
 <p class="meta">Extracted by: {escape(backends)}. Generated {generated} by llm-extract stats.</p>
 <p class="legend"><span style="background:{UPHELD_COLOUR}"></span>upheld
 <span style="background:{OVERTURNED_COLOUR}"></span>overturned</p>

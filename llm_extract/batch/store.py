@@ -23,13 +23,13 @@ even by SIGKILL).
 
 from __future__ import annotations
 
-import datetime as dt
 import fcntl
 import json
 import logging
 import os
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -38,89 +38,27 @@ from ..base import BackendIdentity
 from ..errors import ConfigError
 from ..loop import LetterResult
 from .disk import disk_full_error, is_disk_full, writing
+from .identity import part_key
+from .store_schema import (
+    ADDED_COLUMNS,
+    DB_NAME,
+    DONE,
+    FAILED,
+    FALLBACK,
+    LOCK_NAME,
+    SCHEMA,
+    STORE_VERSION,
+    UPSERT_RESULT,
+    now,
+    result_row,
+)
 from .worker import Task
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "batch.sqlite3"
-LOCK_NAME = ".batch.lock"
-STORE_VERSION = "1"
-
-DONE = "done"
-FAILED = "failed"
-# Not a value of the status column: a done row whose record is the parser's
-# because the LLM failed (column ``fallback``).  status_of() reports it apart so
-# that --retry-failed redoes it and a re-run counts it.
-FALLBACK = "fallback"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    name  TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
--- One row per letter key (content sha256 + backend identity): its record or its error.
-CREATE TABLE IF NOT EXISTS results (
-    key               TEXT PRIMARY KEY,
-    status            TEXT NOT NULL CHECK (status IN ('done', 'failed')),
-    letter_id         TEXT NOT NULL,
-    source_path       TEXT NOT NULL,
-    file_sha256       TEXT,
-    text_sha256       TEXT,
-    backend           TEXT NOT NULL,
-    backend_version   TEXT NOT NULL,
-    model             TEXT,
-    prompt_version    TEXT,
-    record_json       TEXT,
-    error_class       TEXT,
-    error_message     TEXT,
-    error_json        TEXT,
-    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
-    completion_tokens INTEGER NOT NULL DEFAULT 0,
-    seconds           REAL NOT NULL DEFAULT 0,
-    attempts          INTEGER NOT NULL DEFAULT 1,
-    run_id            INTEGER,
-    finished_at       TEXT NOT NULL,
-    fallback          INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS results_status ON results (status);
--- Every path seen for a key (renamed duplicates point at the same key).
-CREATE TABLE IF NOT EXISTS sources (
-    path   TEXT NOT NULL,
-    key    TEXT NOT NULL,
-    run_id INTEGER,
-    PRIMARY KEY (path, key)
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_at        TEXT NOT NULL,
-    finished_at       TEXT,
-    argv              TEXT,
-    backend           TEXT,
-    done              INTEGER,
-    skipped           INTEGER,
-    failed            INTEGER,
-    duplicates        INTEGER,
-    seconds           REAL,
-    prompt_tokens     INTEGER,
-    completion_tokens INTEGER,
-    cost_usd          REAL,
-    fallbacks         INTEGER
-);
-"""
-# Columns added after store version 1 was first written: added in place to an
-# older store (readers of the old columns are unaffected).
-_ADDED_COLUMNS = (
-    ("results", "fallback", "INTEGER NOT NULL DEFAULT 0"),
-    ("runs", "fallbacks", "INTEGER"),
-)
-
 
 class StoreError(ConfigError):
     """OUTDIR cannot hold a batch store (not writable, locked, not a store)."""
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def db_path(outdir: Path) -> Path:
@@ -154,7 +92,7 @@ class Store:
             if writer:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=FULL")
-                self.db.executescript(_SCHEMA)
+                self.db.executescript(SCHEMA)
                 self.db.execute(
                     "INSERT OR IGNORE INTO meta (name, value) VALUES ('store_version', ?)",
                     (STORE_VERSION,),
@@ -224,7 +162,7 @@ class Store:
             raise
 
     def _add_columns(self) -> None:
-        for table, column, decl in _ADDED_COLUMNS:
+        for table, column, decl in ADDED_COLUMNS:
             have = {str(r[1]) for r in self.db.execute(f"PRAGMA table_info({table})")}
             if column not in have:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
@@ -255,7 +193,7 @@ class Store:
         with writing(self.outdir):
             cur = self.db.execute(
                 "INSERT INTO runs (started_at, argv, backend) VALUES (?, ?, ?)",
-                (_now(), json.dumps(argv), backend),
+                (now(), json.dumps(argv), backend),
             )
         assert cur.lastrowid is not None
         return cur.lastrowid
@@ -270,7 +208,7 @@ class Store:
             " seconds = ?, prompt_tokens = ?, completion_tokens = ?, cost_usd = ?,"
             " fallbacks = ? WHERE run_id = ?",
             (
-                _now(),
+                now(),
                 summary["done"],
                 summary["skipped"],
                 summary["failed"],
@@ -287,12 +225,28 @@ class Store:
     # --- letters -------------------------------------------------------------
     def status_of(self, key: str) -> str | None:
         """``done``, ``failed``, ``fallback`` (done, but the parser's record), or None."""
+        status = self.status_of_row(key)
+        return self._bundle_status(key) if status is None else status
+
+    def status_of_row(self, key: str) -> str | None:
+        """The status of the row ``key`` alone (None: no such row)."""
         row = self.db.execute(
             "SELECT status, fallback FROM results WHERE key = ?", (key,)
         ).fetchone()
         if row is None:
             return None
         return FALLBACK if row[0] == DONE and row[1] else str(row[0])
+
+    def _bundle_status(self, key: str) -> str | None:
+        """The status of a file holding several letters: its worst letter's."""
+        statuses: list[str] = []
+        while True:
+            part = part_key(key, len(statuses) + 1)
+            status = self.status_of_row(part)
+            if status is None:
+                break
+            statuses.append(status)
+        return next((s for s in (FAILED, FALLBACK, DONE) if s in statuses), None)
 
     def commit_many(
         self,
@@ -309,13 +263,21 @@ class Store:
         """
         if not finished:
             return
-        rows = [_result_row(task, result, ident, run_id) for task, result in finished]
+        # A file holding several letters: one row per letter, each under its own
+        # key, and the file's path under its key too (has_source, status_of).
+        paths = [(task.path, task.key, run_id) for task, result in finished if result.parts]
+        finished = [
+            (replace(task, key=part_key(task.key, k)), part) if result.parts else (task, result)
+            for task, result in finished
+            for k, part in enumerate(result.parts or (result,), start=1)
+        ]
+        rows = [result_row(task, result, ident, run_id) for task, result in finished]
         with writing(self.outdir), self.db:  # BEGIN ... COMMIT (ROLLBACK on error)
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany(_UPSERT_RESULT, rows)
+            self.db.executemany(UPSERT_RESULT, rows)
             self.db.executemany(
                 "INSERT OR IGNORE INTO sources (path, key, run_id) VALUES (?, ?, ?)",
-                [(task.path, task.key, run_id) for task, _ in finished],
+                [(task.path, task.key, run_id) for task, _ in finished] + paths,
             )
 
     def add_source(self, path: str, key: str, run_id: int | None) -> None:
@@ -363,6 +325,13 @@ class Store:
         finally:
             reader.close()
 
+    def record_json(self, key: str) -> str:
+        """One letter's stored record (JSON text); KeyError when it has none."""
+        row = self.db.execute("SELECT record_json FROM results WHERE key = ?", (key,)).fetchone()
+        if row is None or row[0] is None:
+            raise KeyError(key)
+        return str(row[0])
+
     def counts(self, *, backend: str | None = None) -> dict[str, int]:
         """Rows by status; ``fallback`` counts the done rows that are fallbacks."""
         out = {DONE: 0, FAILED: 0, FALLBACK: 0}
@@ -385,51 +354,3 @@ class Store:
                 " WHERE status = 'done' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC"
             )
         ]
-
-
-_UPSERT_RESULT = """
-INSERT INTO results (
-    key, status, letter_id, source_path, file_sha256, text_sha256,
-    backend, backend_version, model, prompt_version, record_json,
-    error_class, error_message, error_json, prompt_tokens, completion_tokens,
-    seconds, attempts, run_id, finished_at, fallback
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
-ON CONFLICT (key) DO UPDATE SET
-    status = excluded.status, letter_id = excluded.letter_id,
-    source_path = excluded.source_path, text_sha256 = excluded.text_sha256,
-    record_json = excluded.record_json, error_class = excluded.error_class,
-    error_message = excluded.error_message, error_json = excluded.error_json,
-    prompt_tokens = excluded.prompt_tokens,
-    completion_tokens = excluded.completion_tokens,
-    seconds = excluded.seconds, attempts = results.attempts + 1,
-    run_id = excluded.run_id, finished_at = excluded.finished_at,
-    fallback = excluded.fallback
-"""
-
-
-def _result_row(
-    task: Task, result: LetterResult, ident: BackendIdentity, run_id: int | None
-) -> tuple[Any, ...]:
-    error = result.error or {}
-    return (
-        task.key,
-        DONE if result.ok else FAILED,
-        result.letter_id,
-        task.path,
-        task.file_sha256,
-        result.text_sha256,
-        ident.name,
-        ident.version,
-        ident.model,
-        ident.prompt_version,
-        result.record_json,
-        error.get("error"),
-        error.get("message"),
-        json.dumps(error) if result.error else None,
-        result.usage.prompt_tokens,
-        result.usage.completion_tokens,
-        result.seconds,
-        run_id,
-        _now(),
-        int(result.fallback),
-    )

@@ -51,7 +51,7 @@ def _write_jsonl(path: Path, columns: dict[str, str], rows: Iterable[dict[str, A
     return n
 
 
-def _require_pyarrow() -> Any:
+def require_pyarrow() -> Any:
     try:
         import pyarrow
         import pyarrow.parquet
@@ -65,8 +65,8 @@ def _require_pyarrow() -> Any:
     return pyarrow
 
 
-def _write_parquet(path: Path, columns: dict[str, str], rows: Iterable[dict[str, Any]]) -> int:
-    pa = _require_pyarrow()
+def write_parquet(path: Path, columns: dict[str, str], rows: Iterable[dict[str, Any]]) -> int:
+    pa = require_pyarrow()
     import pyarrow.parquet as pq
 
     types = {
@@ -103,11 +103,11 @@ def _write_parquet(path: Path, columns: dict[str, str], rows: Iterable[dict[str,
 _WRITERS: dict[str, Callable[[Path, dict[str, str], Iterable[dict[str, Any]]], int]] = {
     "csv": _write_csv,
     "jsonl": _write_jsonl,
-    "parquet": _write_parquet,
+    "parquet": write_parquet,
 }
 
 
-def _write_atomic(
+def write_atomic(
     path: Path, fmt: str, columns: dict[str, str], rows: Iterable[dict[str, Any]]
 ) -> int:
     tmp = path.with_name(f".{path.name}.tmp")

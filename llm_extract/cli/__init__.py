@@ -21,7 +21,8 @@ _COMMANDS = {
     "eval": "llm_extract.cli.eval_cmd:eval_command",
     "batch": "llm_extract.cli.batch_cmd:batch_command",
     "export": "llm_extract.cli.batch_cmd:export_command",
-    "stats": "llm_extract.cli.batch_cmd:stats_command",
+    "stats": "llm_extract.cli.stats_cmd:stats_command",
+    "query": "llm_extract.cli.query_cmd:query_command",
     "serve": "llm_extract.cli.serve_cmd:serve_command",
     "review": "llm_extract.cli.review_cmd:review_command",
 }

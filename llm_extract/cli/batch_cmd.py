@@ -1,4 +1,4 @@
-"""``llm-extract batch``, ``export`` and ``stats``: archive-scale extraction.
+"""``llm-extract batch`` and ``export``: archive-scale extraction (``stats``: stats_cmd).
 
 See docs/batch.md.  Exit codes of ``batch``: 0 every letter extracted, 1 some
 letter failed (in this run, or in an earlier one and not retried), 5 no letter
@@ -26,7 +26,7 @@ from ..batch.export import FORMATS, export_store
 from ..batch.pool import describe_workers
 from ..batch.run import BatchOptions, BatchSummary, Prices
 from ..batch.runner import run_batch
-from ..batch.stats import DIMENSIONS, Stats, heading, pct, stats_from_store
+from ..review.labelstudio import write_tasks
 from .common import backend_options, config_from_options
 
 EXIT_SOME_FAILED = 1
@@ -284,7 +284,7 @@ def export_command(outdir: Path, fmt: str, backend: str | None, raw: bool) -> in
     Values corrected in `llm-extract review` replace the extracted ones
     (column corrected_fields names them) unless --raw.
     """
-    written = export_store(outdir, fmt, backend=backend, raw=raw)  # type: ignore[arg-type]
+    written = export_store(outdir, fmt, backend=backend, raw=raw, task_writer=write_tasks)  # type: ignore[arg-type]
     for _name, (path, rows) in written.items():
         click.echo(f"{path}  {rows} row(s)")
     if written.corrected_values or written.stale_corrections:
@@ -298,71 +298,4 @@ def export_command(outdir: Path, fmt: str, backend: str | None, raw: bool) -> in
             ),
             err=True,
         )
-    return 0
-
-
-def _stats_table(stats: Stats, dim: str) -> Table:
-    t = Table(title=heading(dim), title_justify="left")
-    t.add_column(DIMENSIONS[dim], min_width=18)
-    # Short headers: the table fits an 80-column terminal.
-    for col in ("letters", "items", "upheld", "overt.", "upheld %", "overt. %"):
-        t.add_column(col, justify="right", no_wrap=True)
-    for g in stats.rows(dim):
-        t.add_row(
-            g.name,
-            str(g.letters),
-            str(g.items),
-            str(g.upheld),
-            str(g.overturned),
-            pct(g.uphold_rate),
-            pct(g.overturn_rate),
-        )
-    return t
-
-
-@click.command("stats")
-@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--html",
-    "html_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write a self-contained HTML page with charts here.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead.")
-@click.option("--backend", default=None, help="Only letters extracted by this backend.")
-@click.option(
-    "--raw", is_flag=True, help="Count the extraction as produced, without the review's corrections."
-)
-def stats_command(
-    outdir: Path, html_path: Path | None, as_json: bool, backend: str | None, raw: bool
-) -> int:
-    """Uphold/overturn rates by category, MAXIMUS guideline source and reviewer specialty."""
-    stats = stats_from_store(outdir, backend=backend, raw=raw)
-    if as_json:
-        click.echo(stats.to_json())
-    else:
-        console = Console()
-        o = stats.overall
-        console.print(
-            f"[bold]{o.letters}[/bold] letters, [bold]{o.items}[/bold] items: "
-            f"{o.upheld} upheld ({pct(o.uphold_rate)}), "
-            f"{o.overturned} overturned ({pct(o.overturn_rate)}); "
-            f"{stats.failed_letters} letter(s) failed and are not counted"
-        )
-        console.print(stats.review.line())
-        if len(stats.backends) > 1:
-            console.print(
-                "[yellow]note[/yellow]: OUTDIR holds results of several backends, all counted: "
-                + ", ".join(stats.backends)
-                + " (use --backend to pick one)"
-            )
-        for dim in DIMENSIONS:
-            console.print(_stats_table(stats, dim))
-    if html_path is not None:
-        from ..batch.stats_html import render_html
-
-        html_path.parent.mkdir(parents=True, exist_ok=True)
-        html_path.write_text(render_html(stats), encoding="utf-8")
-        click.echo(f"wrote {html_path}", err=as_json)
     return 0

@@ -7,14 +7,25 @@ from typing import Any
 
 import click
 
-from ..config import BACKENDS, INSTRUCTOR_MODES, OCR_MODES, TEXT_ROUTES, Config, load_config
+from ..config import (
+    BACKENDS,
+    INSTRUCTOR_MODES,
+    LIMIT_FIELDS,
+    OCR_MODES,
+    TEXT_ROUTES,
+    Config,
+    env_var,
+    load_config,
+)
 
 F = Callable[..., Any]
 
 
 def backend_options(func: F) -> F:
-    """--backend, --base-url, --model, --api-key-env, --instructor-mode, --text-from, --ocr."""
-    options = [
+    """--backend, --base-url, --model, --api-key-env, --instructor-mode, --text-from, --ocr,
+    and the limits on one file (--max-file-mb, --max-pages, --max-chars,
+    --max-ocr-pages, --letter-seconds)."""
+    options: list[Callable[[F], F]] = [
         click.option(
             "--backend",
             "-b",
@@ -58,9 +69,34 @@ def backend_options(func: F) -> F:
             'Needs the ocr extra (pip install -e ".[ocr]") or tesseract.',
         ),
     ]
+    options += [_limit_option(name) for name in LIMIT_FIELDS]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+# What each limit bounds, for its flag's help (the defaults come from Config).
+_LIMIT_HELP = {
+    "max_file_mb": ("MB", "Largest file read, in MB"),
+    "max_pages": ("N", "Most pages a PDF may have"),
+    "max_chars": ("N", "Most characters of text a file may have"),
+    "max_ocr_pages": ("N", "Most pages of one file sent to OCR"),
+    "letter_seconds": ("S", "Time budget of one letter, in seconds, from loading to its record"),
+}
+
+
+def _limit_option(name: str) -> Callable[[F], F]:
+    metavar, what = _LIMIT_HELP[name]
+    default = getattr(Config, name)
+    return click.option(
+        "--" + name.replace("_", "-"),
+        name,
+        type=float if isinstance(default, float) else int,
+        default=None,
+        metavar=metavar,
+        help=f"{what} (0 = no limit). Default: ${env_var(name)}, else {default:g}; "
+        "past it the file fails with a one-line reason.",
+    )
 
 
 def config_from_options(

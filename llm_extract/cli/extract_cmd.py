@@ -40,9 +40,11 @@ def extract_command(
       llm-extract extract letter.pdf                     # pretty JSON to stdout
       llm-extract extract ../shared/corpus/letters -o out.jsonl --backend rules
 
-    Each line of the output is one record (RECORD.md; `llm-extract schema`).
+    Each line of the output is one record (RECORD.md; `llm-extract schema`);
+    a file holding several letters gives one record per letter.
     A letter that cannot be read is reported on stderr with its reason; the rest
-    go on, and the exit code is 2 if any letter failed.
+    go on, and the exit code is 2 if any letter failed.  A file past one of the
+    limits (--max-pages …) fails with a reason naming the limit.
     """
     config = config_from_options(**backend_opts)
     paths = iter_letter_paths(list(inputs))
@@ -53,10 +55,18 @@ def extract_command(
     get_backend(config.backend, config)
     single = len(paths) == 1 and output is None and as_jsonl is not True
     failed = 0
+    written = 0
     exit_code = 0
     out = output.open("w", encoding="utf-8") if output else sys.stdout
+    results = extract_many(paths, backend=config.backend, config=config)
+    if single:
+        # One file may hold several letters: pretty JSON is for one record, so
+        # such a file's records go out as JSON Lines like several files'.
+        everything = list(results)
+        single = sum(1 for r in everything if r.record is not None) <= 1
+        results = iter(everything)
     try:
-        for result in extract_many(paths, backend=config.backend, config=config):
+        for result in results:
             if result.record is None:
                 failed += 1
                 click.echo(f"error: {result.error_message}", err=True)
@@ -69,6 +79,7 @@ def extract_command(
                     f"(needs_review): {reason}",
                     err=True,
                 )
+            written += 1
             if single:
                 out.write(result.record.to_json(indent=2) + "\n")
             else:
@@ -79,9 +90,7 @@ def extract_command(
             out.close()
         close_backends()
     if output:
-        click.echo(
-            f"{len(paths) - failed} record(s) written to {output}, {failed} failed", err=True
-        )
+        click.echo(f"{written} record(s) written to {output}, {failed} failed", err=True)
     return exit_code
 
 

@@ -95,7 +95,7 @@ def review_command(
       llm-extract review out/ --save-gold evals/fixtures/reviewed
       llm-extract review out/ --import-label-studio project-1-export.json
     """
-    from ..review.corrections import ReviewDB
+    from ..batch.corrections import ReviewDB
 
     who = reviewer or _default_reviewer()
     db = ReviewDB(outdir)

@@ -178,7 +178,8 @@ class FakeOpenAI:
         tool = forced_tool(body)
         if reply.kind == "schema":
             schema = request_schema(body)
-            content = json.dumps(minimal_instance(schema) if schema is not None else {})
+            build = reply.build or minimal_instance
+            content = json.dumps(build(schema) if schema is not None else {})
         else:
             content = reply.content or ""
         if reply.usage is not None:

@@ -8,6 +8,7 @@ importing each other.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,9 @@ class Reply:
     delay: float = 0.0
     usage: tuple[int, int] | None = None  # (prompt, completion); None = estimated
     finish_reason: str = "stop"
+    # For "schema" replies: builds the answer from the request's JSON schema
+    # (default: minimal_instance); e.g. a hostile one for the fuzzing campaign.
+    build: Callable[[dict[str, Any]], Any] | None = None
 
     @classmethod
     def rate_limited(cls, retry_after: float | str | None = 1) -> Reply:
@@ -63,3 +67,8 @@ class Reply:
     def schema(cls, *, latency: float = 0.0, usage: tuple[int, int] | None = None) -> Reply:
         """A minimal valid object for the request's schema, after ``latency`` seconds."""
         return cls("schema", delay=latency, usage=usage)
+
+    @classmethod
+    def built(cls, build: Callable[[dict[str, Any]], Any]) -> Reply:
+        """An object made by ``build`` from the request's schema (valid or not)."""
+        return cls("schema", build=build)

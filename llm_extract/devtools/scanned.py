@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..pdf_pages import PDFIUM_LOCK  # PDFium is not thread-safe
+
 
 def image_only_pdf(src: str | Path, dst: str | Path, *, dpi: int = 200) -> int:
     """Write ``dst``: the pages of ``src`` as images at ``dpi``; returns the page count."""
     import pypdfium2 as pdfium
 
-    from ..pdf_pages import _PDFIUM_LOCK  # PDFium is not thread-safe
-
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         doc = pdfium.PdfDocument(str(src))
         try:
             images = [page.render(scale=dpi / 72, grayscale=True).to_pil() for page in doc]

@@ -11,6 +11,7 @@ backend built on the rules record inherits them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from ..loading import Letter
@@ -21,6 +22,9 @@ from ..review_flags import ReviewCode, ReviewFlag
 # Layouts without a header block (the seeds): a null case number or decision
 # date there is what the letter says, not a miss.
 _NO_HEADER = ("seed-text",)
+
+# A case number wherever the text writes one (CM16-0228949): one letter has one.
+CASE_NUMBER = re.compile(r"\b[A-Z]{2}\d{2}-\d{5,8}\b")
 
 UNKNOWN_LAYOUT = (
     "the letter's layout is not one the parser knows (an IMR determination, but "
@@ -41,6 +45,14 @@ def review_flags(letter: Letter, record: Record, notes: Iterable[str] = ()) -> l
         add(ReviewCode.UNKNOWN_LAYOUT, UNKNOWN_LAYOUT)
     for note in notes:
         add(ReviewCode.UNREAD_SECTION, note)
+    numbers = sorted(set(CASE_NUMBER.findall(letter.text)))
+    if len(numbers) > 1:
+        # Several letters in one file that were not cut apart: never one silent record.
+        add(
+            ReviewCode.SEVERAL_LETTERS,
+            f"the text holds {len(numbers)} case numbers ({', '.join(numbers[:4])}): "
+            "several letters in one file? Split it and extract each letter",
+        )
     if layout.name not in _NO_HEADER:
         if record.case_number is None:
             add(ReviewCode.MISSING_VALUE, "no case number was found in the letter", "case_number")

@@ -1,7 +1,7 @@
 """Segmentation of the older layouts whose sections differ from the corpus's.
 
 ``notice-2013`` ("Notice of Independent Medical Review Determination") and
-``medical-professional-review`` (see :mod:`llm_extract.document.layout` for
+``medical-professional-review`` (see :mod:`llm_extract.layout` for
 what is known of them and where from).  Both state a decision as a sentence,
 not as ``<item>: Upheld``:
 
@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 
 from ..models import Decision
-from .segment import ItemBlock, Section, Segments, _section
+from .sections import ItemBlock, Section, Segments, trimmed_section
 from .text import clean
 
 # "... has determined the request for X is (not) medically necessary and appropriate"
@@ -70,7 +70,7 @@ def _decision(neg: str | None) -> Decision:
 
 
 def _header_before(text: str, end: int) -> Section | None:
-    return _section("header", text, 0, end)
+    return trimmed_section("header", text, 0, end)
 
 
 def segment_notice_2013(text: str) -> Segments:
@@ -87,9 +87,11 @@ def segment_notice_2013(text: str) -> Segments:
         return min(later, default=len(text))
 
     credentials = (
-        _section("credentials", text, quals.end(), until_next(quals.end())) if quals else None
+        trimmed_section("credentials", text, quals.end(), until_next(quals.end()))
+        if quals
+        else None
     )
-    summary = _section("summary", text, summ.end(), until_next(summ.end())) if summ else None
+    summary = trimmed_section("summary", text, summ.end(), until_next(summ.end())) if summ else None
     items = _sentence_items(text, decisions, " ,.:", lambda m: until_next(m.end()))
     if not items:
         notes.append(
@@ -132,7 +134,7 @@ def segment_medical_professional_review(text: str) -> Segments:
             return None
         m = found[name]
         later = [o.start() for _n, o in order if o.start() > m.start()]
-        return _section(name, text, m.end(), min(later, default=len(text)))
+        return trimmed_section(name, text, m.end(), min(later, default=len(text)))
 
     first = order[0][1].start() if order else len(text)
     header = _header_before(text, first)
@@ -225,7 +227,7 @@ def _sentence_items(
                 decision=_decision(m.group("neg")),
                 claims_guideline=None,
                 maximus_guideline=None,
-                rationale=_section("rationale", text, m.end(), end),
+                rationale=trimmed_section("rationale", text, m.end(), end),
                 start=m.start(),
                 end=end,
             )

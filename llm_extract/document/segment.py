@@ -16,63 +16,22 @@ eligible portion of the original request, Y is: Upheld") is taken whole.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from ..errors import NotIMRLetterError, TruncatedLetterError
+from ..layout import CREDENTIALS_HEADING, ITEMS_HEADING
+from ..limits import check_time
 from ..loading import Letter
 from ..models import Decision
+from . import older
+from .sections import ItemBlock, Section, Segments, trimmed_section
 from .text import clean
 
-
-@dataclass(frozen=True)
-class Section:
-    """``letter.text[start:end]`` is the section's text (label excluded)."""
-
-    name: str
-    start: int
-    end: int
-
-    def text(self, letter_text: str) -> str:
-        return letter_text[self.start : self.end]
-
-
-@dataclass(frozen=True)
-class ItemBlock:
-    index: int
-    decision_line: Section
-    request: str
-    original_request: str | None
-    decision: Decision
-    claims_guideline: Section | None
-    maximus_guideline: Section | None
-    rationale: Section | None
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
-class Segments:
-    header: Section | None
-    credentials: Section | None
-    summary: Section | None
-    items: list[ItemBlock]
-    # What the segmenter could not read (older layouts); the rules backend
-    # turns each into a review reason.
-    notes: tuple[str, ...] = ()
-
-
-_CREDENTIALS_HEAD = re.compile(r"HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION\s+WAS\s+MADE", re.I)
 _SUMMARY_HEAD = re.compile(r"CLINICAL\s+CASE\s+SUMMARY", re.I)
 _SUMMARY_PREAMBLE = re.compile(
     r"\s*The\s+expert\s+reviewer\s+developed\s+the\s+following\s+clinical\s+case\s+summary"
     r".*?medical\s+records\s*:",
     re.I | re.S,
-)
-_ITEMS_HEAD = re.compile(
-    r"IMR\s+ISSUES,?\s+DECISIONS\s+AND\s+RATIONALES?"
-    # maximus-imr-2014
-    r"|IMR\s*DECISION\s*\(\s*S\s*\)\s*AND\s*RATIONALE\s*\(\s*S\s*\)",
-    re.I,
 )
 # maximus-imr-2014: a list of documents between the credentials and the summary.
 _DOCUMENTS_HEAD = re.compile(r"^[ \t]*DOCUMENTS\s+REVIEWED[ \t]*:?[ \t]*$", re.I | re.M)
@@ -148,16 +107,6 @@ def _find_decisions(text: str, lo: int) -> list[re.Match[str]]:
     return [m for m in _DECISION.finditer(text, lo) if _AFTER_DECISION.match(text, m.end())]
 
 
-def _section(name: str, text: str, start: int, end: int) -> Section | None:
-    """A section with surrounding whitespace trimmed; None when empty."""
-    chunk = text[start:end]
-    stripped = chunk.strip()
-    if not stripped:
-        return None
-    start += len(chunk) - len(chunk.lstrip())
-    return Section(name, start, start + len(stripped))
-
-
 def _item_parts(
     text: str, lo: int, hi: int
 ) -> tuple[Section | None, Section | None, Section | None]:
@@ -175,7 +124,7 @@ def _item_parts(
     found: dict[str, Section | None] = {}
     for k, (name, m) in enumerate(labels):
         end = labels[k + 1][1].start() if k + 1 < len(labels) else hi
-        found[name] = _section(name, text, m.end(), end)
+        found[name] = trimmed_section(name, text, m.end(), end)
     return found.get("claims_guideline"), found.get("maximus_guideline"), found.get("rationale")
 
 
@@ -213,30 +162,29 @@ def segment_letter(letter: Letter) -> Segments:
     (the letter is cut off before its "IMR ISSUES, DECISIONS AND RATIONALES"),
     :class:`NotIMRLetterError` when none of a determination's sections is there.
     """
+    check_time("parsing")
     text = letter.text
     layout = letter.layout.name
     if layout in ("notice-2013", "medical-professional-review"):
-        from . import older  # imports this module
-
         if layout == "notice-2013":
             return older.segment_notice_2013(text)
         return older.segment_medical_professional_review(text)
-    cred_m = _CREDENTIALS_HEAD.search(text)
+    cred_m = CREDENTIALS_HEADING.search(text)
     summ_m = _SUMMARY_HEAD.search(text, cred_m.end() if cred_m else 0)
-    items_m = _ITEMS_HEAD.search(text, summ_m.end() if summ_m else 0)
+    items_m = ITEMS_HEADING.search(text, summ_m.end() if summ_m else 0)
 
     header = None
     first_heading = min(
         (m.start() for m in (cred_m, summ_m, items_m) if m is not None), default=len(text)
     )
     if _HEADER_LABEL.search(text, 0, first_heading):
-        header = _section("header", text, 0, first_heading)
+        header = trimmed_section("header", text, 0, first_heading)
 
     credentials = None
     if cred_m:
         end = summ_m.start() if summ_m else (items_m.start() if items_m else len(text))
         docs = _DOCUMENTS_HEAD.search(text, cred_m.end(), end)
-        credentials = _section("credentials", text, cred_m.end(), docs.start() if docs else end)
+        credentials = trimmed_section("credentials", text, cred_m.end(), docs.start() if docs else end)
 
     summary = None
     if summ_m:
@@ -244,7 +192,7 @@ def segment_letter(letter: Letter) -> Segments:
         pre = _SUMMARY_PREAMBLE.match(text, body)
         if pre:
             body = pre.end()
-        summary = _section("summary", text, body, items_m.start() if items_m else len(text))
+        summary = trimmed_section("summary", text, body, items_m.start() if items_m else len(text))
 
     if cred_m is None and summ_m is None and items_m is None:
         # Mentions of "Independent Medical Review" and MAXIMUS pass the loader's
@@ -269,8 +217,6 @@ def segment_letter(letter: Letter) -> Segments:
 
     decisions = _find_decisions(text, lo)
     if not decisions and layout == "maximus-imr-2014":
-        from . import older
-
         found = older.necessity_items(text, lo, len(text))
         if found:
             return Segments(header=header, credentials=credentials, summary=summary, items=found)
@@ -306,7 +252,7 @@ def segment_letter(letter: Letter) -> Segments:
         end = items[k + 1].start if k + 1 < len(items) else len(text)
         rat = it.rationale
         if rat is not None:
-            rat = _section("rationale", text, rat.start, min(rat.end, end))
+            rat = trimmed_section("rationale", text, rat.start, min(rat.end, end))
         while end > it.start and text[end - 1].isspace():
             end -= 1
         fixed.append(replace(it, rationale=rat, end=end))
@@ -317,3 +263,6 @@ def segment_letter(letter: Letter) -> Segments:
             letter=letter.letter_id,
         )
     return Segments(header=header, credentials=credentials, summary=summary, items=fixed)
+
+
+__all__ = ["ItemBlock", "Section", "Segments", "segment_letter"]

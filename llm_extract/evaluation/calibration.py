@@ -15,15 +15,17 @@ no part in the fit:
   recall and flag rate, the share of wrong values flagged on their own field,
   the share of all values flagged.
 
-A letter counts as flagged when its record already needs review or any of its
+A letter counts as flagged when its record has a review flag or any of its
 values reaches the threshold; a wrong value counts as flagged on its own field
 when its own estimate reaches the threshold or a review flag names its path.
+The packaged confidence's own flags (``low_confidence``) are left out: that
+table was fitted on every labelled split.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,7 @@ from rich.table import Table
 
 from ..confidence import ConfidenceModel, ValueSignals, signals
 from ..models import Record
+from ..review_flags import ReviewCode, flagged_paths
 from .scoring import EvalResult
 
 BINS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0000001)
@@ -49,14 +52,15 @@ class Example:
     letter_flagged: bool  # the record needs review (any reason)
 
 
-FlaggedPaths = Callable[[Record], set[str]]
+def _own_flags(record: Record) -> tuple[set[str], bool]:
+    """The paths the record flags, and whether it flags anything, leaving out
+    the packaged confidence's own flags (fitted on every labelled split, so
+    counting them here would score a split with a model that saw it)."""
+    flags = [f for f in record.review_flags if f.code is not ReviewCode.LOW_CONFIDENCE]
+    return set(flagged_paths(flags)), bool(flags)
 
 
-def _no_paths(record: Record) -> set[str]:
-    return set()
-
-
-def examples(result: EvalResult, flagged_paths: FlaggedPaths = _no_paths) -> list[Example]:
+def examples(result: EvalResult) -> list[Example]:
     """One example per scored value of every letter that produced a record."""
     out: list[Example] = []
     for lr in result.letters:
@@ -64,7 +68,7 @@ def examples(result: EvalResult, flagged_paths: FlaggedPaths = _no_paths) -> lis
             continue
         rec = lr.predicted
         by_path = {s.path: s for s in signals(rec)}
-        own = flagged_paths(rec)
+        own, any_flag = _own_flags(rec)
         for o in lr.outcomes:
             if o.missing_item:
                 continue
@@ -79,7 +83,7 @@ def examples(result: EvalResult, flagged_paths: FlaggedPaths = _no_paths) -> lis
                     signals=sig,
                     wrong=not o.correct,
                     already_flagged=path in own,
-                    letter_flagged=bool(rec.needs_review),
+                    letter_flagged=any_flag,
                 )
             )
     return out

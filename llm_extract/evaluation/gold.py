@@ -116,8 +116,11 @@ def gold_digest(gold: list[GoldRecord]) -> str:
     for g in sorted(gold, key=lambda g: g.letter_id):
         data = g.record.model_dump(mode="json", exclude=extras)
         for item in data["items"]:
-            for name in ITEM_EXTRAS:
-                item.pop(name, None)
+            for name in ITEM_EXTRAS:  # dotted for a nested one (medication.drug_class)
+                parent, _, leaf = name.rpartition(".")
+                owner = item.get(parent) if parent else item
+                if isinstance(owner, dict):
+                    owner.pop(leaf, None)
         h.update(json.dumps(data, sort_keys=True).encode("utf-8"))
     return h.hexdigest()
 

@@ -48,7 +48,7 @@ from .schemas import AnswerModel, LetterDate, LLMCategory, LLMSex, OptStr, StrLi
 # The completion budget of a call: the JSON keys and short values.  A cap
 # costs nothing unless generated, so a field's share is ~2x the longest
 # answer seen (a diagnosis list of ICD names; a compound cream's drug names,
-# "flurbiprofen 10%/dextromethorphan …", which a 14-token cap cut short).
+# "flurbiprofen 10%/dextromethorphan …", need far more than a plain value).
 BASE_TOKENS = 24
 TOKENS_PER_ITEM = 8
 _TOKENS = 14

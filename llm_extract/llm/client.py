@@ -33,6 +33,7 @@ from pydantic import BaseModel
 
 from ..config import Config
 from ..errors import ExtractionError
+from ..limits import check_time
 from ..models import Usage
 from . import structured, transport
 from .endpoint import Endpoint, resolve_mode, resolve_schema_in_prompt
@@ -119,6 +120,7 @@ class LLMClient:
             turn = self._endpoint.turn()
 
             def send(body: dict[str, object]) -> object:
+                check_time("an LLM call")  # the letter's budget, Config.letter_seconds
                 return transport.post_chat_completion(
                     client, body, target=target, usage=usage, turn=turn, about=about
                 )

@@ -16,7 +16,7 @@
 
 If the LLM fails after its retries the record is the parser's, marked
 ``provenance.fallback`` and flagged (``LLM unavailable: …``).  A letter of an
-unknown layout (``document.layout``) goes whole to the LLM, split at its own
+unknown layout (``llm_extract.layout``) goes whole to the LLM, split at its own
 headings (:mod:`llm_extract.llm.whole_letter`), and is flagged.
 """
 

@@ -24,10 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..field_paths import PathError, covers, get_path
-from ..models import Decision
-from .access import Settings, TokenGate
-from .corrections import (
+from ..batch.corrections import (
     ITEMS,
     REOPENED,
     REVIEWED,
@@ -36,7 +33,11 @@ from .corrections import (
     ReviewDB,
     apply_corrections,
 )
-from .corrections import letter_ref as _letter_ref
+from ..batch.corrections import letter_ref as _letter_ref
+from ..drugs import drug_of, forget_corrected
+from ..field_paths import PathError, covers, get_path
+from ..models import Decision
+from .access import Settings, TokenGate
 from .paths import field_specs, parse_input, spec_for, validate_value
 from .queue import KIND_LABELS, KINDS, STATES, Filters, Queue
 from .text import field_spans, letter_text, segments
@@ -159,8 +160,15 @@ class ReviewApp:
                 "flags": [f for f in flags if f["path"] == f"items[{i}]"],
                 "request": it.get("request"),
                 "decision": it.get("decision"),
+                # derived from the (corrected) medication name: shown, never edited
+                "drug": drug_of(it.get("medication")),
             }
-            for i, it in enumerate((applied.record if applied else {}).get("items") or [])
+            for i, it in enumerate(
+                (forget_corrected(applied.record, applied.corrected) if applied else {}).get(
+                    "items"
+                )
+                or []
+            )
         ]
         return {
             "row": row,

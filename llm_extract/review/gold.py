@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..batch.corrections import REVIEWED, ReviewDB, apply_corrections, letter_ref
 from ..fields import ITEM_EXTRAS, LETTER_EXTRAS
 from ..models import Record
-from .corrections import REVIEWED, ReviewDB, apply_corrections, letter_ref
 
 # What the models carry beyond RECORD.md (llm_extract.fields), kept out of gold.
 GOLD_EXCLUDE: dict[str, Any] = {

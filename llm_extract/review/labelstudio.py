@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from ..batch.corrections import REVIEWED, UNUSABLE, ReviewDB, apply_corrections, letter_ref
 from ..batch.store import DONE, Store
 from ..errors import InputError
 from ..field_paths import get_path
-from .corrections import REVIEWED, UNUSABLE, ReviewDB, apply_corrections, letter_ref
 from .paths import field_specs, parse_input, validate_value
 from .text import field_spans, letter_text
 

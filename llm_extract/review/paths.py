@@ -15,16 +15,13 @@ so ``10/18/16`` becomes ``2016-10-18`` and ``Upheld`` becomes ``upheld``.
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import types
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Union, get_args, get_origin
+from typing import Any
 
 from pydantic import ValidationError
 
 from ..field_paths import PathError, format_path, get_path, parse_path, set_path
-from ..fields import spec_fields
+from ..fields import field_kind, spec_fields
 from ..models import Record
 
 
@@ -43,32 +40,6 @@ class FieldSpec:
     @property
     def label(self) -> str:
         return self.path if self.item is None else self.path.split(".", 1)[1]
-
-
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """(the type, whether None is allowed) of ``X | None``."""
-    if get_origin(annotation) in (Union, types.UnionType):
-        args = [a for a in get_args(annotation) if a is not type(None)]
-        return (args[0] if len(args) == 1 else annotation), True
-    return annotation, False
-
-
-def field_kind(annotation: Any) -> tuple[str, tuple[str, ...], bool]:
-    typ, optional = _unwrap(annotation)
-    if get_origin(typ) is list:
-        (inner,) = get_args(typ) or (str,)
-        if isinstance(inner, type) and issubclass(inner, Enum):
-            return "enum_list", tuple(e.value for e in inner), False
-        return "list", (), False
-    if isinstance(typ, type) and issubclass(typ, Enum):
-        return "enum", tuple(e.value for e in typ), not optional
-    if typ is bool:
-        return "bool", (), True
-    if typ is int:
-        return "int", (), not optional
-    if typ is dt.date:
-        return "date", (), not optional
-    return "str", (), not optional
 
 
 def _templates() -> list[tuple[str, str, str, tuple[str, ...], bool]]:

@@ -31,8 +31,8 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..batch.corrections import REVIEWED, UNUSABLE, ReviewDB, apply_corrections, letter_ref
 from ..batch.stats import group_key
-from .corrections import REVIEWED, UNUSABLE, ReviewDB, apply_corrections, letter_ref
 
 KINDS = ("failed", "fallback", "disagreement", "flagged", "low_ocr", "stale", "sample")
 KIND_LABELS = {

@@ -1,7 +1,7 @@
 """The letter text a record's spans point into, and its evidence highlights.
 
 The store keeps ``source_path`` and ``text_sha256`` but not the text.  The
-review reloads the letter with :func:`llm_extract.loading.load_letter` and
+review reloads the letter with :func:`llm_extract.loading.load_letters` and
 checks that the text's sha256 is the record's: only then do the spans point
 at the right characters.  The text is then kept in the review's own
 ``review_texts`` table, so the page opens in milliseconds the next time (a PDF
@@ -18,9 +18,9 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+from ..batch.corrections import ReviewDB
 from ..errors import ExtractionError
-from ..loading import load_letter
-from .corrections import ReviewDB
+from ..loading import load_letters
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,16 @@ class LetterText:
     problem: str | None = None  # why there is no text, or why spans may be off
 
 
-def _reload(path: str, text_source: str | None) -> str:
+def _reload(path: str, text_source: str | None, part: int | None) -> str:
     kwargs: dict[str, Any] = {}
     # The text route the batch used (TEXT's loader takes it as text_from).
     if text_source not in (None, "pdfium", "text", "ocr") and (
-        "text_from" in inspect.signature(load_letter).parameters
+        "text_from" in inspect.signature(load_letters).parameters
     ):
         kwargs["text_from"] = text_source
-    return load_letter(path, **kwargs).text
+    # A file holding several letters: the record's own letter (provenance.part).
+    letters = load_letters(path, **kwargs)
+    return letters[min(part or 1, len(letters)) - 1].text
 
 
 def letter_text(db: ReviewDB | None, row: Any, record: dict[str, Any] | None) -> LetterText:
@@ -48,7 +50,8 @@ def letter_text(db: ReviewDB | None, row: Any, record: dict[str, Any] | None) ->
             return LetterText(cached)
     prov = (record or {}).get("provenance") or {}
     try:
-        text = _reload(row["source_path"], prov.get("text_source"))
+        part = (prov.get("part") or {}).get("index")
+        text = _reload(row["source_path"], prov.get("text_source"), part)
     except ExtractionError as exc:
         return LetterText(None, f"the letter text cannot be loaded: {exc}")
     except Exception as exc:  # a reader's bug must not take the page down

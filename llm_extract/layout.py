@@ -40,6 +40,7 @@ optional and case is ignored.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 LAYOUTS = (
@@ -49,6 +50,18 @@ LAYOUTS = (
     "medical-professional-review",
     "notice-2013",
     "unknown",
+)
+
+
+# The first section of a determination (every layout but the older two) and
+# its items section: each letter has each once, which is also how a file
+# holding several letters is told apart (llm_extract.bundle).
+CREDENTIALS_HEADING = re.compile(r"HOW\s+THE\s+IMR\s+FINAL\s+DETERMINATION\s+WAS\s+MADE", re.I)
+ITEMS_HEADING = re.compile(
+    r"IMR\s+ISSUES,?\s+DECISIONS\s+AND\s+RATIONALES?"
+    # maximus-imr-2014
+    r"|IMR\s*DECISION\s*\(\s*S\s*\)\s*AND\s*RATIONALE\s*\(\s*S\s*\)",
+    re.I,
 )
 
 

@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..batch.store import DB_NAME, STORE_VERSION, StoreError
 from ..field_paths import PathError, get_path, set_path
+from .store import DB_NAME, STORE_VERSION, StoreError
 
 # The field path of the item list: a person added or deleted an item.
 ITEMS = "items"
