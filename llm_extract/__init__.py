@@ -1,7 +1,7 @@
 """llm-extract: typed, validated, source-grounded records from IMR Final Determination letters.
 
-    >>> from llm_extract import extract
-    >>> record = extract("../shared/corpus/letters/CM16-0239110.pdf", backend="rules")
+>>> from llm_extract import extract
+>>> record = extract("../shared/corpus/letters/CM16-0239110.pdf", backend="rules")
 """
 
 from importlib.metadata import PackageNotFoundError, version

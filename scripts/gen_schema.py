@@ -1,7 +1,7 @@
 """Regenerate schemas/record.schema.json from the pydantic models.
 
-    python scripts/gen_schema.py          # write
-    python scripts/gen_schema.py --check  # exit 1 when the checked-in file drifted
+python scripts/gen_schema.py          # write
+python scripts/gen_schema.py --check  # exit 1 when the checked-in file drifted
 """
 
 from __future__ import annotations

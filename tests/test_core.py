@@ -100,7 +100,9 @@ def test_load_config_reads_environment_and_overrides() -> None:
         env={"LLM_EXTRACT_BASE_URL": "http://localhost:8000/v1", "LLM_EXTRACT_MAX_RETRIES": "7"},
         model="qwen",
     )
-    assert cfg.base_url == "http://localhost:8000/v1" and cfg.max_retries == 7 and cfg.model == "qwen"
+    assert (
+        cfg.base_url == "http://localhost:8000/v1" and cfg.max_retries == 7 and cfg.model == "qwen"
+    )
     with pytest.raises(dataclasses_frozen_error()):
         cfg.model = "other"  # type: ignore[misc]
 

@@ -23,7 +23,6 @@ from llm_extract.devtools.browser import CHROMIUM_ARGS
 pytestmark = [pytest.mark.browser, pytest.mark.corpus]
 
 
-
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI=true, so this is a failure: .ci/run must install it)")

@@ -45,7 +45,9 @@ def test_schema_has_every_record_md_field() -> None:
     }  # fmt: skip
     assert item_fields <= set(item)
     categories = set(schema["$defs"]["Category"]["enum"])
-    assert len(categories) == 15 and {"medication", "durable_medical_equipment", "other"} <= categories
+    assert (
+        len(categories) == 15 and {"medication", "durable_medical_equipment", "other"} <= categories
+    )
     # Formats are normalised in validators, never enforced with a regex pattern.
     assert '"pattern"' not in SCHEMA_FILE.read_text()
 

@@ -107,7 +107,9 @@ def _trend(groups: list[Group], title: str) -> str:
         f'<text x="4" y="{y(0) + 4:.1f}">0%</text>',
     ]
     xs = [_PAD + i * step for i in range(len(points))]
-    line = " ".join(f"{x:.1f},{y(g.overturn.k / g.overturn.n):.1f}" for x, g in zip(xs, points, strict=True))
+    line = " ".join(
+        f"{x:.1f},{y(g.overturn.k / g.overturn.n):.1f}" for x, g in zip(xs, points, strict=True)
+    )
     parts.append(f'<polyline points="{line}" fill="none" stroke="{OVERTURNED_COLOUR}"/>')
     every = max(1, len(points) // 12)  # at most ~12 period labels
     for i, (x, g) in enumerate(zip(xs, points, strict=True)):

@@ -184,7 +184,9 @@ def segment_letter(letter: Letter) -> Segments:
     if cred_m:
         end = summ_m.start() if summ_m else (items_m.start() if items_m else len(text))
         docs = _DOCUMENTS_HEAD.search(text, cred_m.end(), end)
-        credentials = trimmed_section("credentials", text, cred_m.end(), docs.start() if docs else end)
+        credentials = trimmed_section(
+            "credentials", text, cred_m.end(), docs.start() if docs else end
+        )
 
     summary = None
     if summ_m:
