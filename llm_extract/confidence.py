@@ -46,7 +46,7 @@ class ValueSignals:
     grounded: bool
     shaped: bool  # has its field's shape
     empty: bool
-    source: str  # text / pdfium / ocr / ...
+    source: str  # ocr, or text (a text layer or a text file)
     size: str  # how many entries a list holds: "0", "1", "2-3", "4+"; "" for a scalar
 
     def levels(self) -> list[Key]:
@@ -94,7 +94,14 @@ def signals(record: Record) -> Iterator[ValueSignals]:
     """The signals of every RECORD.md value of ``record`` (letter fields, then items)."""
     evidence = {e.field: e for e in record.evidence}
     ill = {d.path for d in shape_doubts(record)}
-    source = (record.provenance.text_source if record.provenance else None) or "text"
+    # Whether the text was read by OCR, not which extractor gave a text layer:
+    # the routes that read a text layer give the same words.
+    prov = record.provenance
+    source = (
+        "ocr"
+        if prov is not None and (prov.ocr is not None or prov.text_source == "ocr")
+        else "text"
+    )
 
     def one(path: str, name: str, value: Any) -> ValueSignals:
         ev = evidence.get(path)
