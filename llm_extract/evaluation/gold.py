@@ -25,7 +25,17 @@ from ..models import Record
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("all", "dev", "test", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6")
+SPLITS = (
+    "all",
+    "dev",
+    "test",
+    "holdout",
+    "holdout2",
+    "holdout3",
+    "holdout4",
+    "holdout5",
+    "holdout6",
+)
 
 
 @dataclass(frozen=True)
