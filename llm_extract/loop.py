@@ -38,8 +38,7 @@ from .config import Config, load_config
 from .drugs import annotate_record
 from .errors import BundleError, ConfigError, ExtractionError, MemoryLimitExceeded
 from .limits import check_time, letter_budget
-from .loading import Letter, Source, load_source, to_letter
-from .loading import source_letter_id as _letter_id_of
+from .loading import Letter
 from .models import Record, Usage
 from .result import (
     LetterResult,
@@ -49,6 +48,8 @@ from .result import (
     usage_of,
 )
 from .review_flags import ReviewCode
+from .sources import Source, load_source, to_letter
+from .sources import source_letter_id as _letter_id_of
 
 log = logging.getLogger(__name__)
 

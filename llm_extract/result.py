@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ExtractionError
-from .loading import Letter, Source
-from .loading import source_letter_id as _letter_id_of
+from .loading import Letter
 from .models import Record, Usage
+from .sources import Source
+from .sources import source_letter_id as _letter_id_of
 
 
 # --- naming a source ---------------------------------------------------------------

@@ -10,9 +10,10 @@ from pydantic import ValidationError
 
 from llm_extract import errors
 from llm_extract.config import Config, load_config
-from llm_extract.loading import iter_letter_paths, letter_from_text, load_letter, normalise_text
+from llm_extract.loading import letter_from_text, load_letter, normalise_text
 from llm_extract.models import Category, Decision, GuidelineSource, Record
 from llm_extract.normalize import clean_string, expand_year, parse_date
+from llm_extract.sources import iter_letter_paths
 
 IMR_TEXT = (
     "HOW THE IMR FINAL DETERMINATION WAS MADE\nMAXIMUS Federal Services sent the case file.\n"

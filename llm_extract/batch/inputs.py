@@ -28,7 +28,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import InputError
-from ..loading import SUPPORTED_SUFFIXES, walk_letter_files
+from ..loading import SUPPORTED_SUFFIXES
+from ..sources import walk_letter_files
 
 log = logging.getLogger(__name__)
 

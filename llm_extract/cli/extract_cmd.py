@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from ..api import close_backends, extract_many, get_backend
-from ..loading import iter_letter_paths
 from ..models import record_json_schema
+from ..sources import iter_letter_paths
 from .common import backend_options, config_from_options
 
 
