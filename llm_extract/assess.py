@@ -28,12 +28,13 @@ def _calibration() -> Calibration | None:
 
 def assess(record: Record, calibration: Calibration | None = None) -> Record:
     """Flag ill-formed and likely-wrong values of ``record`` on their own fields."""
-    for doubt in shape_doubts(record):
+    doubts = shape_doubts(record)
+    for doubt in doubts:
         record.flag(ReviewCode.ILL_FORMED_VALUE, doubt.message, doubt.path)
     cal = calibration or _calibration()
     if cal is None:
         return record
-    estimates = p_wrong(record, cal.model)
+    estimates = p_wrong(record, cal.model, doubts)
     record.p_wrong = {path: round(p, 4) for path, p in estimates.items()}
     for path, p in estimates.items():
         if p >= cal.threshold:

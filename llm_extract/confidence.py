@@ -26,7 +26,7 @@ from typing import Any
 
 from .fields import item_fields, letter_fields
 from .models import Record
-from .shapes import shape_doubts
+from .shapes import ShapeDoubt, shape_doubts
 
 PRIOR_WEIGHT = 4.0
 _ITEM_PREFIX = re.compile(r"^items\[\d+\]\.")
@@ -90,10 +90,12 @@ def _value(obj: Any, dotted: str) -> Any:
     return obj
 
 
-def signals(record: Record) -> Iterator[ValueSignals]:
-    """The signals of every RECORD.md value of ``record`` (letter fields, then items)."""
+def signals(record: Record, doubts: list[ShapeDoubt] | None = None) -> Iterator[ValueSignals]:
+    """The signals of every RECORD.md value of ``record`` (letter fields, then items).
+
+    ``doubts``: the record's shape doubts, when the caller has them already."""
     evidence = {e.field: e for e in record.evidence}
-    ill = {d.path for d in shape_doubts(record)}
+    ill = {d.path for d in (shape_doubts(record) if doubts is None else doubts)}
     # Whether the text was read by OCR, not which extractor gave a text layer:
     # the routes that read a text layer give the same words.
     prov = record.provenance
@@ -205,6 +207,8 @@ def load_calibration() -> Calibration | None:
     return Calibration.from_json(json.loads(text))
 
 
-def p_wrong(record: Record, model: ConfidenceModel) -> dict[str, float]:
+def p_wrong(
+    record: Record, model: ConfidenceModel, doubts: list[ShapeDoubt] | None = None
+) -> dict[str, float]:
     """Path -> estimated probability that the value is wrong."""
-    return {sig.path: model.p_wrong(sig) for sig in signals(record)}
+    return {sig.path: model.p_wrong(sig) for sig in signals(record, doubts)}
