@@ -146,7 +146,7 @@ def other_readings(diagnoses: list[str], bodies: list[str]) -> tuple[OtherReadin
         # Cut where the event starts, after the condition the entry opens with.
         cut = next((m for m in events if m.start() > 0), None)
         head = entry[: cut.start()].strip(" ,;") if cut else ""
-        if head and _names_condition(head):
+        if head and _names_condition(head) and not _EVENT.search(head):
             add("cut", entry, (*diagnoses[:n], head, *diagnoses[n + 1 :]))
     if len(drops) > 1:
         add(
