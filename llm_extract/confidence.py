@@ -58,32 +58,15 @@ class ValueSignals:
 
         The alternatives stand beside the certainty: a list the splitter was
         sure of and one whose text reads two ways differ most there."""
+        read = (self.field, self.certainty, self.alternatives, self.rule)
+        kept = (*read, self.reader, str(self.empty), self.size)
         return [
             (),
             (self.field,),
-            (self.field, self.certainty, self.alternatives),
-            (self.field, self.certainty, self.alternatives, self.rule),
-            (
-                self.field,
-                self.certainty,
-                self.alternatives,
-                self.rule,
-                self.reader,
-                str(self.empty),
-                self.size,
-            ),
-            (
-                self.field,
-                self.certainty,
-                self.alternatives,
-                self.rule,
-                self.reader,
-                str(self.empty),
-                self.size,
-                str(self.grounded),
-                str(self.shaped),
-                self.source,
-            ),
+            read[:3],
+            read,
+            kept,
+            (*kept, str(self.grounded), str(self.shaped), self.source),
         ]
 
 
