@@ -13,7 +13,6 @@ from conftest import SYNTHETIC
 
 from llm_extract.assess import assess
 from llm_extract.consistency import truth_violations
-from llm_extract.document.segment import segment_letter
 from llm_extract.evidence import Locator
 from llm_extract.llm.arbiters import age_implausible, medication_implausible
 from llm_extract.llm.crosscheck import LetterContext, arbitrate
@@ -34,14 +33,12 @@ def _setup() -> tuple[Record, LetterContext, str]:
     old = "Oxycodone HCL ER 20mg #60 day supply: 30: Upheld"
     assert old in letter.text
     letter = dataclasses.replace(letter, text=letter.text.replace(old, f"{ILL}: Upheld"))
-    seg = segment_letter(letter)
-    assert seg.summary is not None
-    ctx = LetterContext(
-        text=letter.text,
-        summary=(seg.summary.start, seg.summary.end),
-        lines=[(b.decision_line.start, b.decision_line.end) for b in seg.items],
-    )
-    rules = parse_letter(letter).record
+    parsed = parse_letter(letter)
+    summary = parsed.segments.summary
+    assert summary is not None
+    # The context the hybrid builds from the parser's reading (llm/hybrid.py).
+    ctx = LetterContext(letter.text, (summary.start, summary.end), parsed.places.request_ranges)
+    rules = parsed.record
     med = rules.items[3].medication
     assert med is not None
     med.name = ILL

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fake_support import fake_config
 from truth_support import answers_for
 
 from llm_extract.backends import create_backend
-from llm_extract.config import Config, load_config
 from llm_extract.consistency import path_exists, truth_violations
 from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
 from llm_extract.loading import Letter, load_letters
@@ -41,18 +41,6 @@ def fake() -> Iterator[FakeOpenAI]:
         yield server
 
 
-def _config(fake: FakeOpenAI) -> Config:
-    return load_config(
-        env={},
-        base_url=fake.base_url,
-        model="fake-model",
-        instructor_mode="json",
-        schema_in_prompt="no",
-        max_retries=0,
-        max_reasks=0,
-    )
-
-
 class _Run:
     """One backend over the corpus: each letter's violations, and what its records hold."""
 
@@ -62,7 +50,7 @@ class _Run:
 
 
 def _run(backend_name: str, letters: list[Letter], fake: FakeOpenAI, round_: int) -> _Run:
-    config = _config(fake)
+    config = fake_config(fake)
     backend = create_backend(backend_name, config)
     run = _Run()
     try:
