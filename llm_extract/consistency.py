@@ -121,7 +121,9 @@ def truth_violations(record: Record, text: str, parser: Record | None = None) ->
             continue
         out.extend(_evidence_violations(path, value, ev, text, loc))
         check = decided.get(path)
-        if check is not None and (check.kept == "llm") != (ev.reader == "llm"):
+        # Who read an absent value is moot (the whole-letter reader's dropped values).
+        read = not _absent(value)
+        if read and check is not None and (check.kept == "llm") != (ev.reader == "llm"):
             out.append(
                 f"{path}: the check kept the {_reader(check.kept)}'s reading "
                 f"but the evidence says the {_reader(ev.reader)}'s"
@@ -152,12 +154,16 @@ def _flag_violations(record: Record) -> Iterator[str]:
 
 
 def _set_aside(check: Check, value: Any) -> bool:
-    """A check that set aside elements of the model's list, none of which the record holds."""
-    if check.kept != "rules" or not isinstance(check.llm_value, list):
+    """A check that set aside elements of the model's list (a diagnosis, a specialty, a
+    request the letter does not decide), none of which the record holds."""
+    if check.kept != "rules" or not isinstance(value, list):
         return False
-    held = {str(v).casefold() for v in (jsonable(value) or [])}
+    if check.field == "items":  # an item is named by its request
+        value = [item.request for item in value]
+    held = {str(v).casefold() for v in jsonable(value)}
     theirs = {str(v).casefold() for v in (check.rules_value or [])}
-    return not any(str(v).casefold() in held - theirs for v in check.llm_value)
+    lost = check.llm_value if isinstance(check.llm_value, list) else [check.llm_value]
+    return not any(str(v).casefold() in held - theirs for v in lost)
 
 
 def _decisions(record: Record, out: list[str]) -> dict[str, Check]:

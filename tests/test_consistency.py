@@ -189,3 +189,15 @@ def test_a_value_the_parser_did_not_read_is_not_the_parsers() -> None:
     rec.patient.age = 55
     (v,) = truth_violations(rec, _TEXT, parser)
     assert v == "patient.age: the evidence says the parser read 55, the parser reads 54"
+
+
+def test_a_set_aside_reading_must_not_be_in_the_record() -> None:
+    rec = _record()
+    rec.diagnoses = ["lumbar strain"]
+    dropped = Check(
+        field="diagnoses", llm_value=["physical therapy"], rules_value=[], kept="rules", reason="r"
+    )
+    rec.checks = [dropped]
+    assert not [v for v in truth_violations(rec, _TEXT) if "a check says" in v]
+    rec.diagnoses = ["lumbar strain", "physical therapy"]
+    assert any("a check says" in v for v in truth_violations(rec, _TEXT))
