@@ -8,11 +8,12 @@ import pytest
 from conftest import SYNTHETIC
 from pydantic import ValidationError
 
+from llm_extract.consistency import truth_violations
 from llm_extract.llm.arbitration import Arbitration, LetterContext
 from llm_extract.llm.askable import hybrid_answer_for, max_tokens
 from llm_extract.llm.doubts import choice_key, choice_lines, settle_choices
 from llm_extract.llm.hybrid import diagnosis_questions
-from llm_extract.loading import load_letter
+from llm_extract.loading import letter_from_text, load_letter
 from llm_extract.review_flags import ReviewCode
 from llm_extract.rules.backend import parse_letter
 from llm_extract.rules.readings import ParsedLetter
@@ -76,6 +77,10 @@ def test_agreement_makes_both_readers_and_a_pick_of_the_other_reading_flags() ->
     assert check.rules_value == first and check.llm_value == list(choices[0].reading)
     ev = a.record.evidence_for("diagnoses")
     assert ev is not None and ev.reader == "rules"
+    # One truth: the value, its evidence and its checks agree, either way.
+    text = parsed.places.loc.text
+    assert truth_violations(a.record, text, parse_letter(letter_from_text(text)).record) == []
+    assert truth_violations(agreed.record, text) == []
 
 
 def test_a_pick_is_a_short_forced_answer() -> None:
