@@ -13,7 +13,7 @@ import csv
 import datetime as dt
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,45 @@ def write_parquet(path: Path, columns: dict[str, str], rows: Iterable[dict[str, 
     return n
 
 
+def write_parquet_rows(
+    path: Path, columns: dict[str, str], rows: Iterable[Sequence[Any]], chunk: int = 50_000
+) -> int:
+    """:func:`write_parquet` for rows that are tuples in ``columns``' order, as SQLite
+    gives them (booleans 0/1, dates ISO text), built a column at a time: the query
+    views of a large store are written in seconds, where a dict per row took minutes."""
+    pa = require_pyarrow()
+    import pyarrow.parquet as pq
+
+    direct = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
+    via = {"bool": (pa.int64(), pa.bool_()), "date": (pa.string(), pa.date32())}
+    schema = pa.schema([(c, direct[t] if t in direct else via[t][1]) for c, t in columns.items()])
+
+    def array(values: Sequence[Any], kind: str) -> Any:
+        if kind in direct:
+            return pa.array(values, direct[kind])
+        first, then = via[kind]
+        return pa.array(values, first).cast(then)
+
+    n = 0
+    with pq.ParquetWriter(str(path), schema) as writer:
+        block: list[Sequence[Any]] = []
+
+        def flush() -> None:
+            cols = list(zip(*block, strict=True)) if block else [()] * len(columns)
+            arrays = [array(v, t) for v, t in zip(cols, columns.values(), strict=True)]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            block.clear()
+
+        for r in rows:
+            block.append(r)
+            n += 1
+            if len(block) >= chunk:
+                flush()
+        if block or n == 0:
+            flush()
+    return n
+
+
 _WRITERS: dict[str, Callable[[Path, dict[str, str], Iterable[dict[str, Any]]], int]] = {
     "csv": _write_csv,
     "jsonl": _write_jsonl,
@@ -110,9 +149,14 @@ _WRITERS: dict[str, Callable[[Path, dict[str, str], Iterable[dict[str, Any]]], i
 def write_atomic(
     path: Path, fmt: str, columns: dict[str, str], rows: Iterable[dict[str, Any]]
 ) -> int:
+    return atomic(path, lambda tmp: _WRITERS[fmt](tmp, columns, rows))
+
+
+def atomic(path: Path, write: Callable[[Path], int]) -> int:
+    """``write(tmp)`` then rename ``tmp`` to ``path``: a reader never sees half a table."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        n = _WRITERS[fmt](tmp, columns, rows)
+        n = write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
