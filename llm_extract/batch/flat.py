@@ -31,6 +31,7 @@ that cannot reads the records as before.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -177,12 +178,15 @@ def ensure(db: sqlite3.Connection) -> None:
 
 
 # --- writing a letter's rows ---------------------------------------------------------
+@functools.lru_cache(maxsize=32)
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    marks = ", ".join("?" * len(columns))
+    return f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) VALUES ({marks})"
+
+
 def _insert(db: sqlite3.Connection, table: str, columns: list[str], rows: list[Any]) -> None:
     if rows:
-        marks = ", ".join("?" * len(columns))
-        db.executemany(
-            f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) VALUES ({marks})", rows
-        )
+        db.executemany(_insert_sql(table, tuple(columns)), rows)
 
 
 def group_rows(lid: int, rec: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -10,7 +10,7 @@ half a table.
 from __future__ import annotations
 
 import csv
-import datetime as dt
+import itertools
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -66,6 +66,24 @@ def require_pyarrow() -> Any:
 
 
 def write_parquet(path: Path, columns: dict[str, str], rows: Iterable[dict[str, Any]]) -> int:
+    return write_parquet_rows(path, columns, (tuple(r[c] for c in columns) for r in rows))
+
+
+def write_parquet_rows(
+    path: Path, columns: dict[str, str], rows: Iterable[Sequence[Any]], chunk: int = _CHUNK_ROWS
+) -> int:
+    """:func:`write_parquet_blocks` of ``rows``, ``chunk`` rows at a time."""
+    it = iter(rows)
+    return write_parquet_blocks(path, columns, iter(lambda: list(itertools.islice(it, chunk)), []))
+
+
+def write_parquet_blocks(
+    path: Path, columns: dict[str, str], blocks: Iterable[Sequence[Sequence[Any]]]
+) -> int:
+    """Parquet of rows given a block at a time (one row group each), each row a
+    tuple in ``columns``' order (booleans may be 0/1, as SQLite gives them; dates
+    ISO text), built a column at a time: the query views of a large store are
+    written in seconds."""
     pa = require_pyarrow()
     import pyarrow.parquet as pq
 
@@ -77,65 +95,25 @@ def write_parquet(path: Path, columns: dict[str, str], rows: Iterable[dict[str, 
         "float": pa.float64(),
     }
     schema = pa.schema([(c, types[t]) for c, t in columns.items()])
-    date_cols = [c for c, t in columns.items() if t == "date"]
-    n = 0
-    with pq.ParquetWriter(str(path), schema) as writer:
-        chunk: list[dict[str, Any]] = []
-
-        def flush() -> None:
-            for r in chunk:
-                for c in date_cols:
-                    if r[c] is not None:
-                        r[c] = dt.date.fromisoformat(r[c])
-            writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
-            chunk.clear()
-
-        for r in rows:
-            chunk.append(r)
-            n += 1
-            if len(chunk) >= _CHUNK_ROWS:
-                flush()
-        if chunk or n == 0:
-            flush()  # an empty table still gets its schema
-    return n
-
-
-def write_parquet_rows(
-    path: Path, columns: dict[str, str], rows: Iterable[Sequence[Any]], chunk: int = 50_000
-) -> int:
-    """:func:`write_parquet` for rows that are tuples in ``columns``' order, as SQLite
-    gives them (booleans 0/1, dates ISO text), built a column at a time: the query
-    views of a large store are written in seconds, where a dict per row took minutes."""
-    pa = require_pyarrow()
-    import pyarrow.parquet as pq
-
-    direct = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
-    via = {"bool": (pa.int64(), pa.bool_()), "date": (pa.string(), pa.date32())}
-    schema = pa.schema([(c, direct[t] if t in direct else via[t][1]) for c, t in columns.items()])
 
     def array(values: Sequence[Any], kind: str) -> Any:
-        if kind in direct:
-            return pa.array(values, direct[kind])
-        first, then = via[kind]
-        return pa.array(values, first).cast(then)
+        if kind == "bool":
+            return pa.array([None if v is None else bool(v) for v in values], pa.bool_())
+        if kind == "date":
+            return pa.array(values, pa.string()).cast(pa.date32())
+        return pa.array(values, types[kind])
 
     n = 0
     with pq.ParquetWriter(str(path), schema) as writer:
-        block: list[Sequence[Any]] = []
-
-        def flush() -> None:
-            cols = list(zip(*block, strict=True)) if block else [()] * len(columns)
+        for block in blocks:
+            if not block:
+                continue
+            cols = list(zip(*block, strict=True))
             arrays = [array(v, t) for v, t in zip(cols, columns.values(), strict=True)]
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-            block.clear()
-
-        for r in rows:
-            block.append(r)
-            n += 1
-            if len(block) >= chunk:
-                flush()
-        if block or n == 0:
-            flush()
+            n += len(block)
+        if n == 0:  # an empty table still gets its schema
+            writer.write_table(schema.empty_table())
     return n
 
 
