@@ -138,6 +138,7 @@ def materialise(outdir: Path, *, raw: bool = False) -> Path:
     """The Parquet files of the four views, written unless up to date; their folder."""
     outdir = Path(outdir)
     Store(outdir, writer=False).close()  # a clear StoreError when OUTDIR is no store
+    ready = prepare(outdir)  # first: it may install what store_version reads
     version = store_version(outdir, raw)
     dest = _cache_dir(outdir) / ("raw" if raw else "corrected")
     stamp = dest / "version.json"
@@ -150,7 +151,7 @@ def materialise(outdir: Path, *, raw: bool = False) -> Path:
         raise ConfigError(
             f"cannot write the query cache {dest}: {exc.strerror} (set TMPDIR to a writable folder)"
         ) from exc
-    if prepare(outdir):
+    if ready:
         write_views(outdir, dest, raw=raw)
     else:
         export_store(outdir, "parquet", dest=dest, raw=raw)
