@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .field_paths import get_path
+from .field_paths import get_path, split_item_path
 from .fields import item_fields, letter_fields
 from .models import Category, Record
 from .vocab import STRENGTH, plausible_age
@@ -112,7 +112,8 @@ _CPT = re.compile(r"\d{5}|\d{4}[FTU]")
 _STRENGTH_ONE = STRENGTH.pattern.removeprefix(r"(?<![\w.])").removesuffix(r"(?![A-Za-z])")
 _STRENGTH = re.compile(rf"{_STRENGTH_ONE}(?:\s*,?\s*{_STRENGTH_ONE})*", re.I)
 _NAME_NOISE = re.compile(
-    r"\d+(?:\.\d+)?\s*(?:mg|mcg|ml|%)|#\s*\d|\bunknown quantity\b|\bcoverage\b|\bsupply\b"
+    r"\d+(?:\.\d+)?\s*(?:mg|mcg|ml|%|g(?![A-Za-z]))|#\s*\d|\bunknown quantity\b|\bcoverage\b"
+    r"|\bsupply\b"
     r"|\b(?:tabs?|tablets?|capsules?|caps|ointment|oral suspension|qty|quantity)\b",
     re.I,
 )
@@ -230,16 +231,31 @@ def _cross_field(record: Record) -> Iterator[ShapeDoubt]:
             )
 
 
+def field_doubts(path: str, value: Any) -> list[ShapeDoubt]:
+    """The doubts about ``value`` read for the field at ``path`` (``items[2].quantity``),
+    worded as :func:`shape_doubts` words them: one flag, whoever raises it first."""
+    _, name = split_item_path(path)
+    return [ShapeDoubt(path, "ill_formed", f"{path}: {why}") for why in value_doubts(name, value)]
+
+
+def ill_formed(path: str, value: Any) -> str | None:
+    """Why ``value`` lacks the shape of the field at ``path``, in one phrase; None: well formed.
+
+    What makes a reading lose in the hybrid's arbitration (llm/crosscheck.py):
+    a value without its field's shape never wins over a well-formed one.
+    """
+    _, name = split_item_path(path)
+    doubts = value_doubts(name, value)
+    return f"is ill-formed ({'; '.join(doubts)})" if doubts else None
+
+
 def shape_doubts(record: Record) -> list[ShapeDoubt]:
     """Every value of ``record`` that does not have its field's shape."""
     out: list[ShapeDoubt] = []
     for name in letter_fields():
-        for why in value_doubts(name, get_path(record, name)):
-            out.append(ShapeDoubt(name, "ill_formed", f"{name}: {why}"))
+        out.extend(field_doubts(name, get_path(record, name)))
     for i, item in enumerate(record.items):
         for name in item_fields():
-            path = f"items[{i}].{name}"
-            for why in value_doubts(name, get_path(item, name)):
-                out.append(ShapeDoubt(path, "ill_formed", f"{path}: {why}"))
+            out.extend(field_doubts(f"items[{i}].{name}", get_path(item, name)))
     out.extend(_cross_field(record))
     return out

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import SYNTHETIC
+from fake_support import fake_config
 
-from llm_extract.config import load_config
 from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
 from llm_extract.document.segment import segment_letter
 from llm_extract.llm.hybrid import HybridBackend, uncertain_fields
@@ -28,17 +28,7 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 def _backend(fake: FakeOpenAI) -> HybridBackend:
-    return HybridBackend(
-        load_config(
-            env={},
-            base_url=fake.base_url,
-            model="fake-model",
-            instructor_mode="json",
-            schema_in_prompt="no",
-            max_retries=0,
-            max_reasks=0,
-        )
-    )
+    return HybridBackend(fake_config(fake))
 
 
 def _certain_letter() -> str:

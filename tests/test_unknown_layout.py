@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 from conftest import SYNTHETIC
+from fake_support import fake_config
 
-from llm_extract.config import Config, load_config
+from llm_extract.config import Config
+from llm_extract.consistency import truth_violations
 from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
 from llm_extract.document.headings import classify, split_at_headings
 from llm_extract.document.segment import segment_letter
@@ -225,15 +227,7 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 def _config(fake: FakeOpenAI) -> Config:
-    return load_config(
-        env={},
-        base_url=fake.base_url,
-        model="fake-model",
-        instructor_mode="json",
-        schema_in_prompt="no",
-        max_retries=0,
-        max_reasks=0,
-    )
+    return fake_config(fake)
 
 
 HEADER_KEYS = (
@@ -330,10 +324,14 @@ def _appeal_script() -> list[Reply]:
 
 
 def _extract(backend: HybridBackend | LLMBackend, path: Path) -> Record:
+    letter = load_letter(path)
     try:
-        return backend.extract(load_letter(path))
+        record = backend.extract(letter)
     finally:
         backend.close()
+    # Whatever the model answered, the record's values, evidence and checks agree.
+    assert truth_violations(record, letter.text) == []
+    return record
 
 
 def test_an_unknown_layout_letter_yields_items_with_decisions_flagged(fake: FakeOpenAI) -> None:

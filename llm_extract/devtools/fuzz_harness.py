@@ -17,7 +17,8 @@ For each input, :func:`violations` states the invariants:
 * a letter text holding two different case numbers is never one silent
   record: it is split, refused with a typed error, or the record is flagged
   ``needs_review``;
-* a record's case number occurs in its letter.
+* a record's case number occurs in its letter;
+* a record's values, evidence and checks agree (:func:`llm_extract.consistency.truth_violations`).
 
 The hybrid backend runs against :class:`.fake_openai.FakeOpenAI` inside the
 worker, answering schema-valid objects, nonsense, errors and cut-off JSON in
@@ -81,10 +82,13 @@ def letter_budget_s() -> float:
 
 def violations(records: Iterable[Any], text: str) -> list[str]:
     """Where records silently contradict the letter ``text`` they were read from."""
+    from ..consistency import truth_violations
     from ..document.outcomes import CUES
 
     found: list[str] = []
     records = list(records)
+    if len(records) == 1:  # a bundle's records point into their own letters' texts
+        found.extend(truth_violations(records[0], text))
     cases = set(CASE_NUMBER.findall(text))
     if len(cases) > 1 and len(records) == 1 and not records[0].needs_review:
         found.append(f"one unflagged record from a text with case numbers {sorted(cases)}")

@@ -3,7 +3,10 @@
 Each row of the askable table (:mod:`.askable`) carries an :class:`Arbiter`
 built from the validators here; :mod:`.crosscheck` runs the one procedure
 over them.  A validator gets the value and the text it should stand in, and
-says why the value is implausible (None: plausible).
+says why the value is implausible (None: plausible).  What a well-formed
+value of a field looks like (an age, a count's bounds, a drug name without a
+strength or a count) is not repeated here: :mod:`llm_extract.shapes` decides
+it for every field, and the arbitration applies it before the validator.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from ..evidence import Found, Locator, locate
 from ..models import Category
 from ..rules.categories import has_keyword_for
 from ..rules.counts import blank_not_counts, words_to_digits
-from ..vocab import ANATOMY, names_the_patient, plausible_age
+from ..shapes import ill_formed
+from ..vocab import ANATOMY, names_the_patient
 
-_STRENGTH_IN_NAME = re.compile(r"\d\s*(?:mg|mcg|%|ml|g)(?![A-Za-z])", re.I)
 _TIME_UNIT_AFTER = re.compile(
     r"\s*-?\s*(?:days?|months?|years?|hours?|hrs?|minutes?|mins?)\b", re.I
 )
@@ -54,6 +57,12 @@ class Arbiter:
     # (or picked one), so "a count" against "no count" is two readings.
     contested_when_one_is_missing: bool = False
 
+    def fault(self, path: str, value: Any, text: str) -> str | None:
+        """Why ``value`` cannot win for the field at ``path``: it lacks the field's
+        shape (:func:`llm_extract.shapes.ill_formed`), or breaks this field's
+        validator against ``text``; None: it may win."""
+        return ill_formed(path, value) or self.implausible(value, text)
+
 
 def fold(v: Any) -> Any:
     return " ".join(v.split()).casefold() if isinstance(v, str) else v
@@ -64,9 +73,11 @@ def same_text(a: Any, b: Any) -> bool:
 
 
 def quantity_implausible(value: int, request: str) -> str | None:
-    """A count must be written outside strengths, volumes, levels and dates, and not be a duration."""
-    if value <= 0:
-        return "not a positive count"
+    """A count must be written outside strengths, volumes, levels and dates, and not be a duration.
+
+    Its bounds (a positive count) are its field's shape, checked before any
+    validator (:func:`llm_extract.shapes.ill_formed`).
+    """
     spelled = words_to_digits(request)
     blanked = blank_not_counts(spelled)
 
@@ -123,14 +134,21 @@ def body_region_implausible(value: str, request: str) -> str | None:
     return None
 
 
+def shape_of(field: str) -> Callable[[Any, str], str | None]:
+    """A validator that is its field's shape check (:func:`llm_extract.shapes.ill_formed`):
+    where a field's only validator is its shape, the shape module serves."""
+    return lambda value, text: ill_formed(field, value)
+
+
+# An age a person can have; a drug name without a strength, a form or a count.
+age_implausible = shape_of("patient.age")
+medication_implausible = shape_of("medication.name")
+
+
 def occupation_implausible(value: str, text: str) -> str | None:
     # The model may copy what the summary calls the patient ("injured worker"),
     # grounded but no job.
     return "a word for the patient, not a job" if names_the_patient(value) else None
-
-
-def medication_implausible(value: str, request: str) -> str | None:
-    return "holds a strength" if _STRENGTH_IN_NAME.search(value) else None
 
 
 def modifier_only(llm: Any, rules: Any) -> bool:
@@ -140,10 +158,6 @@ def modifier_only(llm: Any, rules: Any) -> bool:
         return False
     rest = rules.strip()[len(llm.strip()) :].strip()
     return bool(rest) and bool(_MODIFIER.match(rest))
-
-
-def age_implausible(value: int, text: str) -> str | None:
-    return None if plausible_age(value) else "not an age"
 
 
 def same_diagnoses(a: Any, b: Any) -> bool:

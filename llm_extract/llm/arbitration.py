@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..evidence import Found, Locator, make_evidence
+from ..field_paths import get_path
 from ..models import Check, Evidence, Record
 from ..normalize import jsonable
 from ..review_flags import ReviewCode
 from ..rules.diagnoses import Doubt
+from ..shapes import field_doubts
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,12 @@ class Arbitration:
 
     def flag(self, code: ReviewCode, path: str, message: str) -> None:
         self.record.flag(code, message, path)
+
+    def flag_ill_formed(self, path: str) -> None:
+        """Flag the value kept at ``path`` if it lacks its field's shape (as assess.py
+        would: the same code, path and sentence, so the record holds one flag)."""
+        for doubt in field_doubts(path, get_path(self.record, path)):
+            self.record.flag(ReviewCode.ILL_FORMED_VALUE, doubt.message, path)
 
     def set_evidence(self, ev: Evidence) -> None:
         self.record.evidence = [e if e.field != ev.field else ev for e in self.record.evidence] + (

@@ -33,6 +33,7 @@ from ..models import (
     Span,
     Usage,
 )
+from ..rules.categories import has_keyword_for
 from ..rules.readings import HEURISTIC, UNDECIDED, Places, Reading, field_paths
 from .client import LazyClient, LLMIdentity, to_usage
 from .excerpts import summary_excerpt
@@ -201,5 +202,11 @@ def llm_evidence(record: Record, text: str, seg: Segments) -> list[Evidence]:
         certainty = UNDECIDED if value in (None, [], False) else HEURISTIC
         dos = get_path(record, path.replace("retrospective", "date_of_service"))
         located = places.locate(Reading(path, value, "llm", certainty), dos)
+        if path.endswith(".category") and located.grounded:
+            # The request line grounds the parser's category, read from its
+            # keywords; the model's is grounded only where one of its keywords
+            # stands there too (as the hybrid grounds it, llm/arbiters.py).
+            text_of = " ".join(text[s:e] for s, e in located.spans)
+            located = located._replace(grounded=has_keyword_for(value, text_of))
         out.append(located.evidence(reader="llm"))
     return out

@@ -10,10 +10,12 @@ compare.  One procedure, :func:`arbitrate_field`, then decides, in order:
 1. the LLM gave nothing -> the parser's value (a count the parser read by a
    heuristic is flagged: "a count" against "no count" is two readings);
 2. agreement settles it (``reader="both"``);
-3. a value that breaks its field's validator loses (a strength or a volume
-   as a count, a device as a body region, a complaint as a diagnosis, a job
-   word such as "injured worker" as an occupation) -- the parser's too, when
-   the model's grounded value passes;
+3. a value without its field's shape (:mod:`llm_extract.shapes`: "3 months
+   coverage of Viagra" as a drug name, a count of 0, an age of 150) or that
+   breaks its field's validator (a strength or a volume as a count, a device
+   as a body region, a complaint as a diagnosis, a job word such as "injured
+   worker" as an occupation) loses -- the parser's too, when the model's
+   grounded value passes; ``checks`` says which reading lost and why;
 4. a grounded value beats an ungrounded one;
 5. the parser found nothing: a grounded LLM value fills it (a count is
    flagged: the parser's count rules saw numbers and declined); an ungrounded one
@@ -28,7 +30,11 @@ compare.  One procedure, :func:`arbitrate_field`, then decides, in order:
    model's diagnoses that stand in a diagnosis sentence or are a part of one
    of the parser's; a different number is a splitting disagreement.
 
-Decisions and the item list are never asked: they stay the parser's.
+Whatever the outcome, a kept value without its field's shape (the only
+reading, or both readers agreeing on it) is flagged on its own field
+(``ill_formed_value``, worded as the record's general checks word it, so the
+flag is raised once).  Decisions and the item list are never asked: they stay
+the parser's.
 
 Which fields are asked and how each is arbitrated is one table
 (:data:`llm_extract.llm.askable.ASKABLE`); the validators are in
@@ -74,7 +80,7 @@ def arbitrate_field(a: Arbitration, arb: Arbiter, path: str, llm: Any, item: int
     where = a.ctx.ranges(arb.where, item)
     text = " ".join(a.loc.text[lo:hi] for lo, hi in where)
     found = arb.find(a.loc, llm, where)
-    bad = arb.implausible(llm, text)
+    bad = arb.fault(path, llm, text)
     if bad:
         a.check(path, llm, rules, "rules", f"the model's value {bad}", resolved=True)
         return
@@ -101,7 +107,7 @@ def arbitrate_field(a: Arbitration, arb: Arbiter, path: str, llm: Any, item: int
             path, llm, rules, "rules", "the model's value is not in the letter text", resolved=True
         )
         return
-    rules_bad = arb.implausible(rules, text) if rules is not None else None
+    rules_bad = arb.fault(path, rules, text) if rules is not None else None
     if rules is None or not rules_grounded or rules_bad:
         # The parser found nothing (a grounded fill), found a value the text does
         # not hold, or one that breaks the validator the model's value passes.
@@ -164,11 +170,13 @@ def arbitrate(
         path = asked.record_path(item)
         if asked.arbiter.elementwise:
             arbitrate_diagnoses(a, path, value)
+            a.flag_ill_formed(path)
             continue
         only_for = asked.arbiter.only_for
         if only_for is not None and a.record.items[item or 0].category is not only_for:
             continue
         arbitrate_field(a, asked.arbiter, path, value, item)
+        a.flag_ill_formed(path)
     for i, it in enumerate(a.record.items):
         if it.category is None:
             path = item_path(i, "category")

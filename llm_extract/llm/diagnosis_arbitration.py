@@ -13,6 +13,7 @@ import re
 
 from ..evidence import Found, locate, make_evidence
 from ..review_flags import ReviewCode
+from ..shapes import value_doubts
 from ..textsets import SAME_DIAGNOSIS, diagnosis_matches, jaccard, words
 from ..vocab import QUALIFIER, SITE
 from .arbiters import same_diagnoses
@@ -38,6 +39,7 @@ def arbitrate_diagnoses(a: Arbitration, path: str, llm: list[str]) -> None:
     kept: list[str] = []
     spans: list[Found] = []
     dropped: list[str] = []
+    why_dropped: list[str] = []
     # The model's diagnoses the letter attests: kept ones, and those that are
     # a part of one of the parser's (it split "back and left shoulder pain"
     # into "back pain" and "left shoulder pain", which is not written as such).
@@ -45,13 +47,18 @@ def arbitrate_diagnoses(a: Arbitration, path: str, llm: list[str]) -> None:
     attested = 0
     for d in llm:
         found = locate(a.loc, d, where)
-        if found is None and not _not_a_diagnosis(d):
+        not_one = _not_a_diagnosis(d)
+        if found is None and not not_one:
             attested += any(words(d) <= words(r) for r in rules)
         sentence = _sentence_around(a.loc.text, found) if found else ""
         # A complaint ("complains of neck pain") is no diagnosis: a kept one
         # stands in a sentence with a diagnosis cue.
-        if found is None or _not_a_diagnosis(d) or not _DIAGNOSIS_CUE.search(sentence):
+        if found is None or not_one or not _DIAGNOSIS_CUE.search(sentence):
             dropped.append(d)
+            why_dropped.append(
+                not_one
+                or (f"{d!r} is not in the summary" if found is None else f"{d!r} is a complaint")
+            )
         else:
             kept.append(d)
             spans.append(found)
@@ -63,14 +70,14 @@ def arbitrate_diagnoses(a: Arbitration, path: str, llm: list[str]) -> None:
             dropped,
             rules,
             "rules",
-            "not in a diagnosis sentence of the summary (a complaint, or not in the text)",
+            "not in a diagnosis sentence of the summary: " + "; ".join(why_dropped),
             resolved=True,
         )
     if not kept:
         if rules and heuristic and attested > 1 and attested != len(rules):
             _flag_diagnoses(a, path, llm, rules)
         return
-    rules_bad = [d for d in rules if _not_a_diagnosis(d)]
+    rules_bad = [why for d in rules if (why := _not_a_diagnosis(d))]
     if (
         not rules_bad
         and attested == len(kept) < len(rules)
@@ -96,7 +103,7 @@ def arbitrate_diagnoses(a: Arbitration, path: str, llm: list[str]) -> None:
     covers = all(
         any(words(d) <= words(k) or jaccard(d, k) >= SAME_DIAGNOSIS for k in kept)
         for d in rules
-        if d not in rules_bad
+        if not _not_a_diagnosis(d)
     )
     if not rules or (rules_bad and not dropped and covers):
         rec.diagnoses = kept
@@ -107,7 +114,7 @@ def arbitrate_diagnoses(a: Arbitration, path: str, llm: list[str]) -> None:
                 kept,
                 rules,
                 "llm",
-                "the parser's list holds a non-diagnosis (a cue word, or a body part alone)",
+                f"the parser's list holds a non-diagnosis: {'; '.join(rules_bad)}",
                 resolved=True,
             )
         return
@@ -151,12 +158,15 @@ def _settle_doubt(
             grounded=True,
         )
     )
+    # The record holds the parser's other reading: that is the parser's
+    # reading the check names as kept, and the reason names the one replaced.
     a.check(
         path,
         llm,
-        rules,
+        other,
         "rules",
-        f"{doubt.reason}; the model reads it the other way",
+        f"{doubt.reason}; the model reads it the other way, so the parser's other "
+        f"reading replaces {'; '.join(rules)}",
         resolved=True,
     )
     return True
@@ -180,12 +190,20 @@ def _flag_diagnoses(a: Arbitration, path: str, llm: list[str], rules: list[str])
     )
 
 
-def _not_a_diagnosis(value: str) -> bool:
-    """A cue word kept inside the value, or a body part alone ("right wrist")."""
+def _not_a_diagnosis(value: str) -> str | None:
+    """Why ``value`` is no diagnosis: it lacks a diagnosis's shape (:mod:`llm_extract.shapes`),
+    keeps a cue word inside it, or is a body part alone ("right wrist"); None: it may be one."""
     v = value.strip()
+    shape = value_doubts("diagnoses", [v])
+    if shape:
+        return "; ".join(shape)
+    if _CUE_IN_VALUE.search(v):
+        return f"{v!r} keeps a cue word"
+    if SITE.fullmatch(v):
+        return f"{v!r} is a body part alone"
     # An ICD qualifier alone ("initial encounter", "unspecified") only
     # qualifies the diagnosis before it.
-    return bool(_CUE_IN_VALUE.search(v)) or bool(SITE.fullmatch(v)) or bool(QUALIFIER.match(v))
+    return f"{v!r} is a qualifier alone" if QUALIFIER.match(v) else None
 
 
 def _sentence_around(text: str, found: Found) -> str:

@@ -89,7 +89,7 @@ class RequestReader:
         )
         out: list[_Found] = []
         seen: set[str] = set()
-        for k, it in enumerate(answer.items):
+        for it in answer.items:
             key = " ".join(it.request.casefold().split())
             if not key or key in seen:
                 continue
@@ -107,7 +107,7 @@ class RequestReader:
             )
             r.checks.append(
                 Check(
-                    field=f"items (request {k + 1})",
+                    field="items",
                     llm_value=it.request,
                     rules_value=None,
                     kept="rules",
@@ -222,10 +222,10 @@ class RequestReader:
             r.checks.append(
                 Check(
                     field=path,
-                    llm_value=readings[1].value,
+                    llm_value=decision.value,
                     rules_value=None,
                     kept="llm",
-                    reason="the item call reads another decision than the discovery call",
+                    reason=f"the discovery call's reading; the item call reads {readings[1].value}",
                     resolved=False,
                 )
             )
