@@ -16,7 +16,11 @@ year/quarter/month, and two-way tables of any two of them.  Every rate comes
 with its Wilson interval and the count behind it (:mod:`llm_extract.intervals`);
 groups under 20 items are marked ``small``.
 
-Rows stream from the store; memory grows with the number of groups only.
+The counting is SQL over the store's analysis rows (:mod:`.stats_flat`,
+:mod:`.flat`), written when each letter was committed; this module counts
+records (:func:`compute_stats`), which is what a store whose analysis rows are
+incomplete and that cannot be written is read with.  Either way memory grows
+with the number of groups only.
 
 The values counted are the corrected ones: what a person set in
 ``llm-extract review`` replaces the extraction, letters marked unusable are
