@@ -31,7 +31,9 @@ from llm_extract.batch.corrections import REVIEWED, UNUSABLE, ReviewDB
 from llm_extract.batch.dimensions import DIMENSIONS
 from llm_extract.batch.export import export_store
 from llm_extract.batch.faults import TEST_DELAY_ENV
+from llm_extract.batch.runner import BatchOptions, run_batch
 from llm_extract.batch.stats import records_stats, stats_from_store
+from llm_extract.config import load_config
 
 PAIRS = [
     ("category", "maximus_source"),
@@ -265,3 +267,29 @@ def test_a_batch_killed_mid_run_leaves_rows_and_records_consistent(
         items = db.execute(f"SELECT COUNT(*) FROM {flat.ITEMS}").fetchone()[0]
     assert items == sum(len(r["items"]) for _, r in _keyed(out))
     _assert_same_figures(out)
+
+
+def test_a_batch_into_an_older_store_leaves_its_letters_for_the_reader(
+    corpus: Path, tmp_path: Path
+) -> None:
+    out = build_store(corpus, tmp_path / "out", n=3)
+    with contextlib.closing(_db(out)) as db:  # the store as the previous code left it
+        for kind, name in flat.OBJECTS:
+            db.execute(f"DROP {kind} IF EXISTS {name}")
+        db.execute("DELETE FROM meta WHERE name IN ('flat_format', 'results_generation')")
+        db.commit()
+    letters = sorted((corpus / "letters").glob("*.pdf"))[:5]
+    s = run_batch(
+        BatchOptions(
+            inputs=[str(p) for p in letters],
+            outdir=out,
+            backend="rules",
+            config=load_config(backend="rules"),
+            progress=False,
+        )
+    )
+    assert (s.done, s.skipped) == (2, 3)  # two more letters, committed with their rows
+    assert _count(out, f"SELECT COUNT(*) FROM {flat.LETTERS}") == 2
+    assert _count(out, f"SELECT COUNT(*) FROM {flat.PENDING}") == 3
+    _assert_same_figures(out)  # the reader derives the other three
+    assert _count(out, f"SELECT COUNT(*) FROM {flat.LETTERS}") == 5
