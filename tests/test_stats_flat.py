@@ -2,8 +2,8 @@
 
 ``stats`` and ``query`` read flat tables written when each letter is
 committed; these tests hold them to the figures and views made from the
-records themselves (``records_stats``, ``export_store``) over a real rules batch
-of corpus letters: with the review's corrections (including a group spelt two
+records themselves (``stats_from_store(from_records=True)``, ``export_store``)
+over a real rules batch of corpus letters: with the review's corrections (including a group spelt two
 ways) and without (``--raw``), in a store made before the tables existed, in a
 store that cannot be written, after a script rewrote a record, and after a
 batch was killed mid-run.
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from analysis_support import build_store
+from analysis_support import build_store, run_rules
 from review_support import copy_store
 
 from llm_extract.batch import flat
@@ -31,9 +31,7 @@ from llm_extract.batch.corrections import REVIEWED, UNUSABLE, ReviewDB
 from llm_extract.batch.dimensions import DIMENSIONS
 from llm_extract.batch.export import export_store
 from llm_extract.batch.faults import TEST_DELAY_ENV
-from llm_extract.batch.runner import BatchOptions, run_batch
-from llm_extract.batch.stats import records_stats, stats_from_store
-from llm_extract.config import load_config
+from llm_extract.batch.stats import stats_from_store
 
 PAIRS = [
     ("category", "maximus_source"),
@@ -66,7 +64,7 @@ def _assert_same_figures(outdir: Path) -> None:
     """stats from the analysis rows == stats from the records, every option."""
     for kw in OPTIONS:
         got = stats_from_store(outdir, pairs=PAIRS, **kw).as_dict()
-        want = records_stats(outdir, pairs=PAIRS, **kw).as_dict()
+        want = stats_from_store(outdir, pairs=PAIRS, **kw, from_records=True).as_dict()
         assert got == want, kw
 
 
@@ -181,7 +179,7 @@ def test_a_store_made_before_the_rows_existed_is_derived_once(outdir: Path, tmp_
             db.execute(f"DROP {kind} IF EXISTS {name}")
         db.execute("DELETE FROM meta WHERE name IN ('flat_format', 'results_generation')")
         db.commit()
-    want = records_stats(outdir, pairs=PAIRS).as_dict()
+    want = stats_from_store(outdir, pairs=PAIRS, from_records=True).as_dict()
     got = stats_from_store(outdir, pairs=PAIRS).as_dict()  # derives the rows first
     assert got == want
     done = _count(outdir, "SELECT COUNT(*) FROM results WHERE status = 'done'")
@@ -199,7 +197,7 @@ def test_an_old_store_that_cannot_be_written_is_read_from_its_records(
             db.execute(f"DROP {kind} IF EXISTS {name}")
         db.execute("DELETE FROM meta WHERE name IN ('flat_format', 'results_generation')")
         db.commit()
-    want = records_stats(outdir, pairs=PAIRS).as_dict()
+    want = stats_from_store(outdir, pairs=PAIRS, from_records=True).as_dict()
     # Not writable (chmod does not stop root, who may run the tests).
     monkeypatch.setattr(flat.os, "access", lambda path, mode: mode != os.W_OK)
     assert not flat.prepare(outdir)
@@ -278,16 +276,7 @@ def test_a_batch_into_an_older_store_leaves_its_letters_for_the_reader(
             db.execute(f"DROP {kind} IF EXISTS {name}")
         db.execute("DELETE FROM meta WHERE name IN ('flat_format', 'results_generation')")
         db.commit()
-    letters = sorted((corpus / "letters").glob("*.pdf"))[:5]
-    s = run_batch(
-        BatchOptions(
-            inputs=[str(p) for p in letters],
-            outdir=out,
-            backend="rules",
-            config=load_config(backend="rules"),
-            progress=False,
-        )
-    )
+    s = run_rules(sorted((corpus / "letters").glob("*.pdf"))[:5], out)
     assert (s.done, s.skipped) == (2, 3)  # two more letters, committed with their rows
     assert _count(out, f"SELECT COUNT(*) FROM {flat.LETTERS}") == 2
     assert _count(out, f"SELECT COUNT(*) FROM {flat.PENDING}") == 3

@@ -142,6 +142,7 @@ def stats_from_store(
     reviewed_only: bool = False,
     pairs: Iterable[Pair] = (),
     dims: Iterable[str] | None = None,
+    from_records: bool = False,
 ) -> Stats:
     """The figures of a store, with the corrections of ``llm-extract review`` applied
     (letters marked unusable left out) unless ``raw``; ``reviewed_only`` leaves out
@@ -149,10 +150,11 @@ def stats_from_store(
     one-way dimensions to count (default: all of them; fewer is faster).
 
     From the store's analysis rows (:mod:`.flat`, brought up to date first when
-    the store can be written); from the records when they are not complete in a
-    store that cannot be written."""
+    the store can be written); from the records themselves, each read and
+    counted, when ``from_records`` or when the rows are not complete in a store
+    that cannot be written."""
     Store(Path(outdir), writer=False).close()  # a clear StoreError when OUTDIR is no store
-    if prepare(Path(outdir)):
+    if not from_records and prepare(Path(outdir)):
         return flat_stats(
             Path(outdir),
             backend=backend,
@@ -161,21 +163,6 @@ def stats_from_store(
             pairs=pairs,
             dims=dims,
         )
-    return records_stats(
-        Path(outdir), backend=backend, raw=raw, reviewed_only=reviewed_only, pairs=pairs, dims=dims
-    )
-
-
-def records_stats(
-    outdir: Path,
-    *,
-    backend: str | None = None,
-    raw: bool = False,
-    reviewed_only: bool = False,
-    pairs: Iterable[Pair] = (),
-    dims: Iterable[str] | None = None,
-) -> Stats:
-    """:func:`stats_from_store` from the records themselves (each read and counted)."""
     db = None if raw else open_if_present(Path(outdir))
     corrections = db.all_corrections() if db else {}
     states = db.all_states() if db else {}
