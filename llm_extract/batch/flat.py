@@ -105,8 +105,7 @@ _PEND = (
 )
 _SCHEMA = [
     *_tables("main", "flat_"),
-    # The letters in the store's order (the query views), and by file (the review).
-    f"CREATE INDEX flat_letters_order ON {LETTERS} (sort_id, key)",
+    # The letters of a file (the review's corrections are keyed by it).
     f"CREATE INDEX flat_letters_letter ON {LETTERS} (letter)",
     f"CREATE TABLE {PENDING} (key TEXT PRIMARY KEY) WITHOUT ROWID",
     f"""CREATE TRIGGER flat_letter_gone AFTER DELETE ON {LETTERS} BEGIN
