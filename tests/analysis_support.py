@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from llm_extract.batch.run import BatchSummary
 from llm_extract.batch.runner import BatchOptions, run_batch
 from llm_extract.cli import main
 from llm_extract.config import load_config
@@ -26,8 +27,14 @@ def build_store(corpus: Path, out: Path, n: int = N_LETTERS, also: tuple[str, ..
     """The first ``n`` corpus letters and those named in ``also`` (ids), extracted by rules."""
     every = sorted((corpus / "letters").glob("*.pdf"))
     letters = every[:n] + [p for p in every[n:] if p.stem in also]
-    n = len(letters)
-    s = run_batch(
+    s = run_rules(letters, out)
+    assert (s.done, s.failed) == (len(letters), 0)
+    return out
+
+
+def run_rules(letters: list[Path], out: Path) -> BatchSummary:
+    """A rules batch of ``letters`` into ``out``."""
+    return run_batch(
         BatchOptions(
             inputs=[str(p) for p in letters],
             outdir=out,
@@ -36,8 +43,6 @@ def build_store(corpus: Path, out: Path, n: int = N_LETTERS, also: tuple[str, ..
             progress=False,
         )
     )
-    assert (s.done, s.failed) == (n, 0)
-    return out
 
 
 def stored_records(outdir: Path) -> list[dict[str, Any]]:

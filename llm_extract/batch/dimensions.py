@@ -11,6 +11,7 @@ medication).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -109,6 +110,13 @@ def dimension(name: str) -> str:
 
 def label(dim: str) -> str:
     return DIMENSIONS[dim][0]
+
+
+@functools.lru_cache(maxsize=65536)  # a few hundred names, met once per item
+def group_key(name: str) -> str:
+    """Names that differ only in case, spacing or ``&``/``and`` are one group
+    (``Physical Medicine & Rehabilitation`` = ``Physical Medicine and Rehabilitation``)."""
+    return " ".join(name.casefold().replace("&", " and ").split())
 
 
 def groups_of(dim: str, rec: dict[str, Any], it: dict[str, Any]) -> list[str]:

@@ -294,7 +294,7 @@ def failure_row(row: Any, unusable: LetterState | None = None) -> dict[str, Any]
     }
 
 
-class _Reviews:
+class Reviews:
     """The store's corrections and letter states, applied to each exported record."""
 
     def __init__(self, outdir: Path, raw: bool) -> None:
@@ -325,7 +325,7 @@ class _Reviews:
 
 
 def _usable(
-    store: Store, backend: str | None, reviews: _Reviews
+    store: Store, backend: str | None, reviews: Reviews
 ) -> Iterator[tuple[Any, dict[str, Any], ReviewInfo]]:
     for row in store.iter_results(DONE, backend=backend):
         st = reviews.state(row)
@@ -335,14 +335,14 @@ def _usable(
         yield row, rec, info
 
 
-def _letters(store: Store, backend: str | None, reviews: _Reviews) -> Iterator[dict[str, Any]]:
+def _letters(store: Store, backend: str | None, reviews: Reviews) -> Iterator[dict[str, Any]]:
     for row, rec, info in _usable(store, backend, reviews):
         reviews.stale += info.stale
         reviews.corrected += len(info.corrected)
         yield letter_row(row, rec, info)
 
 
-def _failures(store: Store, backend: str | None, reviews: _Reviews) -> Iterator[dict[str, Any]]:
+def _failures(store: Store, backend: str | None, reviews: Reviews) -> Iterator[dict[str, Any]]:
     for row in store.iter_results(FAILED, backend=backend):
         yield failure_row(row)
     if reviews.states:
@@ -388,7 +388,7 @@ def export_store(
     if fmt == "parquet":
         require_pyarrow()  # fail before writing anything
     dest = dest or Path(outdir) / "export"
-    reviews = _Reviews(Path(outdir), raw)
+    reviews = Reviews(Path(outdir), raw)
     with Store(Path(outdir), writer=False) as store:
         try:
             dest.mkdir(parents=True, exist_ok=True)

@@ -7,9 +7,10 @@ the ``runs`` row behave the same whichever engine ran:
 
 - :meth:`Run.pending` walks the inputs lazily and yields the letters the store
   does not have yet (skips and duplicates counted);
-- :meth:`Run.commit` records letters that finished (one transaction) and
-  counts them; what stops a run (a :class:`~llm_extract.errors.ConfigError`
-  met by a letter, the breaker, a full disk) sets :attr:`Run.stopped`;
+- :meth:`Run.commit` records letters that finished and their analysis rows
+  (:mod:`.flat`; one transaction) and counts them; what stops a run (a
+  :class:`~llm_extract.errors.ConfigError` met by a letter, the breaker, a
+  full disk) sets :attr:`Run.stopped`;
 - :meth:`Run.finish` writes the summary's time and cost to the store.
 
 Only the thread that owns the run touches the store.
@@ -30,6 +31,8 @@ from ..breaker import FallbackBreaker
 from ..config import Config
 from ..errors import ConfigError, DiskFullError, ExtractionError
 from ..loop import LetterResult, error_as_data
+from . import flat
+from .disk import writing
 from .identity import file_sha256, letter_key, missing_key
 from .inputs import count_inputs, expand_inputs
 from .progress import BatchProgress
@@ -169,6 +172,8 @@ class Run:
         run.summary.executor, run.summary.concurrency = executor, concurrency
         run.summary.total = count_inputs(run._specs())
         run.run_id = store.start_run(argv=opts.argv, backend=run.ident.describe())
+        with writing(store.outdir):  # the analysis rows' tables, written with each commit
+            flat.ensure(store.db)
         return run
 
     def _specs(self) -> list[str]:
@@ -244,7 +249,7 @@ class Run:
             finished.append((task, outcome))
         try:
             # Group commit: the letters that finished together share one fsync.
-            self.store.commit_many(finished, self.ident, self.run_id)
+            self.store.commit_many(finished, self.ident, self.run_id, also=flat.derive_committed)
         except DiskFullError as exc:
             for task, _ in finished:  # rolled back: redone by the next run
                 self.release(task)

@@ -16,7 +16,11 @@ year/quarter/month, and two-way tables of any two of them.  Every rate comes
 with its Wilson interval and the count behind it (:mod:`llm_extract.intervals`);
 groups under 20 items are marked ``small``.
 
-Rows stream from the store; memory grows with the number of groups only.
+The counting is SQL over the store's analysis rows (:mod:`.stats_flat`,
+:mod:`.flat`), written when each letter was committed; this module counts
+records (:func:`compute_stats`), which is what a store whose analysis rows are
+incomplete and that cannot be written is read with.  Either way memory grows
+with the number of groups only.
 
 The values counted are the corrected ones: what a person set in
 ``llm-extract review`` replaces the extraction, letters marked unusable are
@@ -27,172 +31,20 @@ how many values corrected (``stats --raw``: the extraction as produced).
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..drugs import forget_corrected
 from ..intervals import Rate
 from .corrections import REVIEWED, UNUSABLE, apply_corrections, letter_ref, open_if_present
-from .dimensions import DEFAULT_DIMENSIONS, DIMENSIONS, TIME_DIMENSIONS, groups_of, label
+from .dimensions import DIMENSIONS, group_key, groups_of, label
+from .flat import prepare
+from .stats_flat import flat_stats
+from .stats_types import Group, Pair, ReviewCounts, Stats, backend_lines
 from .store import Store, db_path
-
-Pair = tuple[str, str]
-
-
-@dataclass
-class Group:
-    name: str
-    # The column's group in a two-way table (None in a one-way table).
-    name2: str | None = None
-    letters: int = 0
-    items: int = 0
-    upheld: int = 0
-    overturned: int = 0
-
-    @property
-    def uphold_rate(self) -> float | None:
-        decided = self.upheld + self.overturned
-        return self.upheld / decided if decided else None
-
-    @property
-    def overturn_rate(self) -> float | None:
-        decided = self.upheld + self.overturned
-        return self.overturned / decided if decided else None
-
-    @property
-    def uphold(self) -> Rate:
-        return Rate.of(self.upheld, self.upheld + self.overturned)
-
-    @property
-    def overturn(self) -> Rate:
-        return Rate.of(self.overturned, self.upheld + self.overturned)
-
-    @property
-    def small(self) -> bool:
-        return self.overturn.small
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "letters": self.letters,
-            "items": self.items,
-            "upheld": self.upheld,
-            "overturned": self.overturned,
-            "uphold_rate": self.uphold_rate,
-            "overturn_rate": self.overturn_rate,
-        }
-
-    def full_dict(self) -> dict[str, Any]:
-        """:meth:`as_dict` plus both rates' intervals and counts, and the small-group mark."""
-        out = self.as_dict()
-        if self.name2 is not None:
-            out["name2"] = self.name2
-        out.update(uphold=self.uphold.as_dict(), overturn=self.overturn.as_dict(), small=self.small)
-        return out
-
-
-@dataclass
-class ReviewCounts:
-    """What people did in ``llm-extract review`` (counted into the rates unless --raw)."""
-
-    reviewed_letters: int = 0  # marked reviewed (their values are a person's)
-    unusable_letters: int = 0  # marked unusable: left out of the rates
-    corrected_letters: int = 0  # letters with at least one value a person changed
-    corrected_values: int = 0  # values a person changed, in all
-    stale_corrections: int = 0  # not applied: the extraction changed since
-    raw: bool = False
-    # --reviewed-only: letters flagged for review and not yet reviewed are left out.
-    reviewed_only: bool = False
-    unreviewed_letters: int = 0  # left out by --reviewed-only
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "reviewed_letters": self.reviewed_letters,
-            "unusable_letters": self.unusable_letters,
-            "corrected_letters": self.corrected_letters,
-            "corrected_values": self.corrected_values,
-            "stale_corrections": self.stale_corrections,
-            "raw": self.raw,
-            "reviewed_only": self.reviewed_only,
-            "unreviewed_letters": self.unreviewed_letters,
-        }
-
-    def line(self) -> str:
-        if self.raw:
-            return "raw extraction: corrections from `llm-extract review` are not applied"
-        out = (
-            f"{self.reviewed_letters} letter(s) reviewed by a person, "
-            f"{self.unusable_letters} marked unusable (not counted); "
-            f"{self.corrected_values} value(s) corrected in {self.corrected_letters} letter(s)"
-        )
-        if self.stale_corrections:
-            out += f"; {self.stale_corrections} stale correction(s) not applied"
-        if self.reviewed_only:
-            out += (
-                f"; {self.unreviewed_letters} letter(s) flagged for review and not yet "
-                "reviewed left out (--reviewed-only)"
-            )
-        return out
-
-
-@dataclass
-class Stats:
-    overall: Group = field(default_factory=lambda: Group("all"))
-    by: dict[str, dict[str, Group]] = field(default_factory=lambda: {dim: {} for dim in DIMENSIONS})
-    # Two-way tables asked for: (row dimension, column dimension) -> groups.
-    cross: dict[Pair, dict[Pair, Group]] = field(default_factory=dict)
-    failed_letters: int = 0
-    backends: list[str] = field(default_factory=list)
-    review: ReviewCounts = field(default_factory=lambda: ReviewCounts())
-
-    def rows(self, dim: str) -> list[Group]:
-        """A dimension's groups: periods in time order; others most items first, then by name."""
-        if dim in TIME_DIMENSIONS:
-            return sorted(self.by[dim].values(), key=lambda g: (g.name.startswith("("), g.name))
-        return sorted(self.by[dim].values(), key=lambda g: (-g.items, g.name.casefold()))
-
-    def cross_rows(self, pair: Pair) -> list[Group]:
-        """A two-way table's cells, by row group (as :meth:`rows` orders it), then most items."""
-        order = {group_key(g.name): i for i, g in enumerate(self.rows(pair[0]))}
-        return sorted(
-            self.cross[pair].values(),
-            key=lambda g: (order.get(group_key(g.name), len(order)), -g.items, str(g.name2)),
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "overall": self.overall.full_dict(),
-            "failed_letters": self.failed_letters,
-            "backends": self.backends,
-            "review": self.review.as_dict(),
-            # The default dimensions as they always were (no intervals) ...
-            **{
-                dim: [g.as_dict() for g in self.rows(dim)]
-                for dim in DEFAULT_DIMENSIONS
-                if dim in self.by
-            },
-            # ... and every dimension with intervals, counts and small-group marks.
-            "dimensions": {dim: [g.full_dict() for g in self.rows(dim)] for dim in self.by},
-            "cross": [
-                {"rows": a, "columns": b, "cells": [g.full_dict() for g in self.cross_rows((a, b))]}
-                for a, b in self.cross
-            ],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.as_dict(), indent=2)
-
-
-@functools.lru_cache(maxsize=65536)  # a few hundred names, met once per item
-def group_key(name: str) -> str:
-    """Names that differ only in case, spacing or ``&``/``and`` are one group
-    (``Physical Medicine & Rehabilitation`` = ``Physical Medicine and Rehabilitation``)."""
-    return " ".join(name.casefold().replace("&", " and ").split())
 
 
 def _group(table: dict[Any, Group], key: Any, name: str, name2: str | None = None) -> Group:
@@ -290,11 +142,27 @@ def stats_from_store(
     reviewed_only: bool = False,
     pairs: Iterable[Pair] = (),
     dims: Iterable[str] | None = None,
+    from_records: bool = False,
 ) -> Stats:
     """The figures of a store, with the corrections of ``llm-extract review`` applied
     (letters marked unusable left out) unless ``raw``; ``reviewed_only`` leaves out
     the letters flagged for review that no person has reviewed yet.  ``dims``: the
-    one-way dimensions to count (default: all of them; fewer is faster)."""
+    one-way dimensions to count (default: all of them; fewer is faster).
+
+    From the store's analysis rows (:mod:`.flat`, brought up to date first when
+    the store can be written); from the records themselves, each read and
+    counted, when ``from_records`` or when the rows are not complete in a store
+    that cannot be written."""
+    Store(Path(outdir), writer=False).close()  # a clear StoreError when OUTDIR is no store
+    if not from_records and prepare(Path(outdir)):
+        return flat_stats(
+            Path(outdir),
+            backend=backend,
+            raw=raw,
+            reviewed_only=reviewed_only,
+            pairs=pairs,
+            dims=dims,
+        )
     db = None if raw else open_if_present(Path(outdir))
     corrections = db.all_corrections() if db else {}
     states = db.all_states() if db else {}
@@ -330,11 +198,7 @@ def stats_from_store(
         stats = compute_stats(records(), pairs, dims)
         stats.review = review
         stats.failed_letters = store.counts(backend=backend)["failed"]
-        stats.backends = [
-            " ".join(x for x in (b, v, m, f"prompt {p}" if p else None) if x) + f" ({n} letters)"
-            for b, v, m, p, n in store.backends()
-            if backend is None or b == backend
-        ]
+        stats.backends = backend_lines(store.backends(), backend)
     return stats
 
 

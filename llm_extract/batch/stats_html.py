@@ -16,7 +16,8 @@ from html import escape
 
 from ..intervals import SMALL_GROUP
 from .dimensions import DEFAULT_DIMENSIONS, TIME_DIMENSIONS, label
-from .stats import Group, Pair, Stats, cross_heading, heading, pct, pct_ci
+from .stats import cross_heading, heading, pct, pct_ci
+from .stats_types import Group, Pair, Stats
 
 UPHELD_COLOUR = "#4c72b0"
 OVERTURNED_COLOUR = "#dd8452"

@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -253,8 +253,12 @@ class Store:
         finished: list[tuple[Task, LetterResult]],
         ident: BackendIdentity,
         run_id: int | None,
+        also: Callable[[sqlite3.Connection, list[str]], None] | None = None,
     ) -> None:
         """Record the letters that have finished, in one transaction (one fsync).
+
+        ``also(db, keys)`` writes more about the letters ``keys`` in the same
+        transaction (their analysis rows: :mod:`.flat`).
 
         Group commit: the runner passes every letter that is finished *now*, so
         none waits for company; at -j 32 the fsync per letter (~4 ms on a busy VM)
@@ -279,6 +283,8 @@ class Store:
                 "INSERT OR IGNORE INTO sources (path, key, run_id) VALUES (?, ?, ?)",
                 [(task.path, task.key, run_id) for task, _ in finished] + paths,
             )
+            if also is not None:
+                also(self.db, [task.key for task, _ in finished])
 
     def add_source(self, path: str, key: str, run_id: int | None) -> None:
         """Remember another path for a known key (a renamed duplicate)."""

@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..batch.dimensions import DEFAULT_DIMENSIONS, dimension, label
-from ..batch.stats import Group, Pair, Stats, cross_heading, heading, pct_ci, stats_from_store
+from ..batch.stats import cross_heading, heading, pct_ci, stats_from_store
+from ..batch.stats_types import Group, Pair, Stats
 from ..intervals import SMALL_GROUP, Rate
 
 SMALL_MARK = "*"
