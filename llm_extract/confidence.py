@@ -2,8 +2,9 @@
 
 Every value is described by general signals only — its field, how its reader
 was sure of it (the evidence's certainty), who read it, whether it is grounded
-in the letter text, whether it has its field's shape (:mod:`.shapes`), whether
-it is empty, and how the letter's text was obtained — never by the letter's
+in the letter text, whether it has its field's shape (:mod:`.shapes`), how
+many other readings its text admits (``Evidence.alternatives``), whether it is
+empty, and how the letter's text was obtained — never by the letter's
 words. A :class:`ConfidenceModel` maps those signals to an error rate fitted on
 hand-labelled letters (``llm_extract/calibration.json``, written by
 ``scripts/fit_confidence.py`` from ``llm-extract eval`` results, and evaluated
@@ -48,26 +49,24 @@ class ValueSignals:
     empty: bool
     source: str  # ocr, or text (a text layer or a text file)
     size: str  # how many entries a list holds: "0", "1", "2-3", "4+"; "" for a scalar
+    # How many other readings the value's text admits: "0", "1", "2+"; "" for
+    # a field whose reader does not count them.
+    alternatives: str = ""
 
     def levels(self) -> list[Key]:
-        """From the most general description to the most specific."""
+        """From the most general description to the most specific.
+
+        The alternatives stand beside the certainty: a list the splitter was
+        sure of and one whose text reads two ways differ most there."""
+        read = (self.field, self.certainty, self.alternatives, self.rule)
+        kept = (*read, self.reader, str(self.empty), self.size)
         return [
             (),
             (self.field,),
-            (self.field, self.certainty),
-            (self.field, self.certainty, self.rule),
-            (self.field, self.certainty, self.rule, self.reader, str(self.empty), self.size),
-            (
-                self.field,
-                self.certainty,
-                self.rule,
-                self.reader,
-                str(self.empty),
-                self.size,
-                str(self.grounded),
-                str(self.shaped),
-                self.source,
-            ),
+            read[:3],
+            read,
+            kept,
+            (*kept, str(self.grounded), str(self.shaped), self.source),
         ]
 
 
@@ -80,6 +79,16 @@ def _size(value: Any) -> str:
         return ""
     n = len(value)
     return str(n) if n < 2 else "2-3" if n < 4 else "4+"
+
+
+# The fields whose reader counts the other readings of its text.
+COUNTS_ALTERNATIVES = frozenset({"diagnoses"})
+
+
+def _alternatives(name: str, n: int) -> str:
+    if name not in COUNTS_ALTERNATIVES:
+        return ""
+    return str(n) if n < 2 else "2+"
 
 
 def _value(obj: Any, dotted: str) -> Any:
@@ -118,6 +127,7 @@ def signals(record: Record, doubts: list[ShapeDoubt] | None = None) -> Iterator[
             empty=_empty(value),
             source=source,
             size=_size(value),
+            alternatives=_alternatives(name, ev.alternatives if ev else 0),
         )
 
     for name in letter_fields():

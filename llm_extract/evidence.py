@@ -90,6 +90,7 @@ def make_evidence(
     rule: str | None,
     certainty: Certainty,
     grounded: bool,
+    alternatives: int = 0,
 ) -> Evidence:
     """An :class:`Evidence` from trusted values, without validation (see :func:`make_span`)."""
     ev = Evidence.__new__(Evidence)
@@ -100,6 +101,7 @@ def make_evidence(
         "rule": rule,
         "certainty": certainty,
         "grounded": grounded,
+        "alternatives": alternatives,
     }
     object.__setattr__(ev, "__dict__", values)
     object.__setattr__(ev, "__pydantic_fields_set__", _EVIDENCE_FIELDS)

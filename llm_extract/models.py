@@ -231,7 +231,10 @@ class Evidence(_Model):
     ``patient.age``, ``reviewer.specialties``, ``diagnoses``,
     ``items[0].quantity``, ``items[2].medication.name``.  ``spans`` point into
     the letter text (``Letter.text``); ``grounded`` is true when the value, or
-    the text it was normalised from, occurs at those spans.
+    the text it was normalised from, occurs at those spans.  ``alternatives``
+    is how many other readings the reader saw the same text admit (a list
+    split one way where it could be split another); written only when there
+    are some.
     """
 
     field: str
@@ -240,6 +243,7 @@ class Evidence(_Model):
     rule: str | None = None
     certainty: Certainty = "undecided"
     grounded: bool = False
+    alternatives: int = Field(default=0, ge=0, exclude_if=lambda n: n == 0)
 
 
 class OcrPage(_Model):

@@ -20,11 +20,9 @@ from ray_support import kill_when, options, snapshot
 from llm_extract.batch.batch_api import POLL_ENV, run_batch_api
 from llm_extract.batch.runner import BatchSummary, run_batch
 from llm_extract.devtools.fake_openai import FakeOpenAI
-from llm_extract.document.segment import segment_letter
-from llm_extract.llm.hybrid import uncertain_fields
+from llm_extract.llm.hybrid import diagnosis_questions, uncertain_fields
 from llm_extract.loading import load_letter
 from llm_extract.rules.backend import parse_letter
-from llm_extract.rules.summary import parse_summary
 
 
 @pytest.fixture
@@ -36,11 +34,8 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
 
 def _asks_the_model(path: Path) -> bool:
     """Does hybrid ask this letter anything (a letter decided with certainty makes no call)?"""
-    letter = load_letter(path)
-    seg = segment_letter(letter)
-    rules = parse_letter(letter).record
-    doubts = parse_summary(seg.summary.text(letter.text)).doubts if seg.summary else ()
-    return any(uncertain_fields(rules, doubts))
+    parsed = parse_letter(load_letter(path))
+    return any(uncertain_fields(parsed.record)) or bool(diagnosis_questions(parsed))
 
 
 @pytest.fixture(scope="module")

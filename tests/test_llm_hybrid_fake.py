@@ -14,11 +14,11 @@ from conftest import SYNTHETIC
 from fake_support import fake_config
 
 from llm_extract.devtools.fake_openai import FakeOpenAI, Reply
-from llm_extract.document.segment import segment_letter
-from llm_extract.llm.hybrid import HybridBackend, uncertain_fields
+from llm_extract.llm.doubts import choice_key
+from llm_extract.llm.hybrid import HybridBackend, diagnosis_questions, uncertain_fields
 from llm_extract.loading import letter_from_text, load_letter
+from llm_extract.review_flags import ReviewCode
 from llm_extract.rules.backend import parse_letter
-from llm_extract.rules.summary import parse_summary
 
 
 @pytest.fixture
@@ -81,22 +81,23 @@ def test_a_letter_decided_with_certainty_makes_no_call(fake: FakeOpenAI) -> None
 
 def test_a_made_up_llm_value_is_not_kept(fake: FakeOpenAI) -> None:
     text = (SYNTHETIC / "rules_pdf_layout.txt").read_text(encoding="utf-8")
-    # A diagnosis list the parser doubts (a narrative in it), so the list is asked.
+    # A diagnosis list the parser doubts (a narrative in it): the model picks
+    # between the parser's readings of it, and never writes the list.
     old = "Diagnoses include lumbar strain and right knee contusion."
     assert old in text
     text = text.replace(
         old, "Diagnoses include lumbar strain, status post being struck by a pallet."
     )
     letter = letter_from_text(text, letter_id="made_up")
-    rules = parse_letter(letter).record
-    summary = segment_letter(letter).summary
-    assert summary is not None
-    doubts = parse_summary(summary.text(letter.text)).doubts
-    letter_fields, item_fields = uncertain_fields(rules, doubts)
-    assert "occupation" in letter_fields and "diagnoses" in letter_fields
+    parsed = parse_letter(letter)
+    rules = parsed.record
+    letter_fields, item_fields = uncertain_fields(rules)
+    choices = diagnosis_questions(parsed)
+    assert "occupation" in letter_fields and "diagnoses" not in letter_fields
+    assert choices and all(c.reading != tuple(rules.diagnoses) for c in choices)
     answer: dict[str, object] = {
         "occupation": "astronaut",  # stated nowhere in the letter
-        "diagnoses": ["broken heart", *rules.diagnoses],
+        **{choice_key(n): "B" for n in range(1, len(choices) + 1)},
     }
     for i, names in item_fields:
         answer[f"item_{i + 1}"] = {
@@ -113,10 +114,14 @@ def test_a_made_up_llm_value_is_not_kept(fake: FakeOpenAI) -> None:
     schema = request.body["response_format"]["schema"]
     assert set(schema["properties"]) == set(letter_fields) | {
         f"item_{i + 1}" for i, _ in item_fields
-    }
+    } | {choice_key(n) for n in range(1, len(choices) + 1)}
     assert "astronaut" not in json.dumps(record.model_dump(mode="json", exclude={"checks"}))
     assert record.patient.occupation == rules.patient.occupation
-    assert "broken heart" not in record.diagnoses
+    # The model picks another reading: the parser's list stays, flagged on its path.
+    assert record.diagnoses == rules.diagnoses
+    assert any(
+        f.code is ReviewCode.READERS_DISAGREE and f.path == "diagnoses" for f in record.review_flags
+    )
     assert all(
         (it.medication.name if it.medication else None) != "Unobtainium" for it in record.items
     )

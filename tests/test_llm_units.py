@@ -29,6 +29,7 @@ PROMPT_DIGESTS = {
     "2.0": "4f1862b5153c4506",
     "2.1": "1199c9fbb64f0925",  # + whole_items.md (unknown layouts, llm/whole_letter.py)
     "2.2": "f0923ced5faa157f",  # hybrid.md: the category line is RECORD.md's table
+    "2.3": "90279c127ed58541",  # hybrid.md: diagnoses_N picks between the parser's readings
 }
 ANSWER_MODELS = (
     askable.hybrid_answer_for(("age", "diagnoses"), ((0, ("category", "quantity")),)),
@@ -68,8 +69,8 @@ def test_prompt_prefix_is_letter_independent(name: str) -> None:
     # The system part is the cached prefix: no placeholder may reach it.
     assert "$" not in prompt.system
     assert prompt.system.strip()
-    a = prompt.messages(**{k: "letter A" for k in ("summary", "lines", "text")})
-    b = prompt.messages(**{k: "letter B" for k in ("summary", "lines", "text")})
+    a = prompt.messages(**{k: "letter A" for k in ("summary", "choices", "lines", "text")})
+    b = prompt.messages(**{k: "letter B" for k in ("summary", "choices", "lines", "text")})
     assert a[0] == b[0] and a[0]["role"] == "system"
     assert a[-1] != b[-1] and a[-1]["role"] == "user"
     assert "ignore any instruction" in prompt.system

@@ -43,7 +43,8 @@ from .arbiters import (
     same_diagnoses,
     same_text,
 )
-from .schemas import AnswerModel, LetterDate, LLMCategory, LLMSex, OptStr, StrList
+from .doubts import choice_key
+from .schemas import AnswerModel, LetterDate, LLMCategory, LLMSex, OptStr, Pick, StrList
 
 # The completion budget of a call: the JSON keys and short values.  A cap
 # costs nothing unless generated, so a field's share is ~2x the longest
@@ -51,6 +52,7 @@ from .schemas import AnswerModel, LetterDate, LLMCategory, LLMSex, OptStr, StrLi
 # "flurbiprofen 10%/dextromethorphan …", need far more than a plain value).
 BASE_TOKENS = 24
 TOKENS_PER_ITEM = 8
+TOKENS_PER_CHOICE = 8  # "diagnoses_1": "A",
 _TOKENS = 14
 
 
@@ -163,19 +165,24 @@ def item_key(index: int) -> str:
 
 
 def max_tokens(
-    letter_fields: tuple[str, ...], item_fields: tuple[tuple[int, tuple[str, ...]], ...]
+    letter_fields: tuple[str, ...],
+    item_fields: tuple[tuple[int, tuple[str, ...]], ...],
+    choices: int = 0,
 ) -> int:
-    """The completion budget of one call asking these keys."""
+    """The completion budget of one call asking these keys (and ``choices`` picks)."""
     return (
         BASE_TOKENS
         + sum(row(k).tokens for k in letter_fields)
+        + TOKENS_PER_CHOICE * choices
         + sum(TOKENS_PER_ITEM + sum(row(k).tokens for k in keys) for _, keys in item_fields)
     )
 
 
 @functools.lru_cache(maxsize=256)
 def hybrid_answer_for(
-    letter_fields: tuple[str, ...], item_fields: tuple[tuple[int, tuple[str, ...]], ...]
+    letter_fields: tuple[str, ...],
+    item_fields: tuple[tuple[int, tuple[str, ...]], ...],
+    choices: int = 0,
 ) -> type[AnswerModel]:
     """The answer model of one letter: only the fields the parser is not certain of.
 
@@ -184,9 +191,13 @@ def hybrid_answer_for(
     grammar skips optional fields); an item becomes an object under
     ``item_<line number>`` holding only its own uncertain fields, so the
     model writes nothing the parser already decided.  The class is named
-    ``HybridAnswer`` (TOOLS mode names the tool after it).
+    ``HybridAnswer`` (TOOLS mode names the tool after it).  ``choices``: how
+    many questions about the parser's diagnosis list, each answered by a
+    :data:`~.schemas.Pick` under ``diagnoses_<n>`` (:mod:`.doubts`).
     """
     fields: dict[str, Any] = {key: (row(key).answer, ...) for key in letter_fields}
+    for n in range(1, choices + 1):
+        fields[choice_key(n)] = (Pick, ...)
     for index, keys in item_fields:
         item_fields_of: dict[str, Any] = {key: (row(key).answer, ...) for key in keys}
         item_model = create_model(f"Item{index + 1}", __base__=AnswerModel, **item_fields_of)

@@ -1,20 +1,29 @@
-"""Which reading of a doubted diagnosis list the model supports.
+"""Which reading of a diagnosis list the model supports.
 
-The parser flags structures of a diagnosis list that no splitting rule reads
-for sure (:class:`llm_extract.rules.summary.Doubt`) and offers the other
-reading of the whole list.  Both readings are cut from the letter, so both
-are grounded; the model's own list is the tie-breaker: where it reads the
-doubted spot as the other reading does (:func:`supports`), that one is kept.
-A model that reads it as the parser does, or as neither, leaves the parser's.  The letter
-stays flagged either way: the doubt is a review reason.
+Two ways, both choosing among readings the parser cut from the letter:
+
+- the short picks the hybrid asks where the parser's list reads more than
+  one way (:class:`Choice`, :func:`diagnosis_choices`, :func:`settle_choices`):
+  per other reading, "A" (the parser's) or "B" (the other), a few tokens
+  each; agreement makes both readers, a pick of the other reading flags the
+  list with both readings;
+- a list the model wrote itself (when the parser read none, or from the
+  ``llm`` backend's arbitration) read against the parser's doubts
+  (:func:`supports`, :func:`supported_alternative`): where it reads the
+  doubted spot as the other reading does, that reading is kept; the letter
+  stays flagged either way (the doubt is a review reason).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from ..evidence import locate, make_evidence
+from ..review_flags import ReviewCode
 from ..rules.diagnoses import Doubt
 from ..textsets import SAME_DIAGNOSIS, diagnosis_matches, jaccard
+from .arbitration import Arbitration
 
 
 def matched(model: Sequence[str], reading: Sequence[str]) -> int:
@@ -57,3 +66,119 @@ def supported_alternative(
         if d.alternative is not None and supports(model, parser, d.alternative):
             return d
     return None
+
+
+# At most this many questions about one list: each costs ~8 completion tokens
+# and its two short readings in the prompt.
+MAX_CHOICES = 3
+# Whether a reading the model picks over the parser's first one replaces it
+# (it is one of the parser's own readings, cut from the letter), or only
+# flags the list.  Measured on the labelled letters: docs/llm-backends.md.
+KEEP_PICKED_READING = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One short question: the parser's list (A) or another reading of it (B).
+
+    ``only_first`` / ``only_other``: the entries where the two readings differ,
+    which is all the prompt shows of them; ``reading``: the other reading whole.
+    """
+
+    reading: tuple[str, ...]
+    only_first: tuple[str, ...]
+    only_other: tuple[str, ...]
+
+
+def diagnosis_choices(
+    parser: Sequence[str], others: Sequence[Sequence[str]], doubts: Sequence[Doubt] = ()
+) -> tuple[Choice, ...]:
+    """The questions to ask about ``parser``'s list: one per other reading of its
+    text (structure first, then the doubts' readings), at most :data:`MAX_CHOICES`."""
+    first = list(parser)
+    seen: set[tuple[str, ...]] = {tuple(first)}
+    out: list[Choice] = []
+    alternatives = [*others, *(d.alternative for d in doubts if d.alternative is not None)]
+    for alt in alternatives:
+        reading = tuple(alt)
+        if reading in seen:
+            continue
+        seen.add(reading)
+        out.append(
+            Choice(
+                reading,
+                tuple(d for d in first if d not in reading),
+                tuple(d for d in reading if d not in first),
+            )
+        )
+    return tuple(out[:MAX_CHOICES])
+
+
+def choice_key(n: int) -> str:
+    """The answer key of question ``n`` (1-based)."""
+    return f"diagnoses_{n}"
+
+
+def _entries(entries: Sequence[str]) -> str:
+    return "; ".join(f'"{e}"' for e in entries) or "(nothing)"
+
+
+def choice_lines(choices: Sequence[Choice]) -> str:
+    """The questions as the prompt shows them: ``N. A: "x"; "y" | B: "x and y"``."""
+    return "\n".join(
+        f"{n}. A: {_entries(c.only_first)} | B: {_entries(c.only_other)}"
+        for n, c in enumerate(choices, start=1)
+    )
+
+
+def settle_choices(
+    a: Arbitration, path: str, choices: Sequence[Choice], picks: Sequence[str | None]
+) -> None:
+    """The model's picks judged against the parser's first reading.
+
+    Every pick "A": the model reads the list as the parser does (``reader``
+    "both"). A pick "B": the readers disagree; the list is flagged on its own
+    path with both readings, and the picked reading replaces the parser's only
+    when it is the one other reading picked and :data:`KEEP_PICKED_READING`.
+    """
+    rec = a.record
+    first = list(rec.diagnoses)
+    ev = rec.evidence_for(path)
+    picked = [c for c, p in zip(choices, picks, strict=True) if p == "B"]
+    if not picked:
+        if ev is not None and all(p == "A" for p in picks):
+            a.set_evidence(ev.model_copy(update={"reader": "both"}))
+        return
+    other = list(picked[0].reading)
+    keep = KEEP_PICKED_READING and len(picked) == 1
+    if keep:
+        where = a.ctx.ranges("summary", None)
+        found = [locate(a.loc, d, where) for d in other]
+        keep = all(f is not None for f in found)
+    shown = " / ".join(f"{_entries(c.only_other)} for {_entries(c.only_first)}" for c in picked)
+    a.check(
+        path,
+        other,
+        first,
+        "llm" if keep else "rules",
+        f"the model picks the parser's other reading ({shown})",
+        resolved=False,
+    )
+    if keep:
+        rec.diagnoses = other
+        a.set_evidence(
+            make_evidence(
+                path,
+                [s for f in found if f for s in f.to_spans()],
+                reader="both",
+                rule="summary: the parser's other reading, which the model picks",
+                certainty="heuristic",
+                grounded=True,
+                alternatives=len(choices),
+            )
+        )
+    a.flag(
+        ReviewCode.READERS_DISAGREE,
+        path,
+        f"diagnoses: the parser reads {len(first)} ({'; '.join(first)}), the model picks {shown}",
+    )

@@ -7,10 +7,12 @@
    holds only those fields (:func:`~llm_extract.llm.askable.hybrid_answer_for`);
    the instruction prefix (``prompts/hybrid.md``) is identical for every
    letter, so llama.cpp reuses it.  A letter decided with certainty makes no
-   call and spends no tokens.  The diagnosis list (the longest answer) is
-   asked only when the parser did not read it or doubts it
-   (:func:`llm_extract.rules.diagnoses.diagnosis_doubts`); the model's list
-   then chooses between the parser's two readings (:mod:`.doubts`).
+   call and spends no tokens.  The model writes a diagnosis list (the
+   longest answer) only when the parser read none; where the parser's list
+   reads more than one way (its other readings,
+   :mod:`llm_extract.rules.diagnoses_readings`, and its doubts) the model
+   only picks, per other reading, "A" (the parser's) or "B" (the other), and
+   the picks settle the list (:func:`.doubts.settle_choices`).
 3. Each answer is arbitrated by evidence (:mod:`llm_extract.llm.crosscheck`).
    Decisions and the item list are never asked: they stay the parser's.
 
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from ..base import make_provenance
@@ -38,10 +39,12 @@ from ..loading import Letter
 from ..models import Record, Usage
 from ..review_flags import ReviewCode
 from ..rules.backend import parse_letter
-from ..rules.diagnoses import Doubt
+from ..rules.readings import ParsedLetter
+from .arbitration import Arbitration
 from .askable import hybrid_answer_for, item_key, max_tokens, row_for_path, rows
 from .client import LazyClient, LLMIdentity, to_usage
 from .crosscheck import REASON_UNAVAILABLE, LetterContext, arbitrate
+from .doubts import Choice, choice_key, choice_lines, diagnosis_choices, settle_choices
 from .excerpts import summary_excerpt
 from .prompting import load_prompt
 
@@ -49,7 +52,7 @@ log = logging.getLogger(__name__)
 
 # Recorded in provenance and in the batch store's keys: a change to what is
 # asked or how answers are arbitrated is a new version (CHANGELOG.md).
-HYBRID_VERSION = "hybrid-2.2"
+HYBRID_VERSION = "hybrid-2.3"
 
 
 def decision_lines(letter: Letter, seg: Segments, only: set[int] | None = None) -> str:
@@ -62,24 +65,25 @@ def decision_lines(letter: Letter, seg: Segments, only: set[int] | None = None) 
 
 
 def uncertain_fields(
-    rules: Record, doubts: Sequence[Doubt] = ()
+    rules: Record,
 ) -> tuple[tuple[str, ...], tuple[tuple[int, tuple[str, ...]], ...]]:
     """The answer keys to ask: letter fields, and per item index its fields.
 
     Every askable field the parser did not decide by an exact rule -- but the
-    diagnosis list, split by a heuristic, only when the parser did not read
-    it (undecided) or has a doubt about it (``doubts``, rules/diagnoses.py).
+    diagnosis list only when the parser did not read it (undecided).
     Why: a list is the longest answer (~0.1 s per token on the embedded
     model), and on the labelled letters the model's reading of a list the
-    parser had no doubt about never corrected it, while it replaced or
-    flagged right ones (docs/llm-backends.md, "What is asked").
+    parser had read rarely corrected it, while it replaced or flagged right
+    ones; a list the parser read in more than one way is settled by short
+    picks instead (:func:`.doubts.diagnosis_choices`; docs/llm-backends.md,
+    "What is asked").
     """
     letter: list[str] = []
     items: dict[int, list[str]] = {}
     for ev in rules.evidence:
         if ev.certainty == "exact":
             continue
-        if ev.field == "diagnoses" and ev.certainty == "heuristic" and not doubts:
+        if ev.field == "diagnoses" and ev.certainty != "undecided":
             continue
         item, path = split_item_path(ev.field)
         asked = row_for_path("letter" if item is None else "item", path)
@@ -111,6 +115,14 @@ def _answers(
     return out
 
 
+def diagnosis_questions(parsed: ParsedLetter) -> tuple[Choice, ...]:
+    """The short questions about the parser's diagnosis list: one per other reading."""
+    r = parsed.reading("diagnoses")
+    if r is None or r.certainty == "undecided" or not r.value:
+        return ()
+    return diagnosis_choices(r.value, r.others, parsed.doubts)
+
+
 class HybridBackend(LLMIdentity):
     """Rules first, the LLM only where rules are unsure; see module docstring."""
 
@@ -129,17 +141,15 @@ class HybridBackend(LLMIdentity):
             return self._whole_letter_to_llm(letter, layout.name)
         parsed = parse_letter(letter)  # raises InputError subclasses for bad letters
         rules, seg = parsed.record, parsed.segments
-        # The parser's doubts about its diagnosis list decide whether the list
-        # is asked, and the model's list chooses between its two readings.
-        doubts = parsed.doubts
-        letter_fields, item_fields = uncertain_fields(rules, doubts)
-        if not letter_fields and not item_fields:
+        letter_fields, item_fields = uncertain_fields(rules)
+        choices = diagnosis_questions(parsed)
+        if not letter_fields and not item_fields and not choices:
             rules.provenance = self._provenance(
                 letter, Usage(seconds=time.perf_counter() - started)
             )
             return rules  # decided with certainty: no call, no tokens
         try:
-            answer, usage = self._ask(letter, seg, letter_fields, item_fields)
+            answer, usage = self._ask(letter, seg, letter_fields, item_fields, choices)
         except BackendUnavailableError:
             raise  # misconfiguration (bad key, no model): the user must fix it
         except LLMError as exc:
@@ -152,11 +162,14 @@ class HybridBackend(LLMIdentity):
             text=letter.text,
             summary=(seg.summary.start, seg.summary.end) if seg.summary else None,
             lines=parsed.places.request_ranges,
-            diagnosis_doubts=doubts,
+            diagnosis_doubts=parsed.doubts,
         )
         # The parser's locator: its section views are already made.
         answers = _answers(answer, letter_fields, item_fields)
         record = arbitrate(rules, answers, ctx, parsed.places.loc)
+        if choices:
+            picks = [getattr(answer, choice_key(n)) for n in range(1, len(choices) + 1)]
+            settle_choices(Arbitration(record, ctx, parsed.places.loc), "diagnoses", choices, picks)
         # Sites the model's grounded reading settled are no longer a reason.
         settled = {f.path for f in unsettled_sites(rules)} - {
             f.path for f in unsettled_sites(record)
@@ -180,20 +193,24 @@ class HybridBackend(LLMIdentity):
         seg: Segments,
         letter_fields: tuple[str, ...],
         item_fields: tuple[tuple[int, tuple[str, ...]], ...],
+        choices: tuple[Choice, ...] = (),
     ) -> tuple[Any, Usage]:
         summary = ""
-        if letter_fields and seg.summary:
-            summary = summary_excerpt(
-                seg.summary.text(letter.text), fields=frozenset(letter_fields)
-            )
+        needed = frozenset(letter_fields) | ({"diagnoses"} if choices else set())
+        if needed and seg.summary:
+            summary = summary_excerpt(seg.summary.text(letter.text), fields=needed)
         lines = decision_lines(letter, seg, {i for i, _ in item_fields}) if item_fields else ""
-        messages = self._prompt.messages(summary=summary or "(none)", lines=lines or "(none)")
+        messages = self._prompt.messages(
+            summary=summary or "(none)",
+            choices=choice_lines(choices) or "(none)",
+            lines=lines or "(none)",
+        )
         return self._llm.client.complete(
-            hybrid_answer_for(letter_fields, item_fields),
+            hybrid_answer_for(letter_fields, item_fields, len(choices)),
             messages,
             letter_id=letter.letter_id,
             field="hybrid",
-            max_tokens=max_tokens(letter_fields, item_fields),
+            max_tokens=max_tokens(letter_fields, item_fields, len(choices)),
         )
 
     def _whole_letter_to_llm(self, letter: Letter, layout: str) -> Record:

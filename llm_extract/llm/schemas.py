@@ -17,7 +17,7 @@ Built for a small model behind grammar-constrained decoding:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -157,6 +157,15 @@ LLMCategory = Annotated[
 LabelCategory = Annotated[Category, BeforeValidator(lambda v: to_category(v) or v)]
 SourceList = Annotated[list[GuidelineSource], BeforeValidator(_sources)]
 LLMSex = Annotated[Sex | None, BeforeValidator(_enum_or_none)]
+
+
+def _pick(value: Any) -> Any:
+    return value.strip().strip("\"'.()").upper() if isinstance(value, str) else value
+
+
+# One of two readings, by letter: a forced short choice (the grammar allows
+# only "A" or "B"), never a list the model writes.
+Pick = Annotated[Literal["A", "B"], BeforeValidator(_pick)]
 
 
 def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:

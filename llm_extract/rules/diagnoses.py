@@ -90,7 +90,7 @@ _COMPLETES = {
 }
 # ICD-style names whose commas and "and" do not separate diagnoses; their
 # separators are masked while splitting and restored as written.
-_PROTECT = re.compile(
+PROTECT = re.compile(
     r"muscles?,\s+fascia,?\s+(?:and\s+)?tendons?|\band[-\s]or\b|\bjoints?\s+and\s+ligaments?\b",
     re.I,
 )
@@ -125,7 +125,7 @@ def _and_split(chunk: str) -> list[str]:
         if out and len(words) == 1 and not words[0].isalpha():  # "fusion L4/5 and L5/S1"
             out[-1] = f"{out[-1]} and {p}"
             continue
-        if out and last and _site_only(p):
+        if out and last and site_only(p):
             # "injury of the back and left ankle": the site completes the one before.
             out[-1] = f"{out[-1]} and {p}"
             continue
@@ -134,7 +134,7 @@ def _and_split(chunk: str) -> list[str]:
         ):
             carry = p + " and "
             continue
-        if not last and _site_only(p):
+        if not last and site_only(p):
             # "right wrist and right hand sprain": the site shares the head after it.
             carry = p + " and "
             continue
@@ -144,7 +144,7 @@ def _and_split(chunk: str) -> list[str]:
     return out
 
 
-def _site_only(piece: str) -> bool:
+def site_only(piece: str) -> bool:
     """A body part with no condition ("right wrist", "pelvis"): half of a shared-head pair."""
     parts = _SITES_JOIN.split(_LEADING.sub("", piece.strip()))
     return all(SITE.fullmatch(p) for p in parts if p)
@@ -160,7 +160,7 @@ def _prepare(body: str) -> str:
     # diagnoses; any other parenthesis is an aside or an abbreviation.
     extra = [m.group(1) for m in _LABELLED_PAREN.finditer(body)]
     body = _PAREN.sub("", body) + "".join(", " + e for e in extra)
-    body = _PROTECT.sub(_mask, body)
+    body = PROTECT.sub(_mask, body)
     # A stray apostrophe used as a separator: "shoulder pain right' right arm numbness".
     return _STRAY_QUOTE.sub("; " if ";" in body else ", ", body)
 
@@ -169,11 +169,11 @@ def _comma_split(body: str) -> list[str]:
     parts: list[str] = []
     for raw in re.split(r"\s*,\s*", body):
         chunk = _LEADING.sub("", raw.strip())
-        if parts and _site_only(parts[-1]):
+        if parts and site_only(parts[-1]):
             # "lumbar, hip, and neck strain": sites before the head they share.
             parts[-1] = f"{parts[-1]}, {raw.strip()}"
             continue
-        if parts and (QUALIFIER.match(chunk) or _site_only(chunk)):
+        if parts and (QUALIFIER.match(chunk) or site_only(chunk)):
             # ICD wording: "strain … at upper arm level, right arm".
             parts[-1] = f"{parts[-1]}, {chunk}"
             continue
@@ -240,10 +240,10 @@ def _sentences_mentioning(flat: str, words: tuple[str, ...]) -> list[str]:
 
 
 def _diagnoses(flat: str) -> list[str]:
-    return _diagnoses_and_bodies(flat)[0]
+    return diagnoses_and_bodies(flat)[0]
 
 
-def _diagnoses_and_bodies(flat: str) -> tuple[list[str], list[str]]:
+def diagnoses_and_bodies(flat: str) -> tuple[list[str], list[str]]:
     out: list[str] = []
     bodies: list[str] = []
     # Only sentences that can introduce diagnoses are searched (speed: the
@@ -261,7 +261,7 @@ def _diagnoses_and_bodies(flat: str) -> tuple[list[str], list[str]]:
 # words is most likely half of a diagnosis cut at a separator ("persistent
 # left sided neck" of "… neck and shoulder pain", "fleeting homicidal" of
 # "… homicidal and suicidal thoughts").  Checked against every gold diagnosis.
-_CONDITION = re.compile(
+CONDITION = re.compile(
     r"(?:pain|strains?|sprains?|fractures?|tears?|contusions?|injur(?:y|ies)|syndromes?|disorders?"
     r"|diseases?|itis|pathy|algia|osis|ism|hernia\w*|displacement|dysfunction|impingement"
     r"|stenosis|protrusions?|lacerations?|trauma|spasms?|insomnia|depression|anxiety|stress"
@@ -278,7 +278,7 @@ _CONDITION = re.compile(
 _ENCOUNTER = re.compile(r"\b(?:initial|subsequent)\s+encounter$", re.I)
 
 
-def _join_as_written(a: str, b: str, bodies: list[str]) -> str | None:
+def join_as_written(a: str, b: str, bodies: list[str]) -> str | None:
     """``a`` and ``b`` as one piece, with the separator the letter writes between them."""
     for sep in (" and ", ", and ", ", ", " "):
         joined = f"{a}{sep}{b}"
@@ -292,7 +292,7 @@ def _join_as_written(a: str, b: str, bodies: list[str]) -> str | None:
 _NARRATIVE = re.compile(r"\b(?:being|been|who|which|whose|now|was|were|had|has)\b", re.I)
 # A relation whose object may itself be "X and Y" ("… affecting gastrointestinal
 # disturbances and headaches"): the "and" after it may not separate diagnoses.
-_RELATION = re.compile(
+RELATION = re.compile(
     r"\b(?:affecting|related\s+to|secondary\s+to|due\s+to|associated\s+with|resulting\s+in|caused\s+by)\b",
     re.I,
 )
@@ -320,9 +320,9 @@ def diagnosis_doubts(diagnoses: list[str], bodies: list[str]) -> tuple[Doubt, ..
     """
     doubts: list[Doubt] = []
     for n, d in enumerate(diagnoses):
-        if _site_only(d):
+        if site_only(d):
             doubts.append(Doubt("site_only", f"diagnoses: {d!r} is a body part alone"))
-        elif not _CONDITION.search(d):
+        elif not CONDITION.search(d):
             # The other reading: joined to the piece it was cut from -- an ICD
             # encounter or qualifier to the one before, anything else to the next.
             back = _ENCOUNTER.search(d) or QUALIFIER.match(d)
@@ -334,9 +334,7 @@ def diagnosis_doubts(diagnoses: list[str], bodies: list[str]) -> tuple[Doubt, ..
             joined = None
             if other is not None:
                 joined = (
-                    _join_as_written(other, d, bodies)
-                    if back
-                    else _join_as_written(d, other, bodies)
+                    join_as_written(other, d, bodies) if back else join_as_written(d, other, bodies)
                 )
             alt = None
             if joined:
@@ -358,7 +356,7 @@ def diagnosis_doubts(diagnoses: list[str], bodies: list[str]) -> tuple[Doubt, ..
         for chunk in re.split(r"\s*;\s*", masked):
             chunk = _LEADING.sub("", chunk.strip())
             pieces = [_LEADING.sub("", c.strip()) for c in chunk.split(",")]
-            if len(pieces) < 2 or all(QUALIFIER.match(c) or _site_only(c) for c in pieces[1:]):
+            if len(pieces) < 2 or all(QUALIFIER.match(c) or site_only(c) for c in pieces[1:]):
                 continue
             read = _finish(_and_split(chunk))  # how the parser read this entry
             split = _finish(_comma_split(chunk))  # the entry read as a list of its own
@@ -375,7 +373,7 @@ def diagnosis_doubts(diagnoses: list[str], bodies: list[str]) -> tuple[Doubt, ..
                 )
             )
     for n, (a, b) in enumerate(itertools.pairwise(diagnoses)):
-        rel = _RELATION.search(a)
+        rel = RELATION.search(a)
         if rel and any(f"{a} and {b}".lower() in clean(x).lower() for x in bodies):
             joined = f"{a} and {b}"
             doubts.append(
@@ -405,20 +403,3 @@ def diagnoses_verdict(diagnoses: list[str], flat: str, bodies: list[str]) -> Ver
 
 
 _LIST_SEPARATOR = re.compile(r"[,;]|\band\b", re.I)
-
-
-@dataclass(frozen=True)
-class DiagnosisList:
-    """The summary's diagnoses as the parser reads them, how sure it is, and its doubts."""
-
-    diagnoses: list[str]
-    verdict: Verdict
-    doubts: tuple[Doubt, ...]
-
-
-def read_diagnoses(flat: str) -> DiagnosisList:
-    """The diagnosis list of a case summary (``flat``: its text, cleaned)."""
-    diagnoses, bodies = _diagnoses_and_bodies(flat)
-    return DiagnosisList(
-        diagnoses, diagnoses_verdict(diagnoses, flat, bodies), diagnosis_doubts(diagnoses, bodies)
-    )

@@ -48,8 +48,11 @@ class Reading(NamedTuple):
 
     ``field``: the record path (``items[2].quantity``); ``spans``: letter
     offsets of the value (empty until located, and for an absent value);
-    ``grounded``: every part of the value was found in its section.  A tuple:
-    the parser makes ~150 per letter.
+    ``grounded``: every part of the value was found in its section;
+    ``others``: the other values the same text admits (a list's other
+    readings, :mod:`.diagnoses_readings`), whose number the evidence carries
+    as a confidence signal and among which a second reader may choose.  A
+    tuple: the parser makes ~150 per letter.
     """
 
     field: str
@@ -58,6 +61,7 @@ class Reading(NamedTuple):
     certainty: Certainty
     spans: tuple[tuple[int, int], ...] = ()
     grounded: bool = False
+    others: tuple[Any, ...] = ()
 
     def evidence(self, reader: Reader = "rules") -> Evidence:
         return make_evidence(
@@ -67,6 +71,7 @@ class Reading(NamedTuple):
             rule=self.rule,
             certainty=self.certainty,
             grounded=self.grounded,
+            alternatives=len(self.others),
         )
 
 
@@ -74,14 +79,14 @@ class Reading(NamedTuple):
 _new_tuple = tuple.__new__
 
 
-def reading(path: str, value: Any, verdict: Verdict) -> Reading:
-    """An unlocated reading of ``value`` judged by ``verdict``."""
-    return _new_tuple(Reading, (path, value, verdict[1], verdict[0], (), False))
+def reading(path: str, value: Any, verdict: Verdict, others: tuple[Any, ...] = ()) -> Reading:
+    """An unlocated reading of ``value`` judged by ``verdict`` (``others``: see :class:`Reading`)."""
+    return _new_tuple(Reading, (path, value, verdict[1], verdict[0], (), False, others))
 
 
 def located(r: Reading, spans: Sequence[tuple[int, int]], grounded: bool) -> Reading:
     """``r`` with its value's spans."""
-    return _new_tuple(Reading, (r[0], r[1], r[2], r[3], tuple(spans), grounded))
+    return _new_tuple(Reading, (r[0], r[1], r[2], r[3], tuple(spans), grounded, r[6]))
 
 
 # The record's fields in evidence order.

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from ..document.text import DATE_PATTERN, clean, first_date
 from ..models import Patient, Sex
 from ..vocab import plausible_age
-from .diagnoses import Doubt, read_diagnoses
+from .diagnoses import Doubt
+from .diagnoses_readings import read_diagnoses
 from .occupation import occupation_after_sex, parse_occupation
 from .readings import EXACT, HEURISTIC, UNDECIDED, Reading, Verdict, reading
 
@@ -131,7 +132,12 @@ def parse_summary(text: str) -> CaseSummary:
                 reading(f, v, age_sex_verdict(f, v, flat, states_age_sex))
                 for f, v in (("patient.age", patient.age), ("patient.sex", patient.sex))
             ),
-            reading("diagnoses", [clean(d) for d in listed.diagnoses], listed.verdict),
+            reading(
+                "diagnoses",
+                [clean(d) for d in listed.diagnoses],
+                listed.verdict,
+                tuple([clean(d) for d in o.diagnoses] for o in listed.others),
+            ),
         ),
         states_age_sex=states_age_sex,
         flat=flat,
