@@ -37,8 +37,7 @@ LIMIT = 4 << 30
 # Each measured step, as code run in a fresh interpreter (argv[1] = OUTDIR).
 STEPS = {
     "analysis rows derived (once: an older store)": (
-        "from llm_extract.batch.flat import prepare\n"
-        "RESULT = prepare(OUT)\n"
+        "from llm_extract.batch.flat import prepare\nRESULT = prepare(OUT)\n"
     ),
     "stats (3 default dimensions)": (
         "from llm_extract.batch.stats import stats_from_store\n"
