@@ -224,3 +224,38 @@ def test_batch_stores_one_row_per_letter_and_skips_them_next_time(
     assert again.returncode == 1, again.stderr  # the stored failure still counts
     n = db.execute("SELECT SUM(attempts) FROM results").fetchone()[0]
     assert n == 4  # nothing extracted again
+
+
+def test_batch_progress_counts_files_so_a_bundle_never_passes_the_total(
+    two_pdf: Path, letters_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llm_extract.batch import runner
+    from llm_extract.batch.progress import BatchProgress
+    from llm_extract.batch.run import BatchOptions
+    from llm_extract.batch.runner import run_batch
+
+    seen: list[BatchProgress] = []
+
+    class Recorded(BatchProgress):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            seen.append(self)
+
+    monkeypatch.setattr(runner, "BatchProgress", Recorded)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    two_pdf.rename(inbox / "claim.pdf")
+    (inbox / f"{B}.pdf").write_bytes((letters_dir / f"{B}.pdf").read_bytes())
+    from llm_extract.config import load_config
+
+    opts = BatchOptions(
+        inputs=[str(inbox)],
+        outdir=tmp_path / "out",
+        backend="rules",
+        config=load_config(env={}, backend="rules"),
+        progress=False,
+    )
+    summary = run_batch(opts)
+    assert summary.total == 2 and summary.done == 3  # two files, three letters
+    (progress,) = seen
+    assert progress.total == 2 and progress.completed == 2 and progress.extracted == 2

@@ -257,10 +257,13 @@ class Run:
             return
         for task, result in finished:
             self.release(task)
-            for letter in result.parts or (result,):  # a file holding several letters: each
-                self._count(task, letter, progress)
+            letters = result.parts or (result,)  # a file holding several letters: each
+            tokens = sum(self._count(task, letter) for letter in letters)
+            # The bar's total counts files, so a file is one step however many letters it holds.
+            progress.finished(ok=all(letter.ok for letter in letters), tokens=tokens)
 
-    def _count(self, task: Task, result: LetterResult, progress: BatchProgress) -> None:
+    def _count(self, task: Task, result: LetterResult) -> int:
+        """Count one letter in the summary; its tokens."""
         s = self.summary
         if result.fallback:
             s.fallbacks += 1
@@ -274,13 +277,13 @@ class Run:
         prompt, completion = result.tokens()
         s.prompt_tokens += prompt
         s.completion_tokens += completion
-        progress.finished(ok=result.ok, tokens=prompt + completion)  # a fallback is no failure
         if self.on_result is not None:
             self.on_result(result, s)
         try:
             self.breaker.observe(result)
         except ExtractionError as exc:
             self.stop(exc)
+        return prompt + completion
 
     def stop(self, exc: ExtractionError) -> None:
         """Stop the run (the first reason is kept); the engine stops handing out letters."""
