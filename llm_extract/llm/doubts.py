@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..evidence import locate, make_evidence
 from ..review_flags import ReviewCode
 from ..rules.diagnoses import Doubt
 from ..textsets import SAME_DIAGNOSIS, diagnosis_matches, jaccard
@@ -71,10 +70,6 @@ def supported_alternative(
 # At most this many questions about one list: each costs ~8 completion tokens
 # and its two short readings in the prompt.
 MAX_CHOICES = 3
-# Whether a reading the model picks over the parser's first one replaces it
-# (it is one of the parser's own readings, cut from the letter), or only
-# flags the list.  Measured on the labelled letters: docs/llm-backends.md.
-KEEP_PICKED_READING = False
 
 
 @dataclass(frozen=True)
@@ -137,9 +132,10 @@ def settle_choices(
     """The model's picks judged against the parser's first reading.
 
     Every pick "A": the model reads the list as the parser does (``reader``
-    "both"). A pick "B": the readers disagree; the list is flagged on its own
-    path with both readings, and the picked reading replaces the parser's only
-    when it is the one other reading picked and :data:`KEEP_PICKED_READING`.
+    "both"). A pick "B": the readers disagree; the parser's list stays and is
+    flagged on its own path with both readings.  Why the picked reading does
+    not replace it, though cut from the letter too: on the labelled letters,
+    keeping it made diagnoses worse (docs/llm-backends.md).
     """
     rec = a.record
     first = list(rec.diagnoses)
@@ -149,34 +145,15 @@ def settle_choices(
         if ev is not None and all(p == "A" for p in picks):
             a.set_evidence(ev.model_copy(update={"reader": "both"}))
         return
-    other = list(picked[0].reading)
-    keep = KEEP_PICKED_READING and len(picked) == 1
-    if keep:
-        where = a.ctx.ranges("summary", None)
-        found = [locate(a.loc, d, where) for d in other]
-        keep = all(f is not None for f in found)
     shown = " / ".join(f"{_entries(c.only_other)} for {_entries(c.only_first)}" for c in picked)
     a.check(
         path,
-        other,
+        list(picked[0].reading),
         first,
-        "llm" if keep else "rules",
+        "rules",
         f"the model picks the parser's other reading ({shown})",
         resolved=False,
     )
-    if keep:
-        rec.diagnoses = other
-        a.set_evidence(
-            make_evidence(
-                path,
-                [s for f in found if f for s in f.to_spans()],
-                reader="both",
-                rule="summary: the parser's other reading, which the model picks",
-                certainty="heuristic",
-                grounded=True,
-                alternatives=len(choices),
-            )
-        )
     a.flag(
         ReviewCode.READERS_DISAGREE,
         path,
